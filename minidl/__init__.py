@@ -1,0 +1,24 @@
+"""minidl: a small deep learning library on NumPy (CPU) and CuPy (GPU).
+
+The public surface of ../shared/API.md, re-exported.
+"""
+from minidl.errors import BackendUnavailableError, DeviceMismatchError, GradcheckError
+from minidl.backend import cuda_available, get_backend, set_backend
+from minidl.backend.random import manual_seed
+from minidl.autograd import Function, Tensor, enable_grad, gradcheck, is_grad_enabled, no_grad
+from minidl.autograd.tensor import (
+    arange, float32, float64, int64, ones, ones_like, rand, randn, tensor, zeros, zeros_like,
+)
+from minidl.ops.math import where
+from minidl.ops.shape import concatenate, stack
+from minidl import functional
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendUnavailableError", "DeviceMismatchError", "GradcheckError",
+    "cuda_available", "get_backend", "set_backend", "manual_seed",
+    "Function", "Tensor", "enable_grad", "gradcheck", "is_grad_enabled", "no_grad",
+    "arange", "float32", "float64", "int64", "ones", "ones_like", "rand", "randn", "tensor",
+    "zeros", "zeros_like", "where", "concatenate", "stack", "functional",
+]

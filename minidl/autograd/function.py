@@ -1,0 +1,176 @@
+"""The op base class and the backward walk.
+
+An op (`Function` subclass) implements `forward(*arrays)` and `backward(*grads)` on
+raw backend arrays. Calling an op on tensors runs `forward` and, when a gradient is
+needed, records the op as the creator of its outputs. The op holds its inputs
+strongly and its outputs by weakref, so a graph lives exactly as long as the tensors
+at its end.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import weakref
+from typing import Any
+
+from minidl import backend as B
+from minidl.autograd.grad_mode import is_grad_enabled
+from minidl.autograd.tensor import Tensor, as_tensor
+from minidl.errors import DeviceMismatchError
+
+
+class Function:
+    """Base class of every op. Subclasses set saved state in `forward` for `backward`."""
+
+    generation: int = 0
+    inputs: tuple[Tensor, ...] | None = None
+    needs_input_grad: tuple[bool, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def forward(self, *xs: Any) -> Any:
+        raise NotImplementedError
+
+    def backward(self, *gys: Any) -> Any:
+        raise NotImplementedError
+
+    def __call__(self, *inputs: Any) -> Any:
+        xs = _lift(inputs)
+        _check_devices(self, xs)
+        record = is_grad_enabled() and any(x.requires_grad for x in xs)
+        self.needs_input_grad = tuple(x.requires_grad and record for x in xs)
+        try:
+            ys = self.forward(*[x.data for x in xs])
+        except (ValueError, IndexError, TypeError) as exc:
+            if str(exc).startswith(self.name):
+                raise
+            shapes = ", ".join(str(tuple(x.shape)) for x in xs)
+            raise type(exc)(f"{self.name}: {exc} (input shapes {shapes})") from exc
+        single = not isinstance(ys, tuple)
+        outs = tuple(Tensor(y) for y in ((ys,) if single else ys))
+        if record:
+            self.inputs = xs
+            self.generation = max(x.generation for x in xs)
+            self.out_meta = [(o.shape, o.dtype) for o in outs]
+            self.outputs = [weakref.ref(o) for o in outs]
+            for o in outs:
+                o.creator = self
+                o.requires_grad = True
+                o.generation = self.generation + 1
+        return outs[0] if single else outs
+
+    def release(self) -> None:
+        """Drop inputs and saved arrays once backward has used them."""
+        generation = self.generation
+        self.__dict__.clear()
+        self.generation = generation
+        self.freed = True
+
+
+def _lift(inputs: tuple[Any, ...]) -> tuple[Tensor, ...]:
+    """Tensors stay; Python numbers and arrays become constant tensors like the first tensor."""
+    ref = next((x for x in inputs if isinstance(x, Tensor)), None)
+    return tuple(x if isinstance(x, Tensor) else _constant(x, ref) for x in inputs)
+
+
+def _constant(value: Any, ref: Tensor | None) -> Tensor:
+    if ref is None:
+        return as_tensor(value)
+    if isinstance(value, bool):
+        dtype = "bool"
+    elif isinstance(value, float):
+        # a Python float never upcasts a float32 tensor (as in PyTorch)
+        dtype = ref.dtype if ref.dtype.kind in "fc" else "float32"
+    elif isinstance(value, int):
+        dtype = ref.dtype if ref.dtype.kind in "fciu" else "int64"
+    else:
+        return as_tensor(value, device=ref.device)
+    return Tensor(B.array_module(ref.data).asarray(value, dtype=dtype))
+
+
+def _check_devices(fn: Function, xs: tuple[Tensor, ...]) -> None:
+    if len(xs) < 2:
+        return
+    first = xs[0].device
+    for x in xs[1:]:
+        if x.device != first:
+            raise DeviceMismatchError(
+                f"{fn.name}: inputs are on different devices ({first} and {x.device}); "
+                f"move them with .to() first, minidl never copies silently")
+
+
+def sum_to(gx: Any, shape: tuple[int, ...]) -> Any:
+    """Sum a broadcast gradient back down to `shape`."""
+    lead = gx.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and gx.shape[lead + i] != 1)
+    if axes:
+        gx = gx.sum(axis=axes, keepdims=True)
+    if lead:
+        gx = gx.reshape(shape)
+    return gx
+
+
+_FREED = ("Trying to backward through the graph a second time (or directly access saved "
+          "tensors after they have already been freed). Specify retain_graph=True on the "
+          "first backward call if you need to backward through the graph again.")
+
+
+def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
+    """Backpropagate `grad` from `root` through its graph, newest op first (a heap by generation)."""
+    if root.creator is None:
+        _accumulate_leaf(root, grad)
+        return
+    pending: dict[int, tuple[Tensor, Any]] = {id(root): (root, grad)}
+    counter = itertools.count()
+    heap = [(-root.creator.generation, next(counter), root.creator)]
+    seen = {id(root.creator)}
+    while heap:
+        fn = heapq.heappop(heap)[2]
+        if getattr(fn, "freed", False):
+            raise RuntimeError(_FREED)
+        gys = _output_grads(fn, pending)
+        gxs = fn.backward(*gys)
+        if not isinstance(gxs, tuple):
+            gxs = (gxs,)
+        for x, gx, need in zip(fn.inputs, gxs, fn.needs_input_grad):
+            if not need or gx is None:
+                continue
+            if gx.shape != x.shape:
+                gx = sum_to(gx, x.shape)
+            if gx.dtype != x.dtype:
+                gx = gx.astype(x.dtype)
+            if x.creator is None:
+                _accumulate_leaf(x, gx)
+                continue
+            prev = pending.get(id(x))
+            # never accumulate in place: a backward may hand the same array to two inputs
+            pending[id(x)] = (x, gx if prev is None else prev[1] + gx)
+            if id(x.creator) not in seen:
+                seen.add(id(x.creator))
+                heapq.heappush(heap, (-x.creator.generation, next(counter), x.creator))
+        if not retain_graph:
+            fn.release()
+
+
+def _output_grads(fn: Function, pending: dict[int, tuple[Tensor, Any]]) -> list[Any]:
+    gys = []
+    for ref, (shape, dtype) in zip(fn.outputs, fn.out_meta):
+        out = ref()
+        entry = pending.pop(id(out), None) if out is not None else None
+        if entry is None:
+            xp = B.array_module(fn.inputs[0].data)
+            gys.append(xp.zeros(shape, dtype=dtype))
+        else:
+            gys.append(entry[1])
+    return gys
+
+
+def _accumulate_leaf(x: Tensor, gx: Any) -> None:
+    # .grad arrays may be shared with other leaves: they are replaced, never written in place
+    if x.grad is None:
+        x.grad = Tensor(gx)
+    else:
+        x.grad = Tensor(x.grad.data + gx)

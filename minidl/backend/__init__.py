@@ -1,0 +1,156 @@
+"""Which array library runs: NumPy ("numpy", alias "cpu") or CuPy ("cupy", "cuda", "gpu").
+
+The default backend only decides where *new* tensors are created. Ops never read
+it: they take their array module from their inputs through :func:`array_module`.
+CuPy is imported lazily, the first time something asks for it.
+"""
+from __future__ import annotations
+
+import os
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from minidl.errors import BackendUnavailableError, DeviceMismatchError
+
+__all__ = [
+    "set_backend", "get_backend", "cuda_available", "array_module", "device_of",
+    "to_backend", "backend_of_device", "normalize_backend", "get_cupy",
+    "BackendUnavailableError", "DeviceMismatchError",
+]
+
+_ALIASES = {"numpy": "numpy", "cpu": "numpy", "np": "numpy",
+            "cupy": "cupy", "cuda": "cupy", "gpu": "cupy", "cp": "cupy"}
+_INSTALL_HINT = 'install it with `pip install "minidl[gpu]"` (or cupy-cuda13x for CUDA 13)'
+
+_cupy: ModuleType | None = None
+_cupy_error: str | None = None
+
+
+def normalize_backend(name: str) -> str:
+    """Map a backend or device name ("cpu", "cuda", ...) to "numpy" or "cupy"."""
+    key = str(name).lower()
+    if key not in _ALIASES:
+        raise ValueError(f"unknown backend {name!r}: expected one of {sorted(_ALIASES)}")
+    return _ALIASES[key]
+
+
+def _load_cupy() -> ModuleType | None:
+    """Import CuPy once and check a GPU is really there; remember why not otherwise."""
+    global _cupy, _cupy_error
+    if _cupy is not None or _cupy_error is not None:
+        return _cupy
+    try:
+        import cupy  # noqa: PLC0415 - lazy on purpose
+    except Exception as exc:  # ImportError, or a broken CUDA install
+        _cupy_error = f"CuPy is not installed ({exc}); {_INSTALL_HINT}"
+        return None
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        _cupy_error = f"CuPy is installed but no CUDA GPU/driver is usable ({exc})"
+        return None
+    if count < 1:
+        _cupy_error = "CuPy is installed but no CUDA GPU was found"
+        return None
+    _cupy = cupy
+    return _cupy
+
+
+def cuda_available() -> bool:
+    """True when CuPy imports and sees at least one GPU."""
+    return _load_cupy() is not None
+
+
+def get_cupy() -> ModuleType:
+    """Return the CuPy module or raise :class:`BackendUnavailableError` saying why."""
+    cp = _load_cupy()
+    if cp is None:
+        raise BackendUnavailableError(f"the cupy backend is unavailable: {_cupy_error}")
+    return cp
+
+
+_default = "numpy"
+
+
+def set_backend(name: str) -> None:
+    """Set the backend on which tensors are created from now on."""
+    global _default
+    backend = normalize_backend(name)
+    if backend == "cupy":
+        get_cupy()
+    _default = backend
+
+
+def get_backend() -> str:
+    """The current default backend: "numpy" or "cupy"."""
+    return _default
+
+
+def array_module(*arrays: Any) -> ModuleType:
+    """NumPy or CuPy, whichever the given arrays live on (NumPy for plain Python data)."""
+    for a in arrays:
+        if _cupy is not None and isinstance(a, _cupy.ndarray):
+            return _cupy
+    return np
+
+
+def device_of(array: Any) -> str:
+    """"cuda" for a CuPy array, else "cpu"."""
+    if _cupy is not None and isinstance(array, _cupy.ndarray):
+        return "cuda"
+    return "cpu"
+
+
+def backend_of_device(device: str) -> str:
+    return "cupy" if device == "cuda" else "numpy"
+
+
+def module_for(backend: str) -> ModuleType:
+    """The array module of a backend name ("numpy"/"cpu"/"cupy"/...)."""
+    return get_cupy() if normalize_backend(backend) == "cupy" else np
+
+
+def to_backend(array: Any, backend: str) -> Any:
+    """Move an array to a backend (a copy across devices, the same array otherwise)."""
+    target = normalize_backend(backend)
+    here = backend_of_device(device_of(array))
+    if target == here:
+        return array
+    if target == "numpy":
+        return array.get()
+    return get_cupy().asarray(array)
+
+
+def to_numpy(array: Any) -> np.ndarray:
+    """Always a NumPy array (copied from the GPU if needed)."""
+    if device_of(array) == "cuda":
+        return array.get()
+    return np.asarray(array)
+
+
+def _initial_backend() -> None:
+    name = os.environ.get("MINIDL_BACKEND")
+    if name:
+        set_backend(name)
+
+
+_initial_backend()
+
+
+def is_array(value: Any) -> bool:
+    """True for a NumPy or CuPy ndarray (or NumPy scalar)."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return True
+    return _cupy is not None and isinstance(value, _cupy.ndarray)
+
+
+def scatter_add(target: Any, index: Any, values: Any) -> None:
+    """target[index] += values, accumulating over repeated indices, on either backend."""
+    if device_of(target) == "cuda":
+        import cupyx  # noqa: PLC0415
+
+        cupyx.scatter_add(target, index, values)
+    else:
+        np.add.at(target, index, values)

@@ -1,0 +1,6 @@
+"""Public differentiable functions (`import minidl.functional as F`): thin wrappers over ops."""
+from __future__ import annotations
+
+from minidl.ops.activation import log_softmax, relu, sigmoid, softmax, tanh
+
+__all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax"]

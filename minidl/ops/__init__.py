@@ -1,0 +1,1 @@
+"""One Function per op, grouped by family. Each module also exposes snake_case wrappers."""

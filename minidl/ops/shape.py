@@ -1,0 +1,198 @@
+"""Shape ops: reshape, transpose, indexing, concatenate/stack, squeeze, device moves."""
+from __future__ import annotations
+
+from typing import Any
+
+from minidl import backend as B
+from minidl.autograd.function import Function
+from minidl.backend import array_module
+
+
+class Reshape(Function):
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = tuple(shape)
+
+    def forward(self, x: Any) -> Any:
+        self.in_shape = x.shape
+        try:
+            return x.reshape(self.shape)
+        except ValueError:
+            raise ValueError(f"Reshape: cannot reshape {x.shape} ({x.size} elements) "
+                             f"into {self.shape}") from None
+
+    def backward(self, gy: Any) -> Any:
+        return gy.reshape(self.in_shape)
+
+
+class Transpose(Function):
+    def __init__(self, axes: tuple[int, ...] | None) -> None:
+        self.axes = axes
+
+    def forward(self, x: Any) -> Any:
+        axes = self.axes if self.axes is not None else tuple(reversed(range(x.ndim)))
+        if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+            raise ValueError(f"Transpose: axes {axes} are not a permutation of {x.ndim} dimensions")
+        self.perm = tuple(a % x.ndim for a in axes)
+        return x.transpose(self.perm)
+
+    def backward(self, gy: Any) -> Any:
+        inverse = [0] * len(self.perm)
+        for i, a in enumerate(self.perm):
+            inverse[a] = i
+        return gy.transpose(inverse)
+
+
+def _plain_index(index: Any) -> Any:
+    """Turn Tensors inside an index into arrays (kept on their device)."""
+    from minidl.autograd.tensor import Tensor  # noqa: PLC0415 - cycle
+
+    if isinstance(index, tuple):
+        return tuple(_plain_index(i) for i in index)
+    if isinstance(index, Tensor):
+        return index.data
+    return index
+
+
+def _is_basic(index: Any) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (int, slice)) for p in parts)
+
+
+def _bool_to_int(index: Any) -> Any:
+    """Boolean masks become integer index arrays, so np.add.at can scatter through them."""
+    parts = index if isinstance(index, tuple) else (index,)
+    out: list[Any] = []
+    for p in parts:
+        if B.is_array(p) and p.dtype == bool:
+            out.extend(p.nonzero())
+        else:
+            out.append(p)
+    return tuple(out)
+
+
+class GetItem(Function):
+    """x[index]; the gradient scatter-adds, so repeated integer indices accumulate."""
+
+    def __init__(self, index: Any) -> None:
+        self.index = index
+
+    def forward(self, x: Any) -> Any:
+        self.in_shape, self.in_dtype = x.shape, x.dtype
+        if not _is_basic(self.index):
+            for p in (self.index if isinstance(self.index, tuple) else (self.index,)):
+                if B.is_array(p) and B.device_of(p) != B.device_of(x):
+                    raise B.DeviceMismatchError(
+                        f"GetItem: index is on {B.device_of(p)} but the tensor is on {B.device_of(x)}")
+        return x[self.index]
+
+    def backward(self, gy: Any) -> Any:
+        xp = array_module(gy)
+        gx = xp.zeros(self.in_shape, dtype=gy.dtype)
+        if _is_basic(self.index):
+            gx[self.index] = gy
+        else:
+            B.scatter_add(gx, _bool_to_int(self.index), gy)
+        return gx
+
+
+class Concatenate(Function):
+    def __init__(self, axis: int) -> None:
+        self.axis = axis
+
+    def forward(self, *xs: Any) -> Any:
+        xp = array_module(*xs)
+        self.sizes = [x.shape[self.axis] for x in xs]
+        return xp.concatenate(xs, axis=self.axis)
+
+    def backward(self, gy: Any) -> tuple[Any, ...]:
+        xp = array_module(gy)
+        cuts = [sum(self.sizes[: i + 1]) for i in range(len(self.sizes) - 1)]
+        return tuple(xp.split(gy, cuts, axis=self.axis))
+
+
+class Stack(Function):
+    def __init__(self, axis: int) -> None:
+        self.axis = axis
+
+    def forward(self, *xs: Any) -> Any:
+        self.count = len(xs)
+        return array_module(*xs).stack(xs, axis=self.axis)
+
+    def backward(self, gy: Any) -> tuple[Any, ...]:
+        xp = array_module(gy)
+        return tuple(xp.take(gy, i, axis=self.axis) for i in range(self.count))
+
+
+class BroadcastTo(Function):
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = tuple(shape)
+
+    def forward(self, x: Any) -> Any:
+        return array_module(x).broadcast_to(x, self.shape)
+
+    def backward(self, gy: Any) -> Any:
+        return gy  # the engine sums it back to the input shape
+
+
+class ToDevice(Function):
+    """A differentiable move between backends (gradient moves back)."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+
+    def forward(self, x: Any) -> Any:
+        self.source = B.backend_of_device(B.device_of(x))
+        return B.to_backend(x, self.backend)
+
+    def backward(self, gy: Any) -> Any:
+        return B.to_backend(gy, self.source)
+
+
+def reshape(x: Any, shape: tuple[int, ...]) -> Any:
+    return Reshape(shape)(x)
+
+
+def transpose(x: Any, axes: tuple[int, ...] | None = None) -> Any:
+    return Transpose(axes)(x)
+
+
+def getitem(x: Any, index: Any) -> Any:
+    return GetItem(_plain_index(index))(x)
+
+
+def concatenate(tensors: Any, axis: int = 0) -> Any:
+    """Join tensors along an existing axis."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("concatenate: needs at least one tensor")
+    return Concatenate(axis)(*tensors)
+
+
+def stack(tensors: Any, axis: int = 0) -> Any:
+    """Join same-shaped tensors along a new axis."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: needs at least one tensor")
+    return Stack(axis)(*tensors)
+
+
+def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
+    return BroadcastTo(shape)(x)
+
+
+def squeeze(x: Any, axis: Any = None) -> Any:
+    if axis is None:
+        shape = tuple(n for n in x.shape if n != 1)
+    else:
+        axes = {a % x.ndim for a in ((axis,) if isinstance(axis, int) else axis)}
+        shape = tuple(n for i, n in enumerate(x.shape) if i not in axes or n != 1)
+    return reshape(x, shape)
+
+
+def expand_dims(x: Any, axis: int) -> Any:
+    axis = axis % (x.ndim + 1)
+    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+def to_device(x: Any, backend: str) -> Any:
+    return ToDevice(B.normalize_backend(backend))(x)

@@ -1,0 +1,52 @@
+"""Shared fixtures: hypothesis profiles, the backend fixture, the real-data folder."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import minidl as md
+
+settings.register_profile(
+    "dev", max_examples=12, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.register_profile(
+    "ci", max_examples=25, deadline=None, derandomize=True, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+GPU_REASON = "needs CuPy and an NVIDIA GPU (install minidl[gpu] on a CUDA machine)"
+
+
+@pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every available backend; the cupy case skips with the reason where there is no GPU."""
+    if request.param == "cupy" and not md.cuda_available():
+        pytest.skip(GPU_REASON)
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _restore_backend():
+    """Tests may switch the default backend; put it back afterwards."""
+    before = md.get_backend()
+    yield
+    md.set_backend(before)
+
+
+def data_root() -> Path | None:
+    """The real data folder: $MINIDL_DATA, else ../shared/data beside the project."""
+    env = os.environ.get("MINIDL_DATA")
+    candidates = [Path(env)] if env else []
+    candidates.append(Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    return next((p for p in candidates if p.is_dir()), None)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    root = data_root()
+    if root is None:
+        pytest.skip("real data not found: set MINIDL_DATA or put shared/data beside the project")
+    return root
