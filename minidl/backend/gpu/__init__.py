@@ -1,0 +1,1 @@
+"""GPU kernels (CuPy ElementwiseKernel/RawKernel), built lazily and memoised."""
