@@ -2,5 +2,6 @@
 from __future__ import annotations
 
 from minidl.ops.activation import log_softmax, relu, sigmoid, softmax, tanh
+from minidl.ops.embedding import embedding
 
-__all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax"]
+__all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "embedding"]

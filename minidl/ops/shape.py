@@ -196,3 +196,36 @@ def expand_dims(x: Any, axis: int) -> Any:
 
 def to_device(x: Any, backend: str) -> Any:
     return ToDevice(B.normalize_backend(backend))(x)
+
+
+class Unbind(Function):
+    """Split x into its slices along `axis` (views, one output each).
+
+    The backward stacks the slices' gradients once, so taking all T slices of a
+    sequence costs O(T) in total, where T separate `x[t]` would cost O(T^2).
+    """
+
+    def __init__(self, axis: int) -> None:
+        self.axis = axis
+
+    def forward(self, x: Any) -> tuple[Any, ...]:
+        if x.ndim == 0:
+            raise ValueError("Unbind: cannot split a 0-d tensor")
+        if not -x.ndim <= self.axis < x.ndim:
+            raise ValueError(f"Unbind: axis {self.axis} is out of range for {x.ndim} dimensions")
+        self.axis %= x.ndim
+        self.slice_shape = x.shape[: self.axis] + x.shape[self.axis + 1:]
+        lead = (slice(None),) * self.axis
+        return tuple(x[lead + (i,)] for i in range(x.shape[self.axis]))
+
+    def backward(self, *gys: Any) -> Any:
+        xp = array_module(*gys)
+        ref = next(g for g in gys if g is not None)
+        # an output whose gradient never arrived may come as None: it contributes zero
+        gys = tuple(xp.zeros(self.slice_shape, ref.dtype) if g is None else g for g in gys)
+        return xp.stack(gys, axis=self.axis)
+
+
+def unbind(x: Any, axis: int = 0) -> tuple[Any, ...]:
+    """The slices of x along `axis`, as a tuple of tensors (x.shape without that axis)."""
+    return Unbind(axis)(x)

@@ -1,0 +1,47 @@
+"""Embedding lookup: rows of a weight table picked by integer ids.
+
+Shapes: ids any shape S; weight (num, dim); output S + (dim,).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from minidl import backend as B
+from minidl.autograd.function import Function
+from minidl.autograd.tensor import Tensor, tensor
+from minidl.backend import array_module
+
+
+class Embedding(Function):
+    """weight[ids]; the gradient scatter-adds into weight, so repeated ids accumulate."""
+
+    def forward(self, ids: Any, weight: Any) -> Any:
+        if ids.dtype.kind not in "iu":
+            raise ValueError(f"Embedding: ids must be an integer tensor, got dtype {ids.dtype}")
+        if weight.ndim != 2:
+            raise ValueError(f"Embedding: weight must be 2-D (num_embeddings, embedding_dim), "
+                             f"got shape {weight.shape}")
+        num = weight.shape[0]
+        if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= num):
+            raise ValueError(f"Embedding: ids must lie in [0, {num}) for a table of {num} rows, "
+                             f"got values from {int(ids.min())} to {int(ids.max())}")
+        if self.needs_input_grad[1]:
+            self.ids, self.weight_shape = ids, weight.shape
+        return weight[ids]
+
+    def backward(self, gy: Any) -> tuple[None, Any]:
+        gw = array_module(gy).zeros(self.weight_shape, dtype=gy.dtype)
+        B.scatter_add(gw, self.ids, gy)
+        return None, gw
+
+
+def embedding(ids: Any, weight: Any) -> Any:
+    """Rows of `weight` (num, dim) at integer `ids` of any shape S -> S + (dim,).
+
+    ids may be a Tensor, an array or a list; out-of-range or non-integer ids raise
+    ValueError. The gradient reaches only `weight`.
+    """
+    if not isinstance(ids, Tensor):
+        device = weight.device if isinstance(weight, Tensor) else None
+        ids = tensor(ids, device=device)
+    return Embedding()(ids, weight)
