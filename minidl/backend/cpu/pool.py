@@ -1,0 +1,58 @@
+"""Max pooling: the plain NumPy reference (also runs on CuPy through `array_module`).
+
+Contract (a fast kernel behind these names must keep it):
+- `maxpool_forward(x, kh, kw, sh, sw, ph, pw) -> (y, argmax)`: x (N, C, H, W);
+  y (N, C, OH, OW) with OH = (H + 2*ph - kh) // sh + 1 (likewise OW); argmax int64
+  (N, C, OH, OW) holds the flat index h*W + w, into the UNPADDED input plane, of the
+  window's max: the first one in row-major window order on ties. Padding counts as
+  -inf, so it is never chosen (callers keep ph <= kh // 2, pw <= kw // 2, so every
+  window holds at least one real pixel).
+- `maxpool_backward(gy, argmax, x_shape) -> dx`: scatter-adds gy into zeros of x_shape
+  at argmax (overlapping windows accumulate).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from minidl import backend as B
+from minidl.backend import array_module
+from minidl.backend.cpu.conv import output_size
+
+
+def _lowest(xp: Any, dtype: Any) -> Any:
+    return -xp.inf if xp.dtype(dtype).kind == "f" else xp.iinfo(dtype).min
+
+
+def maxpool_forward(x: Any, kh: int, kw: int, sh: int, sw: int, ph: int,
+                    pw: int) -> tuple[Any, Any]:
+    """Max over every (kh, kw) window of x (N, C, H, W), with the max's flat index."""
+    xp = array_module(x)
+    n, c, h, w = x.shape
+    oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
+    padded = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)),
+                    constant_values=_lowest(xp, x.dtype)) if ph or pw else x
+    rows = xp.arange(oh) * sh - ph  # input row of each window's top edge
+    cols = xp.arange(ow) * sw - pw
+    best = xp.full((n, c, oh, ow), _lowest(xp, x.dtype), dtype=x.dtype)
+    argmax = xp.full((n, c, oh, ow), -1, dtype=xp.int64)
+    for i in range(kh):  # row-major window order, so a strict '>' keeps the first max
+        for j in range(kw):
+            r, q = rows + i, cols + j
+            real = ((r >= 0) & (r < h))[:, None] & ((q >= 0) & (q < w))[None, :]
+            vals = padded[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+            # the first real pixel of a window always wins, so an all -inf window still
+            # points at a real pixel rather than at the padding
+            take = real & ((vals > best) | (argmax < 0))
+            best = xp.where(take, vals, best)
+            argmax = xp.where(take, r[:, None] * w + q[None, :], argmax)
+    return best, argmax
+
+
+def maxpool_backward(gy: Any, argmax: Any, x_shape: tuple[int, ...]) -> Any:
+    """Route each gy (N, C, OH, OW) entry to its window's max pixel; dx has x_shape."""
+    xp = array_module(gy)
+    n, c, h, w = x_shape
+    dx = xp.zeros((n * c, h * w), dtype=gy.dtype)
+    plane = xp.arange(n * c)[:, None]  # which (n, c) plane each output row belongs to
+    B.scatter_add(dx, (plane, argmax.reshape(n * c, -1)), gy.reshape(n * c, -1))
+    return dx.reshape(x_shape)
