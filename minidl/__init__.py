@@ -12,6 +12,7 @@ from minidl.autograd.tensor import (
 from minidl.ops.math import where
 from minidl.ops.shape import concatenate, stack
 from minidl import functional
+from minidl import data, datasets
 
 __version__ = "0.1.0"
 
@@ -21,4 +22,5 @@ __all__ = [
     "Function", "Tensor", "enable_grad", "gradcheck", "is_grad_enabled", "no_grad",
     "arange", "float32", "float64", "int64", "ones", "ones_like", "rand", "randn", "tensor",
     "zeros", "zeros_like", "where", "concatenate", "stack", "functional",
+    "data", "datasets",
 ]
