@@ -2,5 +2,13 @@
 from minidl.nn.module import Module, Parameter, Sequential
 from minidl.nn.embedding import Embedding
 from minidl.nn.rnn import LSTM
+from minidl.nn import init
+from minidl.nn.linear import Dense, Linear
+from minidl.nn.activation import ReLU, Sigmoid, Softmax, Tanh
+from minidl.nn.dropout import Dropout
+from minidl.nn.flatten import Flatten
+from minidl.nn.loss import CrossEntropyLoss, MSELoss
 
-__all__ = ["Module", "Parameter", "Sequential", "LSTM", "Embedding"]
+__all__ = ["Module", "Parameter", "Sequential", "LSTM", "Embedding",
+           "init", "Dense", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "Flatten",
+           "MSELoss", "CrossEntropyLoss"]

@@ -12,14 +12,20 @@ from minidl.autograd.tensor import Tensor
 
 
 class Parameter(Tensor):
-    """A Tensor that requires grad and registers itself when assigned to a Module."""
+    """A Tensor that requires grad and registers itself when assigned to a Module.
 
-    __slots__ = ()
+    `fan_layout` tells `nn.init` how to read fans from the shape: None/"out_in" for
+    (out, in, *kernel) weights as PyTorch's, "in_out" for minidl's transposed (in, out)
+    Dense and LSTM weights.
+    """
+
+    __slots__ = ("fan_layout",)
 
     def __init__(self, data: Any, requires_grad: bool = True) -> None:
         if isinstance(data, Tensor):
             data = data.data
         super().__init__(data, requires_grad=requires_grad)
+        self.fan_layout: str | None = None
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()

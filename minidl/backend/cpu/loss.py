@@ -1,0 +1,57 @@
+"""Reference fused softmax cross-entropy (log-softmax and NLL in one pass).
+
+Shapes: logits (N, K); target either int (N,) class indices or float (N, K) class
+probabilities; loss (N,) per sample; probs (N, K) softmax of the logits.
+
+Label smoothing ls follows PyTorch: the target becomes t' = (1 - ls) * t + ls / K
+(t one-hot for class indices), and loss_n = -sum_k t'_nk * log p_nk. Written with
+`xp = array_module(...)` so it also runs on CuPy; a Numba kernel can replace it
+behind the same signatures.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from minidl.backend import array_module
+
+
+def _is_index(target: Any) -> bool:
+    return target.dtype.kind in "iu"
+
+
+def softmax_cross_entropy_forward(logits: Any, target: Any, label_smoothing: float) -> tuple[Any, Any]:
+    """(loss (N,), probs (N, K)); stable for logits of any magnitude."""
+    xp = array_module(logits)
+    n, k = logits.shape
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    lse = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+    logp = shifted - lse  # never log(softmax): finite whenever the logits are
+    probs = xp.exp(logp)
+    if _is_index(target):
+        loss = -logp[xp.arange(n), target]
+        if label_smoothing:
+            loss = (1 - label_smoothing) * loss - label_smoothing * logp.mean(axis=1)
+    else:
+        t = target if not label_smoothing else (1 - label_smoothing) * target + label_smoothing / k
+        loss = -(t * logp).sum(axis=1)
+    return loss, probs
+
+
+def softmax_cross_entropy_backward(probs: Any, target: Any, label_smoothing: float,
+                                   gloss: Any) -> Any:
+    """d loss / d logits (N, K) given gloss (N,) = d(objective)/d loss_n.
+
+    d loss_n / d z_nk = p_nk * sum_j t'_nj - t'_nk (sum_j t'_nj = 1 for index targets).
+    """
+    xp = array_module(probs)
+    n, k = probs.shape
+    if _is_index(target):
+        dz = probs.copy()
+        if label_smoothing:
+            dz -= label_smoothing / k
+        dz[xp.arange(n), target] -= 1 - label_smoothing
+    else:
+        t = target if not label_smoothing else (1 - label_smoothing) * target + label_smoothing / k
+        dz = probs * t.sum(axis=1, keepdims=True) - t
+    dz *= gloss[:, None]
+    return dz

@@ -1,0 +1,52 @@
+"""Dense (alias Linear): the fully connected layer."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from minidl import backend as B
+from minidl.autograd.tensor import Tensor
+from minidl.nn import init
+from minidl.nn.module import Module, Parameter
+from minidl.ops.linear import linear
+
+
+def _check_features(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"Dense: {name} must be a positive int, got {value!r}")
+    return value
+
+
+class Dense(Module):
+    """y = x @ weight + bias: x (..., in) -> (..., out).
+
+    Parameters: `weight` (in, out) (PyTorch's Linear weight transposed), then `bias`
+    (out,) (None when bias=False). Default initialisation: weight ~ U(-1/sqrt(in),
+    1/sqrt(in)), i.e. `init.kaiming_uniform_(a=sqrt(5))` exactly as PyTorch's Linear;
+    bias zero (PyTorch draws it from the same range; minidl's rule is zero biases).
+    float32, on the default backend, from the library RNG (`md.manual_seed`).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
+        super().__init__()
+        self.in_features = _check_features("in_features", in_features)
+        self.out_features = _check_features("out_features", out_features)
+        xp = B.module_for(B.get_backend())
+        self.weight = Parameter(xp.empty((in_features, out_features), dtype="float32"))
+        self.weight.fan_layout = "in_out"
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        self.bias = Parameter(xp.zeros(out_features, dtype="float32")) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = tuple(getattr(x, "shape", ()))
+        if not shape or shape[-1] != self.in_features:
+            raise ValueError(f"Dense: expected input of shape (..., {self.in_features}), "
+                             f"got {shape}")
+        return linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+Linear = Dense

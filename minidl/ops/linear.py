@@ -1,0 +1,53 @@
+"""Fused affine map y = x @ W + b (the op behind F.linear and nn.Dense).
+
+Shapes: x (..., in), W (in, out) (transposed against PyTorch's (out, in)), b (out,),
+y (..., out). Leading axes are flattened into one batch axis so every product is a
+single 2-D GEMM.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from minidl.autograd.function import Function
+
+
+class Linear(Function):
+    """x @ W (+ b) in one graph node; saves only what the requested gradients need."""
+
+    def forward(self, x: Any, w: Any, b: Any = None) -> Any:
+        if w.ndim != 2:
+            raise ValueError(f"Linear: weight must be 2-D (in, out), got shape {w.shape}")
+        if x.ndim == 0 or x.shape[-1] != w.shape[0]:
+            raise ValueError(f"Linear: input of shape (..., {w.shape[0]}) expected for weight "
+                             f"{w.shape}, got {x.shape}")
+        if b is not None and b.shape != (w.shape[1],):
+            raise ValueError(f"Linear: bias must have shape ({w.shape[1]},), got {b.shape}")
+        need_x, need_w = self.needs_input_grad[0], self.needs_input_grad[1]
+        x2 = x.reshape(-1, w.shape[0])
+        self.x_shape = x.shape
+        self.x2 = x2 if need_w else None
+        self.w = w if need_x else None
+        y = x2 @ w
+        if b is not None:
+            if b.dtype == y.dtype:
+                y += b  # in place: no second (N, out) temporary
+            else:
+                y = y + b  # b is the wider dtype: promote as NumPy would
+        return y.reshape(x.shape[:-1] + (w.shape[1],))
+
+    def backward(self, gy: Any) -> tuple[Any, ...]:
+        need = self.needs_input_grad
+        gy2 = gy.reshape(-1, gy.shape[-1])
+        gx = (gy2 @ self.w.T).reshape(self.x_shape) if need[0] else None
+        gw = self.x2.T @ gy2 if need[1] else None
+        if len(need) == 2:
+            return gx, gw
+        gb = gy2.sum(axis=0) if need[2] else None
+        return gx, gw, gb
+
+
+def linear(x: Any, weight: Any, bias: Any = None) -> Any:
+    """x @ weight + bias with weight (in, out), bias (out,) or None; x (..., in) -> (..., out)."""
+    if bias is None:
+        return Linear()(x, weight)
+    return Linear()(x, weight, bias)
