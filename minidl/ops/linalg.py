@@ -27,11 +27,12 @@ class MatMul(Function):
 
     def backward(self, gy: Any) -> tuple[Any, Any]:
         a1, b1 = len(self.a_shape) == 1, len(self.b_shape) == 1
-        # promote 1-D operands the way matmul did, so both products are plain batched ones
-        if a1:
-            gy = gy[..., None, :]
+        # promote 1-D operands the way matmul did, so both products are plain batched ones;
+        # b's axis first: for vector @ vector gy is 0-d and gains (1,) then (1, 1)
         if b1:
             gy = gy[..., None]
+        if a1:
+            gy = gy[..., None, :]
         ga = gb = None
         if self.needs_input_grad[0]:
             b = self.b[:, None] if b1 else self.b
