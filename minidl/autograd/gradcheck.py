@@ -57,8 +57,8 @@ def gradcheck(fn: Callable[..., Any], *inputs: Any, eps: float = 1e-6, atol: flo
 
 def _numeric_grad(fn: Callable[..., Any], inputs: tuple[Any, ...], x: Tensor,
                   weights: list[Any], eps: float) -> np.ndarray:
-    xp = B.array_module(x.data)
-    x.data = xp.ascontiguousarray(x.data)
+    if not x.data.flags.c_contiguous:  # (ascontiguousarray would turn a 0-d array 1-d)
+        x.data = x.data.copy()
     flat = x.data.reshape(-1)  # a view: perturb in place, restore after
     grad = np.zeros(x.size, dtype=np.float64)
     with no_grad():
