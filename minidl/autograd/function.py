@@ -47,7 +47,7 @@ class Function:
             if str(exc).startswith(self.name):
                 raise
             shapes = ", ".join(str(tuple(x.shape)) for x in xs)
-            raise type(exc)(f"{self.name}: {exc} (input shapes {shapes})") from exc
+            raise _renamed(exc, f"{self.name}: {exc} (input shapes {shapes})") from exc
         single = not isinstance(ys, tuple)
         outs = tuple(Tensor(y) for y in ((ys,) if single else ys))
         if record:
@@ -56,6 +56,8 @@ class Function:
             self.out_meta = [(o.shape, o.dtype) for o in outs]
             self.outputs = [weakref.ref(o) for o in outs]
             for o in outs:
+                if o.dtype.kind not in "fc":  # integer/bool results carry no gradient
+                    continue
                 o.creator = self
                 o.requires_grad = True
                 o.generation = self.generation + 1
@@ -67,6 +69,15 @@ class Function:
         self.__dict__.clear()
         self.generation = generation
         self.freed = True
+
+
+def _renamed(exc: Exception, message: str) -> Exception:
+    """`exc`'s type with a new message; its nearest builtin base when that type takes other arguments."""
+    try:
+        return type(exc)(message)
+    except Exception:
+        base = next(t for t in (IndexError, ValueError, TypeError) if isinstance(exc, t))
+        return base(message)
 
 
 def _lift(inputs: tuple[Any, ...]) -> tuple[Tensor, ...]:
@@ -169,8 +180,9 @@ def _output_grads(fn: Function, pending: dict[int, tuple[Tensor, Any]]) -> list[
 
 
 def _accumulate_leaf(x: Tensor, gx: Any) -> None:
-    # .grad arrays may be shared with other leaves: they are replaced, never written in place
+    # gx may be a read-only broadcast view or shared with other tensors (Add hands the same
+    # array to both inputs): the first gradient is copied so each .grad owns its array
     if x.grad is None:
-        x.grad = Tensor(gx)
+        x.grad = Tensor(gx.copy())
     else:
         x.grad = Tensor(x.grad.data + gx)
