@@ -131,13 +131,12 @@ class Tensor:
 
     def to(self, name: str) -> Tensor:
         """This tensor on another backend ("numpy"/"cpu" or "cupy"/"cuda"); itself if already there."""
-        data = B.to_backend(self.data, name)
-        if data is self.data:
+        target = B.normalize_backend(name)
+        if target == B.backend_of_device(self.device):
             return self
-        out = Tensor(data, requires_grad=self.requires_grad and self.is_leaf)
         if self.requires_grad and not self.is_leaf:
-            out = _shape.to_device(self, name)
-        return out
+            return _shape.to_device(self, target)
+        return Tensor(B.to_backend(self.data, target), requires_grad=self.requires_grad)
 
     def cpu(self) -> Tensor:
         return self.to("cpu")
@@ -314,6 +313,8 @@ def tensor(data: Any, dtype: DTypeLike = None, requires_grad: bool = False,
     dt = _resolve_dtype(dtype)
     if isinstance(data, Tensor):
         data = data.data
+    if isinstance(data, np.generic):  # a NumPy scalar: keep its dtype, but hold a real ndarray
+        data = np.asarray(data)
     backend = B.normalize_backend(device) if device is not None else None
     if B.is_array(data):
         arr = data if backend is None else B.to_backend(data, backend)
