@@ -5,6 +5,8 @@ import builtins
 import math
 from typing import Any
 
+import numpy as np
+
 from minidl.autograd.function import Function
 from minidl.backend import array_module
 
@@ -13,13 +15,15 @@ def normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
     """Axis argument (None, int or tuple, negatives allowed) as a sorted tuple of positives."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    # a 0-d tensor accepts axis 0 and -1, as in PyTorch, and reduces over nothing
+    span = builtins.max(ndim, 1)
     out = []
     for a in axes:
-        if not -ndim <= a < builtins.max(ndim, 1):
+        if not -span <= a < span:
             raise ValueError(f"axis {a} is out of range for a tensor of {ndim} dimensions")
-        out.append(a % builtins.max(ndim, 1))
-    return tuple(sorted(set(out)))
+        out.append(int(a) % span)
+    return tuple(sorted(set(out))) if ndim else ()
 
 
 def expand_reduced(gy: Any, in_shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool) -> Any:

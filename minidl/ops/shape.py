@@ -6,6 +6,7 @@ from typing import Any
 from minidl import backend as B
 from minidl.autograd.function import Function
 from minidl.backend import array_module
+from minidl.ops.reduce import normalize_axes
 
 
 class Reshape(Function):
@@ -30,7 +31,8 @@ class Transpose(Function):
 
     def forward(self, x: Any) -> Any:
         axes = self.axes if self.axes is not None else tuple(reversed(range(x.ndim)))
-        if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+        in_range = all(-x.ndim <= a < x.ndim for a in axes)
+        if not in_range or sorted(a % x.ndim for a in axes) != list(range(x.ndim)):
             raise ValueError(f"Transpose: axes {axes} are not a permutation of {x.ndim} dimensions")
         self.perm = tuple(a % x.ndim for a in axes)
         return x.transpose(self.perm)
@@ -181,15 +183,22 @@ def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
 
 
 def squeeze(x: Any, axis: Any = None) -> Any:
+    """Drop size-1 axes (all, or those in `axis`; a named axis of another size stays, as in PyTorch)."""
     if axis is None:
         shape = tuple(n for n in x.shape if n != 1)
     else:
-        axes = {a % x.ndim for a in ((axis,) if isinstance(axis, int) else axis)}
+        try:
+            axes = normalize_axes(axis, x.ndim)
+        except ValueError as exc:
+            raise ValueError(f"squeeze: {exc}") from None
         shape = tuple(n for i, n in enumerate(x.shape) if i not in axes or n != 1)
     return reshape(x, shape)
 
 
 def expand_dims(x: Any, axis: int) -> Any:
+    """Insert a size-1 axis at `axis` (-ndim-1 <= axis <= ndim)."""
+    if not -x.ndim - 1 <= axis <= x.ndim:
+        raise ValueError(f"unsqueeze: axis {axis} is out of range for a tensor of {x.ndim} dimensions")
     axis = axis % (x.ndim + 1)
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
