@@ -69,6 +69,8 @@ class PowScalar(Function):
         return x ** self.c
 
     def backward(self, gy: Any) -> Any:
+        if self.c == 0:  # constant 1: zero gradient, also at x == 0 (where x ** -1 is inf)
+            return array_module(gy).zeros_like(gy)
         return gy * self.c * self.x ** (self.c - 1)
 
 
