@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 
-from minidl import backend as B
 
 _seed: int | None = None
 _numpy_rng = np.random.default_rng()
@@ -18,9 +17,8 @@ def manual_seed(seed: int) -> None:
     global _seed, _numpy_rng, _cupy_rng
     _seed = int(seed)
     _numpy_rng = np.random.default_rng(_seed)
+    # CuPy's generator is re-made from _seed on first use: seeding must not import CuPy
     _cupy_rng = None
-    if B.cuda_available():
-        _cupy_rng = B.get_cupy().random.default_rng(_seed)
 
 
 def generator(xp: ModuleType = np) -> Any:
