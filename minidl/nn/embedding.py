@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 from minidl import backend as B
-from minidl.backend.random import generator
+from minidl.nn import init
 from minidl.nn.module import Module, Parameter
 from minidl.ops.embedding import embedding
 
@@ -26,7 +26,7 @@ class Embedding(Module):
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         xp = B.module_for(B.get_backend())
         shape = (self.num_embeddings, self.embedding_dim)
-        self.weight = Parameter(generator(xp).standard_normal(shape, dtype=np.float32))
+        self.weight = init.normal_(Parameter(xp.empty(shape, dtype=np.float32)))
 
     def forward(self, ids: Any) -> Any:
         return embedding(ids, self.weight)

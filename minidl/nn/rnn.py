@@ -11,7 +11,7 @@ import numpy as np
 
 from minidl import backend as B
 from minidl.autograd.tensor import Tensor, as_tensor
-from minidl.backend.random import generator
+from minidl.nn import init
 from minidl.nn.module import Module, Parameter
 from minidl.ops.recurrent import lstm_cell
 from minidl.ops.shape import stack, unbind
@@ -50,15 +50,13 @@ class LSTM(Module):
         self.num_layers, self.batch_first = int(num_layers), bool(batch_first)
         H = self.hidden_size
         xp = B.module_for(B.get_backend())
-        rng, bound = generator(xp), 1.0 / math.sqrt(H)
-
-        def uniform(shape: tuple[int, int]) -> Any:
-            return (rng.random(shape, dtype=np.float32) * 2 - 1) * np.float32(bound)
-
+        bound = 1.0 / math.sqrt(H)
         for k in range(self.num_layers):
             in_k = self.input_size if k == 0 else H
-            setattr(self, f"weight_ih_l{k}", Parameter(uniform((in_k, 4 * H))))
-            setattr(self, f"weight_hh_l{k}", Parameter(uniform((H, 4 * H))))
+            for name, rows in ((f"weight_ih_l{k}", in_k), (f"weight_hh_l{k}", H)):
+                w = Parameter(xp.empty((rows, 4 * H), dtype=np.float32))
+                w.fan_layout = "in_out"  # stored (in, out): PyTorch's layout transposed
+                setattr(self, name, init.uniform_(w, -bound, bound))
             bias = xp.zeros(4 * H, dtype=np.float32)
             bias[H: 2 * H] = 1.0
             setattr(self, f"bias_l{k}", Parameter(bias))
