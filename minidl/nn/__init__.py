@@ -8,7 +8,8 @@ from minidl.nn.activation import ReLU, Sigmoid, Softmax, Tanh
 from minidl.nn.dropout import Dropout
 from minidl.nn.flatten import Flatten
 from minidl.nn.loss import CrossEntropyLoss, MSELoss
+from minidl.nn.summary import summary
 
 __all__ = ["Module", "Parameter", "Sequential", "LSTM", "Embedding",
            "init", "Dense", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "Flatten",
-           "MSELoss", "CrossEntropyLoss"]
+           "MSELoss", "CrossEntropyLoss", "summary"]

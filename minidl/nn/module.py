@@ -2,13 +2,20 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from minidl import backend as B
 from minidl.autograd.tensor import Tensor
+
+
+class IncompatibleKeys(NamedTuple):
+    """What `load_state_dict(strict=False)` skipped."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
 
 
 class Parameter(Tensor):
@@ -148,37 +155,52 @@ class Module:
         """Dotted name -> NumPy array copy of every parameter, in registration order."""
         return OrderedDict((name, B.to_numpy(p.data).copy()) for name, p in self.named_parameters())
 
-    def load_state_dict(self, state: Any, strict: bool = True) -> None:
+    def load_state_dict(self, state: Any, strict: bool = True) -> IncompatibleKeys:
         """Copy values into the existing parameters (cast to their dtype and device).
 
-        Everything is validated first: a missing or extra key (when strict) or a shape
-        mismatch raises and leaves the module unchanged."""
+        Everything is validated and converted first: a missing or extra key (when strict),
+        a shape mismatch (always) or a value that cannot be cast raises and leaves the
+        module unchanged. Returns the (missing_keys, unexpected_keys) lists, as PyTorch."""
         own = OrderedDict(self.named_parameters())
         missing = [k for k in own if k not in state]
         extra = [k for k in state if k not in own]
+        where = f"{type(self).__name__}.load_state_dict"
         if strict and (missing or extra):
-            raise KeyError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
-                           f"unexpected keys {extra}")
+            raise KeyError(f"{where}: missing keys {missing}, unexpected keys {extra}")
         staged = []
         for name, p in own.items():
             if name not in state:
                 continue
             value = state[name]
             value = value.data if isinstance(value, Tensor) else value
-            shape = tuple(np.shape(value)) if not B.is_array(value) else tuple(value.shape)
+            shape = tuple(value.shape) if B.is_array(value) else tuple(np.shape(value))
             if shape != tuple(p.shape):
-                raise ValueError(f"{type(self).__name__}.load_state_dict: {name!r} has shape "
-                                 f"{shape} in the state dict but {tuple(p.shape)} in the model")
-            staged.append((p, value))
-        backend = B.backend_of_device(self.device)
-        for p, value in staged:  # nothing is changed until every key has passed
-            arr = B.to_backend(B.to_numpy(value) if B.device_of(value) == "cpu" else value, backend)
-            p.data = B.array_module(arr).array(arr, dtype=p.dtype, copy=True)
+                raise ValueError(f"{where}: {name!r} has shape {shape} in the state dict but "
+                                 f"{tuple(p.shape)} in the model")
+            try:
+                arr = B.to_backend(value if B.is_array(value) else np.asarray(value),
+                                   B.backend_of_device(p.device))
+                staged.append((p, B.array_module(arr).array(arr, dtype=p.dtype, copy=True)))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{where}: {name!r} cannot be converted to {p.dtype}: {exc}") from exc
+        for p, arr in staged:  # nothing is changed until every key has passed
+            p.data = arr
             p.grad = None
+        return IncompatibleKeys(missing, extra)
+
+    def summary(self, input_shape: Any = None, dtype: Any = "float32",
+                print_fn: Callable[[str], Any] = print) -> None:
+        """Print a Keras-like table of layers, output shapes and parameter counts
+        (see `minidl.nn.summary.summary`); output shapes need `input_shape` (batch axis included)."""
+        from minidl.nn.summary import summary  # noqa: PLC0415 - summary imports this module
+
+        summary(self, input_shape, dtype, print_fn)
 
     # ---- display --------------------------------------------------------------------
     def extra_repr(self) -> str:
-        return ""
+        """The text inside the parentheses of this module's repr; by default the shapes of
+        its own parameters (layers override it with their constructor arguments)."""
+        return ", ".join(f"{name}={tuple(p.shape)}" for name, p in self._parameters.items())
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__}({self.extra_repr()}"]

@@ -113,7 +113,9 @@ class BCEWithLogits(Function):
         g = _expand(gy, self.x.shape, self.reduction)
         gx = gt = None
         if self.needs_input_grad[0]:
-            gx = (0.5 * (xp.tanh(0.5 * self.x) + 1) - self.t) * g
+            e = xp.exp(-xp.abs(self.x))  # sigmoid without overflow, exact in both tails
+            sig = xp.where(self.x >= 0, 1 / (1 + e), e / (1 + e))
+            gx = (sig - self.t) * g
         if self.needs_input_grad[1]:
             gt = -self.x * g
         return gx, gt
