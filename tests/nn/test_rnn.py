@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minidl as md
-from minidl import nn
+import minidl.functional as F
+from minidl import nn, optim
 from tests.helpers import assert_close
 
 # ---- known values: torch.nn.LSTM(3, 2, num_layers=2, batch_first=True) in float64 with
@@ -278,3 +279,40 @@ def test_bad_state_names_layer_and_shapes():
 def test_bad_constructor_arguments(args):
     with pytest.raises(ValueError, match="LSTM: .* must be a positive integer"):
         nn.LSTM(*args)
+
+
+# ---- learning -------------------------------------------------------------------------
+
+class _RunningSign(nn.Module):
+    """LSTM + a Dense head giving one logit per step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(1, 16)
+        self.head = nn.Dense(16, 1)
+
+    def forward(self, x: md.Tensor) -> md.Tensor:
+        return self.head(self.lstm(x)[0])
+
+
+def test_lstm_learns_the_sign_of_a_running_sum():
+    md.manual_seed(0)
+    rng = np.random.default_rng(0)
+
+    def batch(n: int) -> tuple[md.Tensor, np.ndarray]:
+        x = rng.uniform(-1, 1, (n, 15, 1)).astype(np.float32)
+        return md.tensor(x), np.cumsum(x, axis=1) > 0  # target at every step
+
+    model = _RunningSign()
+    opt = optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(250):
+        x, y = batch(64)
+        loss = F.binary_cross_entropy_with_logits(model(x), md.tensor(y.astype(np.float32)))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with md.no_grad():
+        x, y = batch(1000)  # fresh sequences
+        pred = model(x).numpy() > 0
+    assert (pred == y).mean() >= 0.95
+    assert (pred[:, -1] == y[:, -1]).mean() >= 0.95  # after the whole sequence

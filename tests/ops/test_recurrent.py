@@ -42,7 +42,9 @@ def test_forward_known_values_by_hand():
     # H = 1: z = (i, f, g, o) pre-activations
     z = np.array([[0.3, -1.2, 0.7, 2.0]])
     c = np.array([[0.4]])
-    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    def sig(v: float) -> float:
+        return 1 / (1 + np.exp(-v))
+
     i, f, g, o = sig(0.3), sig(-1.2), np.tanh(0.7), sig(2.0)
     h_new, c_new, gates = lstm_cell_forward(z, c)
     assert_close(gates, [[i, f, g, o]])
