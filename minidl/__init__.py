@@ -13,6 +13,10 @@ from minidl.ops.math import where
 from minidl.ops.shape import concatenate, stack
 from minidl import functional
 from minidl import data, datasets
+from minidl import nn
+from minidl import optim
+from minidl.optim.clip import clip_grad_norm_
+from minidl.serialization import load, save
 
 __version__ = "0.1.0"
 
@@ -23,4 +27,5 @@ __all__ = [
     "arange", "float32", "float64", "int64", "ones", "ones_like", "rand", "randn", "tensor",
     "zeros", "zeros_like", "where", "concatenate", "stack", "functional",
     "data", "datasets",
+    "optim", "clip_grad_norm_", "save", "load", "nn",
 ]

@@ -1,0 +1,56 @@
+"""Optimizer updates: plain NumPy/CuPy references, in place on raw arrays.
+
+Each function updates `param` and its state arrays in place and never writes into
+`grad` (gradient arrays may be shared between tensors by the autograd engine).
+The references favour clarity and allocate temporaries; a fast kernel goes behind
+the same signature. They take their array module from the inputs, so they also run
+on CuPy arrays.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from minidl.backend import array_module
+
+
+def sgd_update(param: Any, grad: Any, buf: Any, lr: float, momentum: float, dampening: float,
+               nesterov: bool, weight_decay: float) -> None:
+    """One SGD step as PyTorch's, in place on `param` (and `buf`).
+
+    g = grad + weight_decay*param; buf = momentum*buf + (1 - dampening)*g;
+    param -= lr * (g + momentum*buf if nesterov else buf).
+    `buf` is the momentum buffer (param's shape) or None when momentum == 0. PyTorch sets
+    buf = g on the first step: the caller gets that by passing a zero buffer and
+    dampening=0 on that step.
+    """
+    g = grad + weight_decay * param if weight_decay != 0 else grad
+    if buf is not None:
+        buf *= momentum
+        buf += (1.0 - dampening) * g
+        g = g + momentum * buf if nesterov else buf
+    param -= lr * g
+
+
+def adam_update(param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, step: int, lr: float,
+                beta1: float, beta2: float, eps: float, weight_decay: float, decoupled: bool) -> None:
+    """One Adam (decoupled=False) or AdamW (decoupled=True) step as PyTorch's, in place.
+
+    Adam: g = grad + weight_decay*param. AdamW: param *= 1 - lr*weight_decay first.
+    m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g; with the 1-based `step`,
+    param -= lr/(1 - b1**step) * m / (sqrt(v)/sqrt(1 - b2**step) + eps).
+    """
+    g = grad
+    if weight_decay != 0:
+        if decoupled:
+            param *= 1.0 - lr * weight_decay
+        else:
+            g = grad + weight_decay * param
+    exp_avg *= beta1
+    exp_avg += (1.0 - beta1) * g
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1.0 - beta2) * g * g
+    step_size = lr / (1.0 - beta1 ** step)
+    xp = array_module(param)
+    denom = xp.sqrt(exp_avg_sq) / math.sqrt(1.0 - beta2 ** step) + eps
+    param -= step_size * (exp_avg / denom)

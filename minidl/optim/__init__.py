@@ -1,0 +1,8 @@
+"""Optimizers, learning-rate schedules and gradient clipping (`from minidl import optim`)."""
+from minidl.optim import lr_scheduler
+from minidl.optim.adam import Adam, AdamW
+from minidl.optim.clip import clip_grad_norm_
+from minidl.optim.optimizer import Optimizer
+from minidl.optim.sgd import SGD
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler", "clip_grad_norm_"]

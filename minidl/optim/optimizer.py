@@ -1,0 +1,235 @@
+"""Optimizer: parameter groups, per-parameter state, step/zero_grad, state dicts."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from minidl import backend as B
+from minidl.autograd.grad_mode import enable_grad, no_grad
+from minidl.autograd.tensor import Tensor
+
+ParamsLike = Iterable[Tensor] | Iterable[dict[str, Any]] | Tensor
+
+
+class Optimizer:
+    """Base class: holds `param_groups` (dicts with "params", "lr", ...) and `state`.
+
+    Subclasses set `_state_keys` (the names in each parameter's state), implement
+    `_check_group(group)` (raise ValueError on a bad hyperparameter) and
+    `_update(p, grad, group, state)` (one in-place update of `p.data` on raw arrays).
+    """
+
+    _state_keys: tuple[str, ...] = ()
+
+    def __init__(self, params: ParamsLike, defaults: dict[str, Any]) -> None:
+        self.defaults = dict(defaults)
+        self.state: dict[Tensor, dict[str, Any]] = {}
+        self.param_groups: list[dict[str, Any]] = []
+        groups = [params] if isinstance(params, Tensor) else list(params)
+        if not groups:
+            raise ValueError(f"{self._name()}: got an empty parameter list")
+        if not isinstance(groups[0], Mapping):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def _name(self) -> str:
+        return type(self).__name__
+
+    # ---- groups ---------------------------------------------------------------------
+    def add_param_group(self, group: Mapping[str, Any]) -> None:
+        """Add a dict with "params" (and optional per-group hyperparameters)."""
+        if not isinstance(group, Mapping) or "params" not in group:
+            raise TypeError(f"{self._name()}: a parameter group must be a dict with a 'params' "
+                            f"entry, got {type(group).__name__}")
+        params = group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        if not params:
+            raise ValueError(f"{self._name()}: a parameter group has no parameters")
+        taken = {id(p) for g in self.param_groups for p in g["params"]}
+        for i, p in enumerate(params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{self._name()}: parameters must be Tensors, item {i} is a "
+                                f"{type(p).__name__}")
+            if p.dtype.kind not in "fc":
+                raise TypeError(f"{self._name()}: can only optimise floating tensors, item {i} has "
+                                f"dtype {p.dtype}")
+            if id(p) in taken:
+                raise ValueError(f"{self._name()}: a parameter appears in more than one group "
+                                 f"(item {i}, shape {p.shape})")
+            taken.add(id(p))
+        full = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
+        self._check_group(full)
+        full["params"] = params
+        self.param_groups.append(full)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        check_nonneg(self._name(), "lr", group["lr"])
+
+    # ---- stepping -------------------------------------------------------------------
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop every gradient (or, with set_to_none=False, replace it by zeros)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None or set_to_none:
+                    p.grad = None
+                else:  # a fresh array: grads may be shared, so never zero one in place
+                    p.grad = Tensor(B.array_module(p.data).zeros_like(p.grad.data))
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; returns closure() when given."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        grad = self._checked_grad(p)
+                        self._update(p, grad, group, self._state_for(p))
+        return loss
+
+    def _update(self, p: Tensor, grad: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
+        raise NotImplementedError(f"{self._name()} has no _update()")
+
+    def _checked_grad(self, p: Tensor) -> Any:
+        grad = p.grad.data if isinstance(p.grad, Tensor) else p.grad
+        if B.device_of(grad) != p.device:
+            raise B.DeviceMismatchError(f"{self._name()}.step: a gradient is on {B.device_of(grad)} "
+                                        f"but its parameter is on {p.device}")
+        if tuple(grad.shape) != tuple(p.shape):
+            raise ValueError(f"{self._name()}.step: a gradient has shape {tuple(grad.shape)} but its "
+                             f"parameter has shape {tuple(p.shape)}")
+        return grad
+
+    def _state_for(self, p: Tensor) -> dict[str, Any]:
+        """p's state, with its arrays following p if the model moved or changed dtype."""
+        state = self.state.setdefault(p, {})
+        for key, value in state.items():
+            if B.is_array(value) and value.ndim and (B.device_of(value) != p.device
+                                                     or value.dtype != p.dtype):
+                state[key] = _as_param_array(value, p)
+        return state
+
+    # ---- state dicts ----------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """{"state": {index: {name: NumPy array or number}}, "param_groups": [...]}, as PyTorch:
+        parameters are numbered across groups in order; arrays are copies."""
+        index: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
+            groups.append(packed)
+        state = {}
+        for p, s in self.state.items():
+            if id(p) in index and s:
+                state[index[id(p)]] = {k: (B.to_numpy(v).copy() if B.is_array(v) else v)
+                                       for k, v in s.items()}
+        return {"state": dict(sorted(state.items())), "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore hyperparameters and state saved by `state_dict()` (possibly through
+        md.save/md.load). Everything is validated before anything changes; state arrays
+        are copied to each parameter's device and dtype."""
+        name = f"{self._name()}.load_state_dict"
+        if not isinstance(state_dict, Mapping) or set(state_dict) != {"state", "param_groups"}:
+            keys = sorted(map(str, state_dict)) if isinstance(state_dict, Mapping) else None
+            raise ValueError(f"{name}: expected a dict with keys 'param_groups' and 'state', got "
+                             f"{keys if keys is not None else type(state_dict).__name__}")
+        saved_groups = list(state_dict["param_groups"])
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"{name}: the state dict has {len(saved_groups)} parameter groups, "
+                             f"this optimizer has {len(self.param_groups)}")
+        params_by_index: dict[int, Tensor] = {}
+        new_groups = []
+        for gi, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            new_groups.append(self._staged_group(name, gi, group, saved, params_by_index))
+        new_state = {}
+        for key, entry in dict(state_dict["state"]).items():
+            p = params_by_index.get(_as_index(key))
+            if p is None:
+                raise ValueError(f"{name}: state for parameter {key!r}, which no group lists")
+            new_state[p] = self._staged_state(name, key, p, entry)
+        for group, new in zip(self.param_groups, new_groups):  # all checks passed
+            group.update(new)
+        self.state = new_state
+
+    def _staged_group(self, name: str, gi: int, group: dict[str, Any], saved: Any,
+                      params_by_index: dict[int, Tensor]) -> dict[str, Any]:
+        if not isinstance(saved, Mapping) or "params" not in saved:
+            raise ValueError(f"{name}: parameter group {gi} is not a dict with 'params'")
+        ids = [_as_index(i) for i in saved["params"]]
+        if len(ids) != len(group["params"]):
+            raise ValueError(f"{name}: parameter group {gi} has {len(ids)} parameters in the state "
+                             f"dict but {len(group['params'])} in this optimizer")
+        missing = sorted(k for k in self.defaults if k not in saved)
+        if missing:
+            raise ValueError(f"{name}: parameter group {gi} lacks {missing} (saved from another "
+                             f"optimizer?)")
+        new = {k: _plain(v) for k, v in saved.items() if k != "params"}
+        if "betas" in new:
+            new["betas"] = tuple(new["betas"])
+        self._check_group({**group, **new})
+        params_by_index.update(zip(ids, group["params"]))
+        return new
+
+    def _staged_state(self, name: str, key: Any, p: Tensor, entry: Any) -> dict[str, Any]:
+        if not isinstance(entry, Mapping) or set(entry) != set(self._state_keys):
+            got = sorted(entry) if isinstance(entry, Mapping) else type(entry).__name__
+            raise ValueError(f"{name}: state of parameter {key!r} has {got}, expected "
+                             f"{sorted(self._state_keys)}")
+        out = {}
+        for k, v in entry.items():
+            v = v.data if isinstance(v, Tensor) else v
+            if B.is_array(v) and v.ndim == 0:
+                v = v.item()
+            if B.is_array(v):
+                if tuple(v.shape) != tuple(p.shape):
+                    raise ValueError(f"{name}: state {k!r} of parameter {key!r} has shape "
+                                     f"{tuple(v.shape)} but the parameter has shape {tuple(p.shape)}")
+                v = _as_param_array(v, p)
+            out[k] = v
+        return out
+
+    def __repr__(self) -> str:
+        lines = [f"{self._name()} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
+        return "\n".join(lines) + "\n)"
+
+
+def _as_param_array(value: Any, p: Tensor) -> Any:
+    """A fresh copy of `value` on p's device, in p's dtype."""
+    arr = B.to_backend(value, B.backend_of_device(p.device))
+    return B.array_module(arr).array(arr, dtype=p.dtype, copy=True)
+
+
+def _as_index(key: Any) -> int:
+    """Parameter indexes are ints; accept 0-d arrays and digit strings from other formats."""
+    if B.is_array(key):
+        key = key.item()
+    if isinstance(key, str) and key.isdigit():
+        return int(key)
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        return int(key)
+    raise ValueError(f"optimizer state dict: parameter index {key!r} is not an integer")
+
+
+def _plain(value: Any) -> Any:
+    """A 0-d array (as md.load may return numbers) back to a Python number."""
+    if B.is_array(value) and value.ndim == 0:
+        return value.item()
+    return value
+
+
+def check_nonneg(owner: str, name: str, value: Any) -> None:
+    """Raise ValueError unless `value` is a real number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{owner}: {name} must be a number >= 0, got {value!r}")
+    if not value >= 0:
+        raise ValueError(f"{owner}: {name} must be >= 0, got {value}")
