@@ -1,0 +1,124 @@
+"""F.max_pool2d: gradcheck on random geometries, values checked against PyTorch, ties, errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minidl as md
+import minidl.functional as F
+from minidl.backend.cpu import pool as pool_kernels
+from tests.helpers import assert_close
+
+
+@st.composite
+def pool_cases(draw):
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
+    h = draw(st.integers(max(1, kh - 2 * ph), 6))
+    w = draw(st.integers(max(1, kw - 2 * pw), 6))
+    stride = draw(st.none() | st.tuples(st.integers(1, 3), st.integers(1, 3)))
+    kernel = kh if kh == kw and draw(st.booleans()) else (kh, kw)
+    padding = ph if ph == pw and draw(st.booleans()) else (ph, pw)
+    return (n, c, h, w), kernel, stride, padding
+
+
+def _distinct(shape, backend, seed):
+    """Values 0.1 apart in random order: no ties, so the max is differentiable."""
+    size = int(np.prod(shape))
+    data = (np.random.default_rng(seed).permutation(size) - size / 2) * 0.1
+    return md.tensor(data.reshape(shape), dtype="float64", requires_grad=True, device=backend)
+
+
+@given(case=pool_cases(), seed=st.integers(0, 2**16))
+def test_max_pool2d_gradcheck(backend, case, seed):
+    shape, kernel, stride, padding = case
+    x = _distinct(shape, backend, seed)
+    assert md.gradcheck(lambda x: F.max_pool2d(x, kernel, stride, padding), x)
+
+
+# a 5 x 7 plane of distinct values; literals below are from torch.nn.functional.max_pool2d
+PLANE = [[9, 12, -5, 10, 7, 0, -14], [3, -6, 16, 14, 17, -17, 5], [-7, 13, -2, 6, 11, 4, -4],
+         [-9, -8, 1, -11, -16, -15, 15], [-1, -3, 8, -13, -10, -12, 2]]
+
+
+def test_max_pool2d_known_values_match_torch(backend):
+    x = md.tensor(np.array(PLANE, dtype="float64")[None, None], requires_grad=True, device=backend)
+    y = F.max_pool2d(x, 3, 2, 1)
+    assert_close(y, [[[[12, 16, 17, 5], [13, 16, 17, 15], [-1, 8, -10, 15]]]])
+    y.backward(np.ones(y.shape))
+    assert_close(x.grad, [[[[0, 1, 0, 0, 0, 0, 0], [0, 0, 2, 0, 2, 0, 1], [0, 1, 0, 0, 0, 0, 0],
+                            [0, 0, 0, 0, 0, 0, 2], [1, 0, 1, 0, 1, 0, 0]]]])
+    y2 = F.max_pool2d(x, (2, 3), (1, 2), (1, 0))
+    assert_close(y2, [[[[12, 10, 7], [16, 17, 17], [16, 17, 17], [13, 11, 15], [8, 8, 15],
+                        [8, 8, 2]]]])
+
+
+def test_max_pool2d_default_stride_is_kernel_and_floors(backend):
+    x = md.tensor(np.arange(2 * 3 * 5 * 7, dtype="float64").reshape(2, 3, 5, 7), device=backend)
+    y = F.max_pool2d(x, 2)
+    assert y.shape == (2, 3, 2, 3)  # floor(5/2), floor(7/2): the last row and column are dropped
+    assert_close(y, x.numpy()[:, :, 1:4:2, 1:6:2])
+
+
+@pytest.mark.parametrize("kernel, stride, padding, expected", [
+    # every window ties (all zeros): the first max in row-major window order takes the gradient
+    (2, 1, 0, [[1, 1, 0], [1, 1, 0], [0, 0, 0]]),
+    (3, 1, 1, [[4, 2, 0], [2, 1, 0], [0, 0, 0]]),  # padding is never the first max
+])
+def test_max_pool2d_ties_go_to_first_max(backend, kernel, stride, padding, expected):
+    x = md.zeros(1, 1, 3, 3, dtype="float64", requires_grad=True, device=backend)
+    F.max_pool2d(x, kernel, stride, padding).sum().backward()
+    assert_close(x.grad, [[expected]])  # as torch.nn.functional.max_pool2d
+
+
+def test_max_pool2d_all_minus_inf_window_points_at_a_real_pixel(backend):
+    x = md.tensor(np.full((1, 1, 3, 3), -np.inf), requires_grad=True, device=backend)
+    y = F.max_pool2d(x, 3, 2, 1)
+    assert np.all(y.numpy() == -np.inf)
+    y.sum().backward()
+    assert_close(x.grad, [[[[1, 1, 0], [1, 1, 0], [0, 0, 0]]]])  # as torch
+
+
+def test_maxpool_reference_argmax_is_flat_index_into_unpadded_plane(backend):
+    x = md.tensor(np.array(PLANE, dtype="float64")[None, None], device=backend)
+    y, argmax = pool_kernels.maxpool_forward(x.data, 3, 3, 2, 2, 1, 1)
+    argmax = md.tensor(argmax).numpy()
+    assert argmax.dtype == np.int64
+    plane = np.array(PLANE, dtype="float64").ravel()
+    assert_close(plane[argmax], md.tensor(y).numpy())
+    assert argmax[0, 0, 0, 0] == 1  # 12 sits at row 0, column 1
+
+
+def test_max_pool2d_overlapping_windows_accumulate(backend):
+    x = md.tensor([[[[0.0, 1.0, 0.0], [0.0, 0.5, 0.0]]]], dtype="float64", requires_grad=True,
+                  device=backend)
+    F.max_pool2d(x, (2, 2), 1).sum().backward()
+    assert_close(x.grad, [[[[0, 2, 0], [0, 0, 0]]]])
+
+
+def test_max_pool2d_input_without_grad_keeps_nothing(backend):
+    x = md.tensor(np.ones((1, 1, 4, 4)), device=backend)
+    y = F.max_pool2d(x, 2)
+    assert not y.requires_grad and y.creator is None
+
+
+@pytest.mark.parametrize("shape, args, message", [
+    ((1, 4, 4), (2,), r"max_pool2d: expected input of shape \(N, C, H, W\), got \(1, 4, 4\)"),
+    ((1, 1, 4, 4), (2, None, 2), r"max_pool2d: padding should be at most half of the kernel size, "
+                                 r"got padding \(2, 2\) for kernel_size \(2, 2\)"),
+    ((1, 1, 4, 4), ((3, 1), None, (1, 1)), r"padding \(1, 1\) for kernel_size \(3, 1\)"),
+    ((1, 1, 2, 4), (3,), r"max_pool2d: kernel_size \(3, 3\) is larger than the padded input \(2, 4\)"),
+    ((1, 1, 4, 4), (0,), r"max_pool2d: kernel_size must be >= 1"),
+    ((1, 1, 4, 4), (2, 0), r"max_pool2d: stride must be >= 1"),
+])
+def test_max_pool2d_bad_arguments_raise(shape, args, message):
+    with pytest.raises(ValueError, match=message):
+        F.max_pool2d(md.zeros(*shape), *args)
+
+
+def test_max_pool2d_bad_kernel_type_raises():
+    with pytest.raises(TypeError, match="max_pool2d: kernel_size must be an int or a pair of ints"):
+        F.max_pool2d(md.zeros(1, 1, 4, 4), 2.0)
