@@ -19,8 +19,11 @@ class ReLU(Function):
 class Sigmoid(Function):
     def forward(self, x: Any) -> Any:
         xp = array_module(x)
-        # tanh form: no overflow warning for large |x|, exact to rounding
-        self.y = 0.5 * (xp.tanh(0.5 * x) + 1)
+        # exp of -|x| never overflows; e / (1 + e) keeps full relative precision in the
+        # negative tail, where 1 + tanh(x / 2) would cancel (sigmoid(-40) would become 0)
+        e = xp.exp(-xp.abs(x))
+        r = 1 / (1 + e)
+        self.y = xp.where(x >= 0, r, e * r)
         return self.y
 
     def backward(self, gy: Any) -> Any:
