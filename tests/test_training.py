@@ -1,0 +1,170 @@
+"""Keras-style compile/fit/evaluate/predict and History, on a tiny real MNIST subset."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+import minidl as md
+import minidl.functional as F
+from minidl import nn, optim
+from minidl.training import History
+
+
+@pytest.fixture
+def mnist_small(shared_data):
+    """600 real test images flattened to (N, 784) float32 in [0, 1]."""
+    x, y = md.datasets.load_mnist("test", root=shared_data / "mnist", download=False)
+    return (x[:600].reshape(600, -1) / 255.0).astype(np.float32), y[:600]
+
+
+def mlp(seed: int = 0) -> nn.Sequential:
+    md.manual_seed(seed)
+    return nn.Sequential(nn.Dense(784, 32), nn.ReLU(), nn.Dense(32, 10))
+
+
+def test_fit_lowers_the_loss_and_logs_every_key(mnist_small):
+    x, y = mnist_small
+    model = mlp()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    history = model.fit(x[:500], y[:500], epochs=3, batch_size=50, validation_data=(x[500:], y[500:]),
+                        verbose=0)
+    assert isinstance(history, History)
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert all(len(v) == 3 for v in history.history.values())
+    losses = history.history["loss"]
+    assert losses[2] < losses[1] < losses[0]
+    assert history.history["accuracy"][-1] > 0.5  # PyTorch, same setup: 0.61-0.69
+    assert history.history["val_loss"][-1] < history.history["val_loss"][0]
+
+
+def test_evaluate_matches_the_loss_and_accuracy_over_all_rows(mnist_small):
+    x, y = mnist_small
+    model = mlp()
+    model.compile("sgd", "cross_entropy")
+    loss, acc = model.evaluate(x, y, batch_size=128)  # 600 = 4 * 128 + 88: uneven batches
+    logits = model(md.tensor(x))
+    assert loss == pytest.approx(F.cross_entropy(logits, md.tensor(y)).item(), rel=1e-5)
+    assert acc == pytest.approx(float((logits.numpy().argmax(1) == y).mean()))
+
+
+def test_predict_returns_numpy_outputs_for_every_row(mnist_small):
+    x, _ = mnist_small
+    model = mlp()
+    out = model.predict(x[:300], batch_size=128)
+    assert isinstance(out, np.ndarray) and out.shape == (300, 10) and out.dtype == np.float32
+    np.testing.assert_allclose(out, model(md.tensor(x[:300])).numpy(), rtol=1e-6)
+
+
+def test_float64_inputs_are_cast_to_the_model_dtype(mnist_small):
+    x, _ = mnist_small
+    assert mlp().predict(x[:4].astype(np.float64)).dtype == np.float32
+
+
+def test_same_seed_same_history(mnist_small):
+    x, y = mnist_small
+    runs = []
+    for _ in range(2):
+        model = mlp(seed=3)
+        model.compile(optim.Adam(model.parameters(), lr=1e-3), nn.CrossEntropyLoss())
+        runs.append(model.fit(x[:200], y[:200], epochs=2, batch_size=32, verbose=0).history)
+    assert runs[0] == runs[1]
+
+
+def test_fit_trains_and_evaluate_predict_use_eval_mode_then_restore_it():
+    md.manual_seed(0)
+    model = nn.Sequential(nn.Dense(4, 8), nn.Dropout(0.5), nn.Dense(8, 3))
+    seen = []
+
+    class Spy(nn.Module):
+        def forward(self, x):
+            seen.append(self.training)
+            return x
+    model.append(Spy())
+    model.compile("sgd", "cross_entropy")
+    x = np.random.default_rng(0).normal(size=(10, 4)).astype(np.float32)
+    y = np.arange(10) % 3
+    model.fit(x, y, epochs=1, batch_size=5, verbose=0)
+    assert seen == [True, True]
+    model.eval()
+    model.evaluate(x, y)
+    assert model.training is False
+    model.train()
+    a, b = model.predict(x), model.predict(x)  # dropout off: deterministic
+    np.testing.assert_array_equal(a, b)
+    assert model.training is True and seen[-1] is False
+
+
+def test_regression_with_mse_has_no_accuracy():
+    md.manual_seed(1)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(64, 3)).astype(np.float32)
+    y = (x @ np.array([[1.0], [-2.0], [0.5]], dtype=np.float32) + 0.3).astype(np.float32)
+    model = nn.Sequential(nn.Dense(3, 1))
+    model.compile(optim.SGD(model.parameters(), lr=0.1), "mse")
+    history = model.fit(x, y, epochs=5, batch_size=16, validation_data=(x, y), verbose=0)
+    assert set(history.history) == {"loss", "val_loss"}
+    assert history.history["loss"][-1] < 0.1 * history.history["loss"][0]
+    loss, acc = model.evaluate(x, y)
+    assert acc is None and loss == pytest.approx(history.history["val_loss"][-1], rel=1e-5)
+
+
+def test_probability_targets_with_cross_entropy_get_an_accuracy():
+    model = nn.Sequential(nn.Dense(2, 2))
+    model.compile("adam", "categorical_crossentropy")
+    x = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    y = np.eye(2, dtype=np.float32)
+    loss, acc = model.evaluate(x, y)
+    assert acc in (0.0, 0.5, 1.0) and loss > 0
+
+
+def test_no_metrics_means_no_accuracy():
+    model = nn.Sequential(nn.Dense(2, 2))
+    model.compile("sgd", "cross_entropy", metrics=())
+    assert model.evaluate(np.ones((3, 2), np.float32), np.array([0, 1, 0]))[1] is None
+
+
+def test_verbose_1_draws_a_bar_with_loss_accuracy_and_throughput_and_0_is_silent(capsys):
+    model = nn.Sequential(nn.Dense(2, 2))
+    model.compile("sgd", "cross_entropy")
+    x, y = np.ones((8, 2), np.float32), np.array([0, 1] * 4)
+    model.fit(x, y, epochs=1, batch_size=4, verbose=1)
+    err = capsys.readouterr().err
+    assert "Epoch 1/1" in err and "loss=" in err and "accuracy=" in err and "img/s=" in err
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+    model.fit(x, y, epochs=2, batch_size=4, verbose=2)
+    out = capsys.readouterr().out
+    assert "Epoch 2/2" in out and "img/s" in out
+
+
+def test_fit_before_compile_and_bad_names_raise():
+    model = nn.Sequential(nn.Dense(2, 2))
+    with pytest.raises(RuntimeError, match="compile"):
+        model.fit(np.ones((2, 2), np.float32), np.array([0, 1]), verbose=0)
+    with pytest.raises(ValueError, match="optimizer 'rmsprop'"):
+        model.compile("rmsprop", "mse")
+    with pytest.raises(ValueError, match="loss 'hinge'"):
+        model.compile("sgd", "hinge")
+    with pytest.raises(ValueError, match="metric 'f1'"):
+        model.compile("sgd", "mse", metrics=["f1"])
+    with pytest.raises(TypeError, match="optimizer"):
+        model.compile(42, "mse")
+
+
+def test_history_plot_writes_a_png(tmp_path):
+    history = History()
+    for loss in (1.0, 0.5):
+        history.append({"loss": loss, "accuracy": 1 - loss, "val_loss": loss, "val_accuracy": 0.4})
+    path = history.plot(tmp_path / "sub" / "curve.png", title="t")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_history_plot_without_matplotlib_says_how_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    history = History()
+    history.append({"loss": 1.0})
+    with pytest.raises(ImportError, match=r"minidl\[plot\]"):
+        history.plot(tmp_path / "x.png")
