@@ -242,3 +242,29 @@ class Sequential(Module):
     def append(self, layer: Module) -> Sequential:
         setattr(self, str(len(self)), layer)
         return self
+
+    # ---- Keras-style training: thin wrappers over minidl.training -------------------
+    def compile(self, optimizer: Any, loss: Any, metrics: Any = ("accuracy",)) -> None:
+        """Fix optimizer, loss and metrics for fit/evaluate (see minidl.training.compile)."""
+        from minidl import training  # noqa: PLC0415 - training imports data, which imports Tensor
+
+        training.compile(self, optimizer, loss, metrics)
+
+    def fit(self, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
+            validation_data: Any = None, shuffle: bool = True, verbose: int = 1) -> Any:
+        """Train on (x, y); returns a History (see minidl.training.fit)."""
+        from minidl import training  # noqa: PLC0415
+
+        return training.fit(self, x, y, epochs, batch_size, validation_data, shuffle, verbose)
+
+    def evaluate(self, x: Any, y: Any, batch_size: int = 256) -> tuple[float, float | None]:
+        """(loss, accuracy) on (x, y) in eval mode (see minidl.training.evaluate)."""
+        from minidl import training  # noqa: PLC0415
+
+        return training.evaluate(self, x, y, batch_size)
+
+    def predict(self, x: Any, batch_size: int = 256) -> np.ndarray:
+        """Outputs for every row of x as a NumPy array (see minidl.training.predict)."""
+        from minidl import training  # noqa: PLC0415
+
+        return training.predict(self, x, batch_size)
