@@ -1,0 +1,56 @@
+"""Conv2D: the 2-D convolution layer."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from minidl import backend as B
+from minidl.autograd.tensor import Tensor
+from minidl.nn import init
+from minidl.nn.module import Module, Parameter
+from minidl.ops.conv import as_pair, conv2d
+
+
+def _check_channels(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"Conv2D: {name} must be a positive int, got {value!r}")
+    return value
+
+
+class Conv2D(Module):
+    """Cross-correlation of x (N, in, H, W) with `weight` -> (N, out, OH, OW), as PyTorch's Conv2d.
+
+    `kernel_size`, `stride` and `padding` (zeros) are each an int or a pair (height, width);
+    OH = (H + 2*pH - kH) // sH + 1, likewise OW.
+    Parameters: `weight` (out, in, kH, kW), then `bias` (out,) (None when bias=False).
+    Default initialisation: weight ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
+    fan_in = in*kH*kW, i.e. `init.kaiming_uniform_(a=sqrt(5))` exactly as PyTorch;
+    bias ZERO (PyTorch draws it from the same range; minidl's rule is zero biases).
+    float32, on the default backend, from the library RNG (`md.manual_seed`).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
+                 padding: Any = 0, bias: bool = True) -> None:
+        super().__init__()
+        self.in_channels = _check_channels("in_channels", in_channels)
+        self.out_channels = _check_channels("out_channels", out_channels)
+        self.kernel_size = as_pair(kernel_size, "kernel_size", "Conv2D", 1)
+        self.stride = as_pair(stride, "stride", "Conv2D", 1)
+        self.padding = as_pair(padding, "padding", "Conv2D", 0)
+        xp = B.module_for(B.get_backend())
+        self.weight = Parameter(xp.empty((out_channels, in_channels) + self.kernel_size,
+                                         dtype="float32"))
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        self.bias = Parameter(xp.zeros(out_channels, dtype="float32")) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = tuple(getattr(x, "shape", ()))
+        if len(shape) != 4 or shape[1] != self.in_channels:
+            raise ValueError(f"Conv2D: expected input of shape (N, {self.in_channels}, H, W), "
+                             f"got {shape}")
+        return conv2d(x, self.weight, self.bias, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")
+        return text if self.bias is not None else text + ", bias=False"
