@@ -1,0 +1,217 @@
+"""Optimizer base: parameter groups, zero_grad, skipping, state dicts and exact resumption."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minidl as md
+from minidl import optim
+from minidl.nn import Parameter
+from tests.helpers import assert_close
+from tests.optim.common import TinyNet, train
+
+
+def params(*values: list[float], backend: str = "numpy") -> list[Parameter]:
+    return [Parameter(md.tensor(v, dtype="float64", device=backend)) for v in values]
+
+
+def test_param_groups_have_their_own_lr_and_hyperparameters(backend):
+    a, b = params([1.0, 2.0], [3.0], backend=backend)
+    opt = optim.SGD([{"params": [a]}, {"params": b, "lr": 0.5, "momentum": 0.9}], lr=0.1)
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
+    assert [g["momentum"] for g in opt.param_groups] == [0.0, 0.9]
+    assert opt.param_groups[1]["params"] == [b] and "nesterov" in opt.param_groups[0]
+    for _ in range(2):
+        a.grad = md.tensor([1.0, 1.0], dtype="float64", device=backend)
+        b.grad = md.tensor([1.0], dtype="float64", device=backend)
+        opt.step()
+    assert_close(a, [0.8, 1.8])
+    assert_close(b, [3.0 - 0.5 * (1 + 1.9)])  # momentum buffer 1, then 1.9
+
+
+def test_changing_group_lr_takes_effect(backend):
+    (p,) = params([1.0], backend=backend)
+    opt = optim.SGD([p], lr=0.1)
+    opt.param_groups[0]["lr"] = 0.25
+    p.grad = md.tensor([2.0], dtype="float64", device=backend)
+    opt.step()
+    assert_close(p, [0.5])
+
+
+def test_step_skips_parameters_without_grad_and_zero_grad_clears(backend):
+    a, b = params([1.0], [2.0], backend=backend)
+    opt = optim.Adam([a, b], lr=0.1)
+    a.grad = md.tensor([1.0], dtype="float64", device=backend)
+    opt.step()
+    assert_close(b, [2.0])
+    assert b not in opt.state or not opt.state[b]
+    assert list(opt.state_dict()["state"]) == [0]
+    opt.zero_grad()
+    assert a.grad is None and b.grad is None
+
+
+def test_zero_grad_set_to_none_false_gives_fresh_zeros(backend):
+    (p,) = params([1.0, 2.0], backend=backend)
+    shared = md.tensor([3.0, 4.0], dtype="float64", device=backend)
+    p.grad = shared
+    optim.SGD([p], lr=0.1).zero_grad(set_to_none=False)
+    assert_close(p.grad, [0.0, 0.0])
+    assert_close(shared, [3.0, 4.0])
+
+
+def test_step_never_writes_into_a_shared_grad_array(backend):
+    a, b = params([1.0, 2.0], [3.0, 4.0], backend=backend)
+    g = md.tensor([0.5, -0.5], dtype="float64", device=backend)
+    a.grad = b.grad = g
+    for opt in (optim.SGD([a, b], lr=0.1, momentum=0.9, weight_decay=0.1),
+                optim.Adam([a, b], weight_decay=0.1), optim.AdamW([a, b])):
+        opt.step()
+        assert_close(g, [0.5, -0.5])
+
+
+def test_step_runs_closure_with_grad_enabled():
+    model = TinyNet()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    x = md.tensor(np.ones((2, 3)))
+
+    def closure():
+        opt.zero_grad()
+        loss = (model(x) ** 2).mean()
+        loss.backward()
+        return loss
+
+    with md.no_grad():
+        loss = opt.step(closure)
+    assert isinstance(loss, md.Tensor) and model.w.grad is not None
+
+
+def test_bad_parameter_lists():
+    (p,) = params([1.0])
+    with pytest.raises(ValueError, match="empty parameter list"):
+        optim.SGD([], lr=0.1)
+    with pytest.raises(ValueError, match="more than one group"):
+        optim.SGD([{"params": [p]}, {"params": [p]}], lr=0.1)
+    with pytest.raises(TypeError, match="parameters must be Tensors, item 1 is a ndarray"):
+        optim.Adam([p, np.zeros(2)])
+    with pytest.raises(TypeError, match="floating"):
+        optim.Adam([md.tensor([1, 2])])
+    with pytest.raises(ValueError, match="lr must be >= 0"):
+        optim.SGD([{"params": [p], "lr": -1.0}], lr=0.1)
+
+
+def test_state_dict_layout_and_copies():
+    a, b = params([1.0, 2.0], [3.0])
+    opt = optim.Adam([{"params": [a]}, {"params": [b], "lr": 0.5}])
+    a.grad = md.tensor([1.0, 1.0], dtype="float64")
+    b.grad = md.tensor([1.0], dtype="float64")
+    opt.step()
+    sd = opt.state_dict()
+    assert [g["params"] for g in sd["param_groups"]] == [[0], [1]]
+    assert sd["param_groups"][1]["lr"] == 0.5 and sd["param_groups"][0]["betas"] == (0.9, 0.999)
+    assert set(sd["state"]) == {0, 1} and sd["state"][0]["step"] == 1
+    assert isinstance(sd["state"][1]["exp_avg"], np.ndarray)
+    before = sd["state"][0]["exp_avg"].copy()
+    opt.step()
+    np.testing.assert_array_equal(sd["state"][0]["exp_avg"], before)  # a snapshot, not a view
+
+
+OPTIMIZERS = [
+    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-2),
+    lambda ps: optim.Adam(ps, lr=0.05, weight_decay=1e-2),
+    lambda ps: optim.AdamW(ps, lr=0.05),
+]
+
+
+@pytest.mark.parametrize("make_opt", OPTIMIZERS, ids=["SGD", "Adam", "AdamW"])
+def test_resuming_from_saved_state_continues_exactly(backend, tmp_path, make_opt):
+    model = TinyNet(backend=backend)
+    opt = make_opt(model.parameters())
+    train(model, opt, range(3), backend)
+    md.save({"model": model.state_dict(), "optimizer": opt.state_dict()}, tmp_path / "ckpt.npz")
+    train(model, opt, range(3, 5), backend)
+
+    fresh = TinyNet(seed=1, backend=backend)
+    fresh_opt = make_opt(fresh.parameters())
+    ckpt = md.load(tmp_path / "ckpt.npz")
+    fresh.load_state_dict(ckpt["model"])
+    fresh_opt.load_state_dict(ckpt["optimizer"])
+    train(fresh, fresh_opt, range(3, 5), backend)
+    for (name, p), q in zip(model.named_parameters(), fresh.parameters()):
+        np.testing.assert_array_equal(p.numpy(), q.numpy(), err_msg=name)
+
+
+def test_load_state_dict_restores_lr_and_casts_state_to_param_dtype():
+    (p,) = params([1.0, 2.0])
+    opt = optim.Adam([p], lr=0.1)
+    p.grad = md.tensor([1.0, -1.0], dtype="float64")
+    opt.step()
+    sd = opt.state_dict()
+    q = Parameter(md.tensor([1.0, 2.0], dtype="float32"))
+    other = optim.Adam([q], lr=0.7)
+    other.load_state_dict(sd)
+    assert other.param_groups[0]["lr"] == 0.1 and other.param_groups[0]["params"] == [q]
+    assert other.state[q]["exp_avg"].dtype == np.float32 and other.state[q]["step"] == 1
+    assert other.state[q]["exp_avg"] is not sd["state"][0]["exp_avg"]
+
+
+def _stepped_adam() -> tuple[optim.Adam, Parameter]:
+    (p,) = params([1.0, 2.0])
+    opt = optim.Adam([p], lr=0.1)
+    p.grad = md.tensor([1.0, -1.0], dtype="float64")
+    opt.step()
+    return opt, p
+
+
+def _bad_shape(sd):
+    sd["state"][0]["exp_avg"] = np.zeros(3)
+
+
+def _bad_group_count(sd):
+    sd["param_groups"].append(dict(sd["param_groups"][0]))
+
+
+def _bad_param_count(sd):
+    sd["param_groups"][0]["params"] = [0, 1]
+
+
+def _bad_lr(sd):
+    sd["param_groups"][0]["lr"] = -1.0
+
+
+def _unknown_index(sd):
+    sd["state"][5] = sd["state"].pop(0)
+
+
+def _from_sgd(sd):
+    sd["state"][0] = {"momentum_buffer": np.zeros(2)}
+
+
+@pytest.mark.parametrize("corrupt, match", [
+    (_bad_shape, r"shape \(3,\) but the parameter has shape \(2,\)"),
+    (_bad_group_count, "2 parameter groups, this optimizer has 1"),
+    (_bad_param_count, "2 parameters in the state dict but 1"),
+    (_bad_lr, "lr must be >= 0"),
+    (_unknown_index, "no group lists"),
+    (_from_sgd, "expected"),
+])
+def test_failed_load_state_dict_changes_nothing(corrupt, match):
+    opt, p = _stepped_adam()
+    sd = opt.state_dict()
+    sd["param_groups"][0]["lr"] = 0.3  # would change if anything were applied
+    corrupt(sd)
+    before = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in opt.state[p].items()}
+    with pytest.raises(ValueError, match=match):
+        opt.load_state_dict(sd)
+    assert opt.param_groups[0]["lr"] == 0.1
+    assert opt.state[p]["step"] == before["step"]
+    np.testing.assert_array_equal(opt.state[p]["exp_avg"], before["exp_avg"])
+
+
+def test_load_state_dict_rejects_other_optimizers_groups():
+    opt, _ = _stepped_adam()
+    (q,) = params([1.0, 2.0])
+    sgd = optim.SGD([q], lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match="lacks"):
+        sgd.load_state_dict(opt.state_dict())
+    with pytest.raises(ValueError, match="expected a dict with keys"):
+        sgd.load_state_dict({"state": {}})
