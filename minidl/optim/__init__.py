@@ -5,4 +5,4 @@ from minidl.optim.clip import clip_grad_norm_
 from minidl.optim.optimizer import Optimizer
 from minidl.optim.sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler", "clip_grad_norm_"]
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "clip_grad_norm_", "lr_scheduler"]

@@ -228,8 +228,8 @@ def _plain(value: Any) -> Any:
 
 
 def check_nonneg(owner: str, name: str, value: Any) -> None:
-    """Raise ValueError unless `value` is a real number >= 0."""
+    """Raise TypeError unless `value` is a real number, ValueError unless it is >= 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{owner}: {name} must be a number >= 0, got {value!r}")
+        raise TypeError(f"{owner}: {name} must be a number >= 0, got {value!r}")
     if not value >= 0:
         raise ValueError(f"{owner}: {name} must be >= 0, got {value}")

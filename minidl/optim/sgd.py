@@ -8,6 +8,7 @@ from minidl.backend import array_module
 from minidl.backend.cpu import optim as kernels
 from minidl.optim.optimizer import Optimizer, ParamsLike, check_nonneg
 
+
 class SGD(Optimizer):
     """PyTorch's SGD with dampening 0: g = grad + weight_decay*p;
     buf = momentum*buf + g (buf = g on the first step); p -= lr*(g + momentum*buf if
@@ -18,8 +19,8 @@ class SGD(Optimizer):
 
     def __init__(self, params: ParamsLike, lr: float, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0) -> None:
-        super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov,
-                                      weight_decay=weight_decay))
+        super().__init__(params, {"lr": lr, "momentum": momentum, "nesterov": nesterov,
+                                      "weight_decay": weight_decay})
 
     def _check_group(self, group: dict[str, Any]) -> None:
         super()._check_group(group)

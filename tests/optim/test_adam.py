@@ -36,13 +36,13 @@ def adam_by_hand(lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), ep
 
 
 CONFIGS = [
-    dict(),
-    dict(lr=0.1),
-    dict(lr=0.05, betas=(0.5, 0.7), eps=1e-3),
-    dict(lr=0.1, betas=(0.8, 0.9), eps=1e-6, weight_decay=0.2),
-    dict(lr=0.1, betas=(0.0, 0.0)),
+    {},
+    {"lr": 0.1},
+    {"lr": 0.05, "betas": (0.5, 0.7), "eps": 1e-3},
+    {"lr": 0.1, "betas": (0.8, 0.9), "eps": 1e-6, "weight_decay": 0.2},
+    {"lr": 0.1, "betas": (0.0, 0.0)},
 ]
-IDS = lambda c: ",".join(f"{k}={v}" for k, v in c.items()) or "defaults"  # noqa: E731
+IDS = lambda c: ",".join(f"{k}={v}" for k, v in c.items()) or "defaults"
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=IDS)
@@ -50,7 +50,7 @@ def test_adam_matches_hand_computed_steps(backend, config):
     assert_close(run(optim.Adam, backend, **config), adam_by_hand(**config), rtol=1e-12)
 
 
-@pytest.mark.parametrize("config", CONFIGS[:4] + [dict(lr=0.1, weight_decay=0.5)], ids=IDS)
+@pytest.mark.parametrize("config", CONFIGS[:4] + [{"lr": 0.1, "weight_decay": 0.5}], ids=IDS)
 def test_adamw_matches_hand_computed_steps(backend, config):
     expected = adam_by_hand(**{"weight_decay": 0.01, **config}, decoupled=True)
     assert_close(run(optim.AdamW, backend, **config), expected, rtol=1e-12)
@@ -110,12 +110,12 @@ def test_adam_defaults():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(lr=-1e-3), "lr must be >= 0"),
-    (dict(betas=(1.0, 0.999)), r"betas\[0\] must be in \[0, 1\)"),
-    (dict(betas=(0.9, -0.1)), r"betas\[1\] must be >= 0"),
-    (dict(betas=(0.9,)), "betas must be a pair"),
-    (dict(eps=-1e-8), "eps must be >= 0"),
-    (dict(weight_decay=-0.1), "weight_decay must be >= 0"),
+    ({"lr": -1e-3}, "lr must be >= 0"),
+    ({"betas": (1.0, 0.999)}, r"betas\[0\] must be in \[0, 1\)"),
+    ({"betas": (0.9, -0.1)}, r"betas\[1\] must be >= 0"),
+    ({"betas": (0.9,)}, "betas must be a pair"),
+    ({"eps": -1e-8}, "eps must be >= 0"),
+    ({"weight_decay": -0.1}, "weight_decay must be >= 0"),
 ])
 @pytest.mark.parametrize("cls", [optim.Adam, optim.AdamW])
 def test_adam_rejects_bad_hyperparameters(cls, kwargs, match):

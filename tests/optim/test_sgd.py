@@ -28,12 +28,12 @@ def sgd_by_hand(lr: float, momentum: float = 0.0, nesterov: bool = False, weight
 
 
 CONFIGS = [
-    dict(lr=0.1),
-    dict(lr=0.1, weight_decay=0.2),
-    dict(lr=0.1, momentum=0.9),
-    dict(lr=0.05, momentum=0.5, weight_decay=0.1),
-    dict(lr=0.1, momentum=0.9, nesterov=True),
-    dict(lr=0.05, momentum=0.7, nesterov=True, weight_decay=0.3),
+    {"lr": 0.1},
+    {"lr": 0.1, "weight_decay": 0.2},
+    {"lr": 0.1, "momentum": 0.9},
+    {"lr": 0.05, "momentum": 0.5, "weight_decay": 0.1},
+    {"lr": 0.1, "momentum": 0.9, "nesterov": True},
+    {"lr": 0.05, "momentum": 0.7, "nesterov": True, "weight_decay": 0.3},
 ]
 
 
@@ -57,9 +57,9 @@ def test_sgd_constant_gradient_closed_forms(backend):
 
 @pytest.mark.parametrize("config, expected", [
     # torch.optim.SGD, 3 steps from [1, -2, 0.5] with grad p**3 - p + 0.5, float64
-    (dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1),
+    ({"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1},
      [0.6370479153955161, -0.3473476999948207, 0.3532078037438961]),
-    (dict(lr=0.1, momentum=0.9), [0.7589689411776912, -0.37491042917575557, 0.42812656587142417]),
+    ({"lr": 0.1, "momentum": 0.9}, [0.7589689411776912, -0.37491042917575557, 0.42812656587142417]),
 ])
 def test_sgd_matches_torch_values(backend, config, expected):
     assert_close(run(optim.SGD, backend, **config), expected, rtol=1e-12)
@@ -87,16 +87,20 @@ def test_sgd_without_momentum_keeps_no_state(backend):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(lr=-0.1), "lr must be >= 0"),
-    (dict(lr=0.1, momentum=-0.5), "momentum must be >= 0"),
-    (dict(lr=0.1, weight_decay=-1.0), "weight_decay must be >= 0"),
-    (dict(lr=0.1, nesterov=True), "nesterov momentum requires momentum > 0"),
-    (dict(lr="fast"), "lr must be a number"),
+    ({"lr": -0.1}, "lr must be >= 0"),
+    ({"lr": 0.1, "momentum": -0.5}, "momentum must be >= 0"),
+    ({"lr": 0.1, "weight_decay": -1.0}, "weight_decay must be >= 0"),
+    ({"lr": 0.1, "nesterov": True}, "nesterov momentum requires momentum > 0"),
 ])
 def test_sgd_rejects_bad_hyperparameters(kwargs, match):
     p = Parameter(md.zeros(2, dtype="float64"))
     with pytest.raises(ValueError, match=match):
         optim.SGD([p], **kwargs)
+
+
+def test_sgd_rejects_non_numbers():
+    with pytest.raises(TypeError, match="lr must be a number"):
+        optim.SGD([Parameter(md.zeros(2))], lr="fast")
 
 
 def test_sgd_needs_lr():

@@ -1,0 +1,196 @@
+"""md.save / md.load: nesting, keys and dtypes round-trip; atomic writes; clear errors."""
+from __future__ import annotations
+
+import os
+import zipfile
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+
+import minidl as md
+from minidl import optim
+from tests.optim.common import TinyNet, batch, train
+
+
+def nested_state() -> dict:
+    return {
+        "model": OrderedDict([("0.weight", np.arange(6, dtype=np.float32).reshape(2, 3)),
+                              ("0.bias", np.array([1.5, -2.5])),
+                              ("lstm.weight_ih_l0", np.ones((1, 4), dtype=np.float64))]),
+        "counts": {"ids": np.array([1, 2, 3], dtype=np.int64), "mask": np.array([True, False]),
+                   "pixels": np.zeros((2, 2), dtype=np.uint8), "scalar0d": np.array(7.25)},
+        "optimizer": {"state": {0: {"step": 3, "exp_avg": np.full(2, 0.5)}},
+                      "param_groups": [{"lr": 0.01, "betas": (0.9, 0.999), "nesterov": False,
+                                        "params": [0, 1]}]},
+        "epoch": 12, "loss": 0.125, "name": "run/1", "note": None, "np_scalar": np.float32(2.5),
+        "a/b": np.array([1.0]), "a%2Fb": np.array([2.0]), 3: "int key", "3": "str key",
+        "": {"empty": []},
+    }
+
+
+def assert_same(a, b, where="state"):
+    assert type(a) is type(b), f"{where}: {type(a).__name__} != {type(b).__name__}"
+    if isinstance(a, dict):
+        assert list(a) == list(b), f"{where}: keys {list(a)} != {list(b)}"
+        assert [type(k) for k in a] == [type(k) for k in b], f"{where}: key types differ"
+        for k in a:
+            assert_same(a[k], b[k], f"{where}[{k!r}]")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, (np.ndarray, np.generic)):
+        assert a.dtype == b.dtype and a.shape == b.shape, where
+        np.testing.assert_array_equal(a, b, err_msg=where)
+    else:
+        assert a == b, where
+
+
+def test_round_trip_keeps_nesting_keys_types_and_dtypes(tmp_path):
+    state = nested_state()
+    md.save(state, tmp_path / "state.npz")
+    assert_same(md.load(tmp_path / "state.npz"), state)
+
+
+def test_file_is_a_plain_npz_without_pickle(tmp_path):
+    path = str(tmp_path / "state.npz")
+    md.save(nested_state(), path)
+    with np.load(path, allow_pickle=False) as npz:
+        assert "data/model/0.weight" in npz.files and "manifest" in npz.files
+        assert "data/a%2Fb" in npz.files and "data/a%252Fb" in npz.files
+        np.testing.assert_array_equal(npz["data/counts/ids"], [1, 2, 3])
+
+
+def test_path_is_used_as_given(tmp_path):
+    path = tmp_path / "checkpoint"
+    md.save({"x": 1.0}, path)
+    assert os.listdir(tmp_path) == ["checkpoint"]
+    assert md.load(str(path)) == {"x": 1.0}
+
+
+def test_tensors_and_device_arrays_come_back_as_numpy(backend, tmp_path):
+    t = md.tensor([[1.0, 2.0]], dtype="float64", device=backend)
+    md.save({"t": t, "raw": t.data, "param": md.nn.Parameter(t)}, tmp_path / "t.npz")
+    back = md.load(tmp_path / "t.npz")
+    for key in ("t", "raw", "param"):
+        assert isinstance(back[key], np.ndarray) and back[key].dtype == np.float64
+        np.testing.assert_array_equal(back[key], [[1.0, 2.0]])
+
+
+def test_model_round_trip_gives_identical_outputs(backend, tmp_path):
+    model = TinyNet(seed=0, backend=backend)
+    train(model, optim.Adam(model.parameters(), lr=0.1), range(2), backend)
+    md.save(model.state_dict(), tmp_path / "model.npz")
+    loaded = md.load(tmp_path / "model.npz")
+    assert isinstance(loaded, OrderedDict) and list(loaded) == ["w", "b", "v"]
+    other = TinyNet(seed=5, backend=backend)
+    other.load_state_dict(loaded)
+    x, _ = batch(0, backend)
+    np.testing.assert_array_equal(model(x).numpy(), other(x).numpy())
+
+
+def test_optimizer_state_dict_round_trip_keeps_int_keys(tmp_path):
+    model = TinyNet()
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    train(model, opt, range(2))
+    md.save(opt.state_dict(), tmp_path / "opt.npz")
+    back = md.load(tmp_path / "opt.npz")
+    assert_same(back, opt.state_dict())
+    assert list(back["state"]) == [0, 1, 2]
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.npz"
+    md.save({"w": np.ones(3)}, path)
+
+    def broken_savez(file, *args, **kwargs):
+        file.write(b"partial garbage")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken_savez)
+    with pytest.raises(OSError, match="disk full"):
+        md.save({"w": np.zeros(3)}, path)
+    assert os.listdir(tmp_path) == ["ckpt.npz"]
+    monkeypatch.undo()
+    np.testing.assert_array_equal(md.load(path)["w"], np.ones(3))
+
+
+def test_unsupported_values_raise_before_anything_is_written(tmp_path):
+    with pytest.raises(TypeError, match="'bad' is a set"):
+        md.save({"ok": 1, "bad": {1, 2}}, tmp_path / "x.npz")
+    with pytest.raises(TypeError, match="keys must be str or int"):
+        md.save({(1, 2): np.ones(1)}, tmp_path / "x.npz")
+    with pytest.raises(TypeError, match="object array"):
+        md.save({"o": np.array([None, 1], dtype=object)}, tmp_path / "x.npz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_missing_file_raises_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.npz"):
+        md.load(tmp_path / "nope.npz")
+
+
+@pytest.mark.parametrize("keep", [0, 10, 100, 0.5, -30, -1])
+def test_truncated_file_raises_value_error_with_path(tmp_path, keep):
+    path = tmp_path / "ckpt.npz"
+    md.save(nested_state(), path)
+    data = path.read_bytes()
+    cut = int(len(data) * keep) if isinstance(keep, float) else keep
+    path.write_bytes(data[:cut])
+    with pytest.raises(ValueError, match=str(path).replace("\\", "\\\\")):
+        md.load(path)
+
+
+def _random_bytes(path):
+    path.write_bytes(np.random.default_rng(0).bytes(500))
+
+
+def _plain_npz(path):
+    with open(path, "wb") as f:
+        np.savez(f, weight=np.ones(3))
+
+
+def _npy(path):
+    with open(path, "wb") as f:
+        np.save(f, np.ones(3))
+
+
+def _text_zip(path):
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("manifest.npy", "not an array")
+
+
+def _manifest_without_array(path):
+    md.save({"w": np.ones(2), "v": np.ones(1)}, path)
+    with np.load(path) as npz:
+        kept = {k: npz[k] for k in npz.files if k != "data/w"}
+    with open(path, "wb") as f:
+        np.savez(f, **kept)
+
+
+def _array_not_in_manifest(path):
+    md.save({"w": np.ones(2)}, path)
+    with np.load(path) as npz:
+        kept = {k: npz[k] for k in npz.files}
+    with open(path, "wb") as f:
+        np.savez(f, **kept, extra=np.zeros(1))
+
+
+def _foreign_manifest(path):
+    with open(path, "wb") as f:
+        np.savez(f, manifest=np.frombuffer(b'{"hello": 1}', dtype=np.uint8))
+
+
+def _pickled_object_array(path):
+    with open(path, "wb") as f:
+        np.savez(f, manifest=np.array([{"a": 1}], dtype=object))
+
+
+@pytest.mark.parametrize("write", [_random_bytes, _plain_npz, _npy, _text_zip, _manifest_without_array,
+                                   _array_not_in_manifest, _foreign_manifest, _pickled_object_array])
+def test_foreign_files_raise_value_error_with_path(tmp_path, write):
+    path = tmp_path / "foreign.npz"
+    write(path)
+    with pytest.raises(ValueError, match="foreign.npz"):
+        md.load(path)
