@@ -21,8 +21,17 @@ from minidl.backend import array_module
 from minidl.backend.random import generator
 
 __all__ = [
-    "calculate_gain", "calculate_fan_in_and_fan_out", "uniform_", "normal_", "zeros_", "ones_",
-    "constant_", "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_", "xavier_normal_",
+    "calculate_fan_in_and_fan_out",
+    "calculate_gain",
+    "constant_",
+    "kaiming_normal_",
+    "kaiming_uniform_",
+    "normal_",
+    "ones_",
+    "uniform_",
+    "xavier_normal_",
+    "xavier_uniform_",
+    "zeros_",
 ]
 
 _LAYOUTS = ("out_in", "in_out")

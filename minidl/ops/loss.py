@@ -156,8 +156,9 @@ def _check_ce_target(logits: Tensor, target: Tensor) -> None:
     kind = target.dtype.kind
     if kind in "iu":
         if tuple(target.shape) != (n,):
+            hint = " (class probabilities (N, C) must be float)" if target.ndim == 2 else ""
             raise ValueError(f"cross_entropy: class-index target must have shape (N,) = ({n},), "
-                             f"got {tuple(target.shape)}")
+                             f"got {tuple(target.shape)}{hint}")
         if n and (int(target.data.min()) < 0 or int(target.data.max()) >= k):
             raise ValueError(f"cross_entropy: class indices must be in [0, {k}) for {k} classes, "
                              f"got values from {int(target.data.min())} to {int(target.data.max())}")

@@ -21,7 +21,7 @@ def _cnn():
 
 def test_table_with_output_shapes():
     text = _table(_cnn(), (2, 1, 8, 8))
-    assert text == "\n".join([
+    assert text == "\n".join([  # noqa: FLY002 - one line per table row reads best
         'Model: "Sequential"',
         "Input shape: (2, 1, 8, 8)",
         "Layer (type)    Output Shape   Param #",

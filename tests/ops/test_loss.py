@@ -41,19 +41,19 @@ def test_cross_entropy_gradcheck(backend, case):
     logits, target, ls, reduction = case
     tgt = md.tensor(target, device=backend, dtype=None if target.dtype.kind == "i" else "float64",
                     requires_grad=target.dtype.kind == "f")  # probability targets get gradients too
-    f = lambda z, t: F.cross_entropy(z, t, reduction=reduction, label_smoothing=ls)  # noqa: E731
+    f = lambda z, t: F.cross_entropy(z, t, reduction=reduction, label_smoothing=ls)
     assert md.gradcheck(f, _t(logits, backend, grad=True), tgt)
 
 
 @given(shape=shapes(1, 3), reduction=st.sampled_from(["mean", "sum", "none"]))
 def test_mse_gradcheck(backend, shape, reduction):
-    f = lambda a, b: F.mse_loss(a, b, reduction)  # noqa: E731
+    f = lambda a, b: F.mse_loss(a, b, reduction)
     assert md.gradcheck(f, rand_tensor(shape, backend, seed=1), rand_tensor(shape, backend, seed=2))
 
 
 @given(shape=shapes(1, 3), reduction=st.sampled_from(["mean", "sum", "none"]))
 def test_bce_with_logits_gradcheck(backend, shape, reduction):
-    f = lambda x, t: F.binary_cross_entropy_with_logits(x, t, reduction)  # noqa: E731
+    f = lambda x, t: F.binary_cross_entropy_with_logits(x, t, reduction)
     x = rand_tensor(shape, backend, seed=1, low=-4, high=4)
     t = rand_tensor(shape, backend, seed=2, low=0, high=1)
     assert md.gradcheck(f, x, t)
@@ -133,7 +133,7 @@ def test_reference_backward_matches_central_differences():
     rng = np.random.default_rng(0)
     logits, gloss = rng.normal(size=(3, 4)), rng.normal(size=3)
     for target in (np.array([3, 0, 1]), rng.dirichlet(np.ones(4), 3)):
-        loss, probs = softmax_cross_entropy_forward(logits, target, 0.2)
+        _, probs = softmax_cross_entropy_forward(logits, target, 0.2)
         assert_close(probs.sum(1), np.ones(3))
         analytic = softmax_cross_entropy_backward(probs, target, 0.2, gloss)
         numeric = np.zeros_like(logits)
@@ -185,6 +185,7 @@ def test_bce_with_logits_no_overflow():
     ([-1, 0], r"class indices must be in \[0, 3\).*from -1 to 0"),
     ([[0], [1]], r"class-index target must have shape \(N,\) = \(2,\), got \(2, 1\)"),
     ([0, 1, 2], r"class-index target must have shape \(N,\) = \(2,\), got \(3,\)"),
+    ([[0, 1, 0], [1, 0, 0]], r"got \(2, 3\) \(class probabilities \(N, C\) must be float\)"),
     (np.array([0.0, 1.0]), r"shape \(N,\) must hold integer class indices, got dtype float64"),
     (np.ones((2, 4)), r"probability target must have shape \(N, C\) = \(2, 3\), got \(2, 4\)"),
     (np.array([True, False]), r"integer class indices \(N,\) or float class probabilities"),
