@@ -43,8 +43,8 @@ def test_gradcheck(backend, kernel, stride, padding, seed):
 
 
 @pytest.mark.parametrize("args, error, message", [
-    ((2, None, 2), ValueError, r"MaxPool2D: padding should be at most half of the kernel size, "
-                               r"got padding \(2, 2\) for kernel_size \(2, 2\)"),
+    ((2, None, 2), ValueError, (r"MaxPool2D: padding should be at most half of the kernel size, "
+                               r"got padding \(2, 2\) for kernel_size \(2, 2\)")),
     ((0,), ValueError, "MaxPool2D: kernel_size must be >= 1"),
     ((2, (1, 2, 3)), TypeError, "MaxPool2D: stride must be an int or a pair of ints"),
 ])

@@ -48,7 +48,7 @@ def test_max_pool2d_known_values_match_torch(backend):
     x = md.tensor(np.array(PLANE, dtype="float64")[None, None], requires_grad=True, device=backend)
     y = F.max_pool2d(x, 3, 2, 1)
     assert_close(y, [[[[12, 16, 17, 5], [13, 16, 17, 15], [-1, 8, -10, 15]]]])
-    y.backward(np.ones(y.shape))
+    y.backward(md.ones(*y.shape, dtype="float64", device=backend))
     assert_close(x.grad, [[[[0, 1, 0, 0, 0, 0, 0], [0, 0, 2, 0, 2, 0, 1], [0, 1, 0, 0, 0, 0, 0],
                             [0, 0, 0, 0, 0, 0, 2], [1, 0, 1, 0, 1, 0, 0]]]])
     y2 = F.max_pool2d(x, (2, 3), (1, 2), (1, 0))
@@ -107,8 +107,8 @@ def test_max_pool2d_input_without_grad_keeps_nothing(backend):
 
 @pytest.mark.parametrize("shape, args, message", [
     ((1, 4, 4), (2,), r"max_pool2d: expected input of shape \(N, C, H, W\), got \(1, 4, 4\)"),
-    ((1, 1, 4, 4), (2, None, 2), r"max_pool2d: padding should be at most half of the kernel size, "
-                                 r"got padding \(2, 2\) for kernel_size \(2, 2\)"),
+    ((1, 1, 4, 4), (2, None, 2), (r"max_pool2d: padding should be at most half of the kernel size, "
+                                 r"got padding \(2, 2\) for kernel_size \(2, 2\)")),
     ((1, 1, 4, 4), ((3, 1), None, (1, 1)), r"padding \(1, 1\) for kernel_size \(3, 1\)"),
     ((1, 1, 2, 4), (3,), r"max_pool2d: kernel_size \(3, 3\) is larger than the padded input \(2, 4\)"),
     ((1, 1, 4, 4), (0,), r"max_pool2d: kernel_size must be >= 1"),

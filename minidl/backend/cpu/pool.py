@@ -14,13 +14,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from minidl import backend as B
 from minidl.backend import array_module
 from minidl.backend.cpu.conv import output_size
 
 
-def _lowest(xp: Any, dtype: Any) -> Any:
-    return -xp.inf if xp.dtype(dtype).kind == "f" else xp.iinfo(dtype).min
+def _lowest(dtype: Any) -> Any:
+    """The padding value: -inf, or the smallest integer for integer inputs."""
+    return -np.inf if np.dtype(dtype).kind == "f" else np.iinfo(dtype).min
 
 
 def maxpool_forward(x: Any, kh: int, kw: int, sh: int, sw: int, ph: int,
@@ -30,10 +33,10 @@ def maxpool_forward(x: Any, kh: int, kw: int, sh: int, sw: int, ph: int,
     n, c, h, w = x.shape
     oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
     padded = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)),
-                    constant_values=_lowest(xp, x.dtype)) if ph or pw else x
+                    constant_values=_lowest(x.dtype)) if ph or pw else x
     rows = xp.arange(oh) * sh - ph  # input row of each window's top edge
     cols = xp.arange(ow) * sw - pw
-    best = xp.full((n, c, oh, ow), _lowest(xp, x.dtype), dtype=x.dtype)
+    best = xp.full((n, c, oh, ow), _lowest(x.dtype), dtype=x.dtype)
     argmax = xp.full((n, c, oh, ow), -1, dtype=xp.int64)
     for i in range(kh):  # row-major window order, so a strict '>' keeps the first max
         for j in range(kw):
