@@ -24,16 +24,17 @@ def softmax_cross_entropy_forward(logits: Any, target: Any, label_smoothing: flo
     xp = array_module(logits)
     n, k = logits.shape
     shifted = logits - logits.max(axis=1, keepdims=True)
-    lse = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
-    logp = shifted - lse  # never log(softmax): finite whenever the logits are
-    probs = xp.exp(logp)
+    e = xp.exp(shifted)
+    total = e.sum(axis=1, keepdims=True)  # >= 1: the max element contributes exp(0)
+    probs = e / total
+    lse = xp.log(total)  # log p = shifted - lse: never log(softmax), finite whenever logits are
     if _is_index(target):
-        loss = -logp[xp.arange(n), target]
-        if label_smoothing:
-            loss = (1 - label_smoothing) * loss - label_smoothing * logp.mean(axis=1)
+        loss = lse[:, 0] - shifted[xp.arange(n), target]
+        if label_smoothing:  # the uniform part: -mean_k log p_k
+            loss = (1 - label_smoothing) * loss + label_smoothing * (lse[:, 0] - shifted.mean(axis=1))
     else:
         t = target if not label_smoothing else (1 - label_smoothing) * target + label_smoothing / k
-        loss = -(t * logp).sum(axis=1)
+        loss = -(t * (shifted - lse)).sum(axis=1)
     return loss, probs
 
 
