@@ -21,16 +21,25 @@ class DataLoader:
     generator seeded by `seed`, or from the library generator that
     `md.manual_seed` seeds; the data itself is never copied as a whole, only the
     rows of each batch are gathered. `drop_last` skips a final short batch.
+    `sampler` (anything with __len__ and __iter__ yielding indices, such as
+    `minidl.distributed.DistributedSampler`) decides the order instead of `shuffle`.
     """
 
     def __init__(self, dataset: Any, batch_size: int = 32, shuffle: bool = False,
-                 drop_last: bool = False, seed: int | None = None) -> None:
+                 drop_last: bool = False, seed: int | None = None, sampler: Any = None) -> None:
         if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
             raise TypeError(f"DataLoader: the dataset needs __len__ and __getitem__, "
                             f"got {type(dataset).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: give either shuffle=True or a sampler (the sampler sets the "
+                             "order, e.g. DistributedSampler(..., shuffle=True)), not both")
+        if sampler is not None and not (hasattr(sampler, "__len__") and hasattr(sampler, "__iter__")):
+            raise TypeError(f"DataLoader: sampler must have __len__ and __iter__ (yielding indices), "
+                            f"got {type(sampler).__name__}")
         self.dataset = dataset
+        self.sampler = sampler
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
@@ -39,10 +48,12 @@ class DataLoader:
 
     def __len__(self) -> int:
         """Number of batches per epoch."""
-        n = len(self.dataset)
+        n = len(self.sampler) if self.sampler is not None else len(self.dataset)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def _order(self) -> np.ndarray:
+        if self.sampler is not None:
+            return np.fromiter(self.sampler, dtype=np.int64, count=len(self.sampler))
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)

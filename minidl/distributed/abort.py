@@ -1,0 +1,51 @@
+"""One failing rank ends the whole job, with its traceback, instead of a silent hang.
+
+Without this, a rank that raises exits while the others wait forever inside the next
+all-reduce. Both tools below print the traceback (prefixed with the rank) and call
+MPI_Abort, which makes `mpiexec` kill every rank and exit non-zero.
+"""
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any
+
+
+def report_and_abort(group: Any, exc_type: type[BaseException], exc: BaseException,
+                     tb: TracebackType | None) -> None:
+    """Print the exception with this rank's number, flush, and abort every rank."""
+    sys.stdout.flush()
+    text = "".join(traceback.format_exception(exc_type, exc, tb))
+    sys.stderr.write(f"[minidl.distributed] rank {group.rank} of {group.world_size} raised; "
+                     f"aborting the job:\n{text}")
+    sys.stderr.flush()
+    group.abort(1)
+
+
+def install_abort_hook(group: Any) -> None:
+    """Make an uncaught exception in the main thread abort the job (sys.excepthook)."""
+    if group.world_size == 1:
+        return  # nobody can be left waiting: keep Python's normal exit
+
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        report_and_abort(group, exc_type, exc, tb)
+
+    sys.excepthook = hook
+
+
+@contextmanager
+def abort_on_error() -> Iterator[None]:
+    """`with abort_on_error(): train()`: an exception inside aborts the job (after init());
+    in a job of one it propagates as usual."""
+    from minidl.distributed.state import _group_or_none  # noqa: PLC0415 - state imports this module
+
+    try:
+        yield
+    except Exception:
+        group = _group_or_none()
+        if group is None or group.world_size == 1:
+            raise
+        report_and_abort(group, *sys.exc_info())
