@@ -1,1 +1,39 @@
-"""GPU kernels (CuPy ElementwiseKernel/RawKernel), built lazily and memoised."""
+"""GPU kernels (CuPy RawKernels, one module per concern), built lazily and memoised.
+
+The CPU reference functions (minidl/backend/cpu/*.py) hand CuPy arrays to the kernel
+of the same contract here: `if use_cupy(x): return kernels("conv").im2col(...)`.
+Nothing in this package imports CuPy at import time; `build.launch` does, on first use.
+"""
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from minidl.backend import device_of
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_modules: dict[str, ModuleType] = {}
+
+
+def use_cupy(*arrays: Any) -> bool:
+    """True when every non-None argument is a float32/float64 CuPy array."""
+    seen = False
+    for a in arrays:
+        if a is None:
+            continue
+        if device_of(a) != "cuda" or a.dtype not in _FLOATS:
+            return False
+        seen = True
+    return seen
+
+
+def kernels(concern: str) -> ModuleType:
+    """The kernel module `minidl.backend.gpu.<concern>` (conv, pool, recurrent, loss, optim)."""
+    mod = _modules.get(concern)
+    if mod is None:
+        mod = importlib.import_module(f"minidl.backend.gpu.{concern}")
+        _modules[concern] = mod
+    return mod
