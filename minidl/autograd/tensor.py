@@ -321,7 +321,10 @@ def tensor(data: Any, dtype: DTypeLike = None, requires_grad: bool = False,
         if dt is not None and arr.dtype != dt:
             arr = arr.astype(dt)
     else:
-        host = np.asarray(data)
+        try:
+            host = np.asarray(data)
+        except ValueError as exc:  # ragged nested lists
+            raise ValueError(f"tensor(): data is not a rectangular array ({exc})") from None
         if dt is None:
             dt = _default_dtype(host)
         host = host.astype(dt, copy=False)
