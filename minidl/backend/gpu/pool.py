@@ -1,0 +1,121 @@
+"""Max pooling as CuPy kernels, with the contract of `minidl.backend.cpu.pool`.
+
+Forward: one thread per output; it scans its window row-major over the real pixels
+only (padding is -inf, so it never wins) and keeps the first maximum, writing the max
+and its flat index h*W + w into the unpadded plane (int64).
+
+Backward: with the window geometry, a gather: one thread per input pixel sums, in
+(oh, ow) order, the gy entries of the windows that cover it and chose it, so overlapping
+windows need no atomics and the result is deterministic (and equal to the reference's
+scatter-add, which adds in the same order). Without the geometry (the reference
+contract passes only x_shape) it scatters with atomicAdd: exact when windows do not
+overlap (a pixel then gets at most one entry), rounding-order dependent otherwise.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from minidl.backend import array_module
+from minidl.backend.gpu import build
+
+SOURCE = r"""
+extern "C" __global__ void maxpool_forward(const T* x, T* y, long long* argmax, I total,
+                                           I H, I W, I OH, I OW, I kh, I kw, I sh, I sw,
+                                           I ph, I pw) {
+    for (I t = (I)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (I)blockDim.x * gridDim.x) {
+        const I ow = t % OW, oh = (t / OW) % OH, plane = t / (OW * OH);
+        const T* xs = x + plane * H * W;
+        T best = 0;
+        long long arg = -1;
+        for (I i = 0; i < kh; ++i) {
+            const I h = oh * sh - ph + i;
+            if (h < 0 || h >= H) continue;
+            for (I j = 0; j < kw; ++j) {
+                const I w = ow * sw - pw + j;
+                if (w < 0 || w >= W) continue;
+                const T v = xs[h * W + w];
+                if (arg < 0 || v > best) {  // strict '>': the first max wins ties
+                    best = v;
+                    arg = (long long)h * W + w;
+                }
+            }
+        }
+        y[t] = best;
+        argmax[t] = arg;
+    }
+}
+
+extern "C" __global__ void maxpool_backward(const T* gy, const long long* argmax, T* dx, I total,
+                                            I H, I W, I OH, I OW, I kh, I kw, I sh, I sw,
+                                            I ph, I pw) {
+    for (I t = (I)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (I)blockDim.x * gridDim.x) {
+        const I w = t % W, h = (t / W) % H, plane = t / (W * H);
+        const long long flat = (long long)h * W + w;
+        // windows covering row h: oh*sh - ph <= h <= oh*sh - ph + kh - 1
+        const I hl = h + ph - kh + 1, wl = w + pw - kw + 1;
+        const I oh0 = hl <= 0 ? 0 : (hl + sh - 1) / sh;
+        const I ow0 = wl <= 0 ? 0 : (wl + sw - 1) / sw;
+        const I oh1 = min((h + ph) / sh, OH - 1), ow1 = min((w + pw) / sw, OW - 1);
+        const I base = plane * OH * OW;
+        T acc = 0;
+        for (I oh = oh0; oh <= oh1; ++oh) {
+            for (I ow = ow0; ow <= ow1; ++ow) {
+                const I o = base + oh * OW + ow;
+                if (argmax[o] == flat) acc += gy[o];
+            }
+        }
+        dx[t] = acc;
+    }
+}
+
+extern "C" __global__ void maxpool_backward_scatter(const T* gy, const long long* argmax, T* dx,
+                                                    I total, I HW, I OHW) {
+    for (I t = (I)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (I)blockDim.x * gridDim.x) {
+        const I plane = t / OHW;
+        atomicAdd(dx + plane * HW + argmax[t], gy[t]);
+    }
+}
+"""
+
+
+def _out(size: int, k: int, s: int, p: int) -> int:
+    return (size + 2 * p - k) // s + 1
+
+
+def maxpool_forward(x: Any, kh: int, kw: int, sh: int, sw: int, ph: int,
+                    pw: int) -> tuple[Any, Any]:
+    """Max over every (kh, kw) window of x (N, C, H, W): (y, argmax), each (N, C, OH, OW)."""
+    xp = array_module(x)
+    n, c, h, w = x.shape
+    oh, ow = _out(h, kh, sh, ph), _out(w, kw, sw, pw)
+    x = build.contiguous(xp, x)
+    y = xp.empty((n, c, oh, ow), dtype=x.dtype)
+    argmax = xp.empty((n, c, oh, ow), dtype=xp.int64)
+    index = build.index_dtype(x.size, y.size)
+    args = (x, y, argmax) + build.scalars(index, y.size, h, w, oh, ow, kh, kw, sh, sw, ph, pw)
+    build.launch(SOURCE, "maxpool_forward", x.dtype, index, y.size, args)
+    return y, argmax
+
+
+def maxpool_backward(gy: Any, argmax: Any, x_shape: tuple[int, ...],
+                     window: tuple[int, int, int, int, int, int] | None = None) -> Any:
+    """Route each gy (N, C, OH, OW) entry to its window's max pixel; dx has x_shape.
+
+    `window` = (kh, kw, sh, sw, ph, pw) selects the deterministic gather kernel.
+    """
+    xp = array_module(gy)
+    n, c, h, w = x_shape
+    oh, ow = gy.shape[2:]
+    gy = build.contiguous(xp, gy)
+    argmax = build.contiguous(xp, argmax, xp.int64)
+    index = build.index_dtype(n * c * h * w, gy.size)
+    if window is None:
+        dx = xp.zeros(x_shape, dtype=gy.dtype)
+        args = (gy, argmax, dx) + build.scalars(index, gy.size, h * w, oh * ow)
+        build.launch(SOURCE, "maxpool_backward_scatter", gy.dtype, index, gy.size, args)
+        return dx
+    kh, kw, sh, sw, ph, pw = window
+    dx = xp.empty(x_shape, dtype=gy.dtype)
+    args = (gy, argmax, dx) + build.scalars(index, dx.size, h, w, oh, ow, kh, kw, sh, sw, ph, pw)
+    build.launch(SOURCE, "maxpool_backward", gy.dtype, index, dx.size, args)
+    return dx

@@ -1,0 +1,91 @@
+"""The fused LSTM cell as CuPy kernels, with the contract of `minidl.backend.cpu.recurrent`.
+
+Shapes: N batch, H hidden size; z and gates (N, 4H) in gate order i, f, g, o. One
+thread per (n, j) reads the four gate entries of its unit and writes that unit's
+outputs: no atomics, deterministic. The arithmetic follows the reference term by term
+(sigmoid in its tanh form), so the two agree to the rounding of tanh.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from minidl.backend import array_module
+from minidl.backend.gpu import build
+
+SOURCE = r"""
+__device__ __forceinline__ T sigm(T x) { return (T)0.5 * (tanh((T)0.5 * x) + (T)1); }
+
+extern "C" __global__ void lstm_forward(const T* z, const T* c, T* h_new, T* c_new, T* gates,
+                                        I total, I H) {
+    for (I t = (I)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (I)blockDim.x * gridDim.x) {
+        const I n = t / H, j = t - n * H;
+        const I b = n * 4 * H + j;
+        const T i = sigm(z[b]), f = sigm(z[b + H]), g = tanh(z[b + 2 * H]), o = sigm(z[b + 3 * H]);
+        gates[b] = i;
+        gates[b + H] = f;
+        gates[b + 2 * H] = g;
+        gates[b + 3 * H] = o;
+        const T cn = f * c[t] + i * g;
+        c_new[t] = cn;
+        h_new[t] = o * tanh(cn);
+    }
+}
+
+// gh or gc may be absent (has_gh / has_gc = 0): their pointer is then never read
+extern "C" __global__ void lstm_backward(const T* gh, const T* gc, const T* gates, const T* c,
+                                         const T* c_new, T* dz, T* dc, I total, I H,
+                                         int has_gh, int has_gc) {
+    for (I t = (I)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (I)blockDim.x * gridDim.x) {
+        const I n = t / H, j = t - n * H;
+        const I b = n * 4 * H + j;
+        const T i = gates[b], f = gates[b + H], g = gates[b + 2 * H], o = gates[b + 3 * H];
+        T d = has_gc ? gc[t] : (T)0;  // the total gradient at c_new
+        T dzo = 0;
+        if (has_gh) {
+            const T tc = tanh(c_new[t]);
+            d += gh[t] * o * ((T)1 - tc * tc);
+            dzo = gh[t] * tc * o * ((T)1 - o);
+        }
+        dz[b] = d * g * i * ((T)1 - i);
+        dz[b + H] = d * c[t] * f * ((T)1 - f);
+        dz[b + 2 * H] = d * i * ((T)1 - g * g);
+        dz[b + 3 * H] = dzo;
+        dc[t] = d * f;
+    }
+}
+"""
+
+
+def lstm_cell_forward(z: Any, c: Any) -> tuple[Any, Any, Any]:
+    """z (N, 4H), c (N, H) -> (h_new, c_new, gates): (N, H), (N, H), (N, 4H) activated gates."""
+    xp = array_module(z, c)
+    z = build.contiguous(xp, z)
+    c = build.contiguous(xp, c, z.dtype)
+    n, h = c.shape
+    h_new = xp.empty((n, h), dtype=z.dtype)
+    c_new = xp.empty((n, h), dtype=z.dtype)
+    gates = xp.empty_like(z)
+    index = build.index_dtype(z.size)
+    args = (z, c, h_new, c_new, gates) + build.scalars(index, c.size, h)
+    build.launch(SOURCE, "lstm_forward", z.dtype, index, c.size, args)
+    return h_new, c_new, gates
+
+
+def lstm_cell_backward(gh: Any, gc: Any, gates: Any, c: Any, c_new: Any) -> tuple[Any, Any]:
+    """Gradients of one step: gh, gc (N, H) (either may be None) -> (dz (N, 4H), dc (N, H))."""
+    xp = array_module(gates, c)
+    dtype = gates.dtype
+    gates = build.contiguous(xp, gates)
+    c = build.contiguous(xp, c, dtype)
+    c_new = build.contiguous(xp, c_new, dtype)
+    # an absent gradient passes a stand-in pointer the kernel never reads
+    gh_ = c if gh is None else build.contiguous(xp, gh, dtype)
+    gc_ = c if gc is None else build.contiguous(xp, gc, dtype)
+    n, h = c.shape
+    dz = xp.empty_like(gates)
+    dc = xp.empty((n, h), dtype=dtype)
+    index = build.index_dtype(gates.size)
+    args = ((gh_, gc_, gates, c, c_new, dz, dc) + build.scalars(index, c.size, h)
+            + build.scalars("int32", gh is not None, gc is not None))
+    build.launch(SOURCE, "lstm_backward", dtype, index, c.size, args)
+    return dz, dc
