@@ -26,6 +26,9 @@ class Tensor:
     __array_ufunc__ = None
 
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
+        if isinstance(data, np.generic):
+            # NumPy reductions over every axis return scalars; .data is always an ndarray
+            data = np.asarray(data)
         self.data = data
         self.requires_grad = requires_grad
         self.grad: Tensor | None = None
@@ -313,8 +316,6 @@ def tensor(data: Any, dtype: DTypeLike = None, requires_grad: bool = False,
     dt = _resolve_dtype(dtype)
     if isinstance(data, Tensor):
         data = data.data
-    if isinstance(data, np.generic):  # a NumPy scalar: keep its dtype, but hold a real ndarray
-        data = np.asarray(data)
     backend = B.normalize_backend(device) if device is not None else None
     if B.is_array(data):
         arr = data if backend is None else B.to_backend(data, backend)
