@@ -88,19 +88,25 @@ def get_backend() -> str:
     return _default
 
 
+def _is_cupy_array(a: Any) -> bool:
+    if _cupy is not None:
+        return isinstance(a, _cupy.ndarray)
+    # CuPy not loaded yet: an array the user made with CuPy loads it (a cheap test first)
+    return (type(a).__module__.startswith("cupy") and _load_cupy() is not None
+            and isinstance(a, _cupy.ndarray))
+
+
 def array_module(*arrays: Any) -> ModuleType:
     """NumPy or CuPy, whichever the given arrays live on (NumPy for plain Python data)."""
     for a in arrays:
-        if _cupy is not None and isinstance(a, _cupy.ndarray):
+        if _is_cupy_array(a):
             return _cupy
     return np
 
 
 def device_of(array: Any) -> str:
     """"cuda" for a CuPy array, else "cpu"."""
-    if _cupy is not None and isinstance(array, _cupy.ndarray):
-        return "cuda"
-    return "cpu"
+    return "cuda" if _is_cupy_array(array) else "cpu"
 
 
 def backend_of_device(device: str) -> str:
@@ -143,7 +149,7 @@ def is_array(value: Any) -> bool:
     """True for a NumPy or CuPy ndarray (or NumPy scalar)."""
     if isinstance(value, (np.ndarray, np.generic)):
         return True
-    return _cupy is not None and isinstance(value, _cupy.ndarray)
+    return _is_cupy_array(value)
 
 
 def scatter_add(target: Any, index: Any, values: Any) -> None:
