@@ -22,7 +22,8 @@ def clip_grad_norm_(params: Iterable[Tensor] | Tensor, max_norm: float) -> float
     grads = [p for p in params if p.grad is not None]
     if not grads:
         return 0.0
-    total = math.sqrt(sum(float(_sq_norm(p.grad.data)) for p in grads))
+    # summed on the device in float64, then read back once (one host sync, not one per grad)
+    total = math.sqrt(float(sum(_sq_norm(p.grad.data).astype("float64") for p in grads)))
     coef = max_norm / (total + 1e-6)
     if not coef >= 1.0:  # a NaN total spreads NaN into the grads, as PyTorch
         for p in grads:
