@@ -196,6 +196,13 @@ def _as_arrays(model: Any, x: Any, y: Any = None) -> tuple[Any, ...]:
     return (xa,) if y is None else (xa, raw(y))
 
 
+def _on_model(model: Any, batch: Tensor) -> Tensor:
+    """The batch on the model's device (a model moved with .to("cuda") trains on the GPU
+    from host data; the batch is copied once, before the step)."""
+    first = next(model.parameters(), None)
+    return batch if first is None else batch.to(first.device)
+
+
 @contextmanager
 def _evaluating(model: Any) -> Iterator[None]:
     """eval() and no_grad for the duration, then the model's previous mode back."""
@@ -251,6 +258,7 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
         bar = _Progress(len(loader), f"Epoch {epoch + 1}/{epochs}", enabled=verbose == 1)
         start = time.perf_counter()
         for xb, yb in loader:
+            xb, yb = _on_model(model, xb), _on_model(model, yb)
             out = model(xb)
             loss = compiled.loss(out, yb)
             if loss.size != 1:  # a loss with reduction="none": train on its mean
@@ -279,6 +287,7 @@ def _evaluate_logs(model: Any, x: Any, y: Any, batch_size: int, prefix: str = ""
     loader = DataLoader(TensorDataset(*_as_arrays(model, x, y)), batch_size=batch_size)
     with _evaluating(model):
         for xb, yb in loader:
+            xb, yb = _on_model(model, xb), _on_model(model, yb)
             out = model(xb)
             meter.add(compiled.loss(out, yb), out, yb)
     return meter.result(prefix)
@@ -298,7 +307,7 @@ def predict(model: Any, x: Any, batch_size: int = 256) -> np.ndarray:
     outputs = []
     with _evaluating(model):
         for (xb,) in loader:
-            outputs.append(model(xb).data)
+            outputs.append(model(_on_model(model, xb)).data)
     if not outputs:
         raise ValueError("predict: x has no rows")
     return B.to_numpy(B.array_module(*outputs).concatenate(outputs))
