@@ -1,0 +1,124 @@
+"""Reductions: sum, mean, max, min (ties share the gradient evenly), var."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minidl as md
+from tests.helpers import assert_close, rand_tensor, shapes
+
+SEEDS = st.integers(0, 2**16)
+
+
+@st.composite
+def shape_axis_keepdims(draw):
+    """A shape, an axis argument (None, an int or a tuple, negatives included) and keepdims."""
+    shape = draw(shapes(0, 3))
+    nd = len(shape)
+    kind = draw(st.sampled_from(["none", "int", "tuple"]))
+    if kind == "none":
+        axis = None
+    elif kind == "int":
+        axis = draw(st.integers(-nd, nd - 1)) if nd else draw(st.sampled_from([0, -1]))
+    else:
+        picked = draw(st.lists(st.integers(0, max(nd - 1, 0)), unique=True, max_size=nd))
+        axis = tuple(a - nd if draw(st.booleans()) else a for a in picked)
+    return shape, axis, draw(st.booleans())
+
+
+def np_axis(axis, ndim):
+    """NumPy rejects axis 0/-1 on a 0-d array, which PyTorch (and minidl) accept."""
+    return None if ndim == 0 else axis
+
+
+def distinct_tensor(shape, backend, seed):
+    """float64 values without near-ties: a permutation spaced 1/size apart, plus small jitter."""
+    rng = np.random.default_rng(seed)
+    size = int(np.prod(shape))
+    vals = (rng.permutation(size) + rng.uniform(0, 0.2, size)) / max(size, 1) * 2 - 1
+    return md.tensor(vals.reshape(shape), requires_grad=True, device=backend)
+
+
+def t64(data, backend):
+    return md.tensor(np.asarray(data, dtype=np.float64), requires_grad=True, device=backend)
+
+
+@given(case=shape_axis_keepdims(), seed=SEEDS, name=st.sampled_from(["sum", "mean"]))
+def test_sum_mean_gradcheck(backend, case, seed, name):
+    shape, axis, keepdims = case
+    x = rand_tensor(shape, backend, seed)
+    out = getattr(x, name)(axis=axis, keepdims=keepdims)
+    expected = getattr(np, name)(x.numpy(), axis=np_axis(axis, x.ndim), keepdims=keepdims)
+    assert out.shape == np.shape(expected)
+    assert_close(out, expected)
+    assert md.gradcheck(lambda t: getattr(t, name)(axis=axis, keepdims=keepdims), x)
+
+
+@given(case=shape_axis_keepdims(), seed=SEEDS, name=st.sampled_from(["max", "min"]))
+def test_max_min_gradcheck_without_ties(backend, case, seed, name):
+    shape, axis, keepdims = case
+    x = distinct_tensor(shape, backend, seed)
+    out = getattr(x, name)(axis=axis, keepdims=keepdims)
+    expected = getattr(np, name)(x.numpy(), axis=np_axis(axis, x.ndim), keepdims=keepdims)
+    assert out.shape == np.shape(expected)
+    assert_close(out, expected)
+    assert md.gradcheck(lambda t: getattr(t, name)(axis=axis, keepdims=keepdims), x)
+
+
+@given(case=shape_axis_keepdims(), seed=SEEDS)
+def test_var_gradcheck(backend, case, seed):
+    shape, axis, keepdims = case
+    x = rand_tensor(shape, backend, seed)
+    assert_close(x.var(axis=axis, keepdims=keepdims),
+                 np.var(x.numpy(), axis=np_axis(axis, x.ndim), keepdims=keepdims))
+    assert md.gradcheck(lambda t: t.var(axis=axis, keepdims=keepdims), x)
+
+
+def test_max_ties_share_gradient_evenly_as_torch_amax(backend):
+    # values from torch.amax / torch.amin (float64), which split the gradient among ties
+    x = t64([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]], backend)
+    x.max().backward()
+    assert_close(x.grad, [[0.0, 0.5, 0.5], [0.0, 0.0, 0.0]])
+    x.grad = None
+    x.max(axis=1).sum().backward()
+    assert_close(x.grad, [[0.0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]])
+    x.grad = None
+    x.min(axis=0).sum().backward()
+    assert_close(x.grad, [[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
+    x.grad = None
+    x.max(axis=-1, keepdims=True).backward(np.array([[2.0], [3.0]]))
+    assert_close(x.grad, [[0.0, 1.0, 1.0], [1.0, 1.0, 1.0]])
+
+
+def test_sum_mean_known_values(backend):
+    x = t64(np.arange(6.0).reshape(2, 3), backend)
+    s = x.sum(axis=0)
+    assert_close(s, [3.0, 5.0, 7.0])
+    m = x.mean(axis=(0, -1), keepdims=True)
+    assert m.shape == (1, 1) and m.item() == 2.5
+    (s * md.tensor([1.0, 2.0, 3.0], dtype="float64", device=backend)).sum().backward()
+    assert_close(x.grad, [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+    x.grad = None
+    x.mean(axis=1).sum().backward()
+    assert_close(x.grad, np.full((2, 3), 1 / 3))
+
+
+def test_reductions_accept_numpy_integer_axes(backend):
+    x = t64(np.ones((2, 3)), backend)
+    assert x.sum(axis=np.int64(1)).shape == (2,)
+    assert x.max(axis=(np.int64(0),)).shape == (3,)
+
+
+@pytest.mark.parametrize("axis", [2, -3, (0, 2)])
+@pytest.mark.parametrize("name", ["sum", "mean", "max", "min"])
+def test_axis_out_of_range_is_a_value_error(backend, name, axis):
+    x = md.ones(2, 3, device=backend)
+    with pytest.raises(ValueError, match="axis"):
+        getattr(x, name)(axis=axis)
+
+
+def test_max_of_empty_tensor_raises(backend):
+    with pytest.raises(ValueError, match="empty"):
+        md.zeros(0, device=backend).max()
