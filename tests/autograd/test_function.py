@@ -1,0 +1,302 @@
+"""The op base class and the backward walk: accumulation, grad=, retain_graph, freeing,
+deep graphs and memory."""
+from __future__ import annotations
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+
+import minidl as md
+import minidl.functional as F
+from minidl.autograd.function import Function
+from minidl.backend import array_module
+from tests.helpers import assert_close
+
+
+def t64(data, backend, requires_grad=True):
+    return md.tensor(np.asarray(data, dtype=np.float64), requires_grad=requires_grad, device=backend)
+
+
+# ---- accumulation ------------------------------------------------------------------------
+
+def test_gradients_accumulate_across_backward_calls_until_zeroed(backend):
+    x = t64([1.0, 2.0], backend)
+    (x * 3).sum().backward()
+    (x * x).sum().backward()
+    assert_close(x.grad, [3 + 2.0, 3 + 4.0])
+    x.zero_grad()
+    assert x.grad is None
+    (x * 3).sum().backward()
+    assert_close(x.grad, [3.0, 3.0])
+
+
+def test_reused_tensor_accumulates(backend):
+    x = t64([1.0, -2.0, 3.0], backend)
+    (x * x).sum().backward()
+    assert_close(x.grad, [2.0, -4.0, 6.0])
+    x.grad = None
+    # x feeds two branches that meet again: d/dx (2x * 3 + exp(2x)) = 6 + 2 exp(2x)
+    y = x * 2
+    (y * 3 + y.exp()).sum().backward()
+    assert_close(x.grad, 6 + 2 * np.exp(2 * np.array([1.0, -2.0, 3.0])))
+
+
+def test_add_of_a_tensor_to_itself(backend):
+    x = t64([1.0, 2.0], backend)
+    (x + x).sum().backward()
+    assert_close(x.grad, [2.0, 2.0])
+
+
+def test_leaf_grads_are_owned_writable_arrays(backend):
+    a, b = t64([[1.0, 2.0]], backend), t64([[3.0, 4.0]], backend)
+    (a + b).sum().backward()  # Add hands one (broadcast) array to both inputs
+    assert a.grad.data is not b.grad.data
+    a.grad.data[...] = 0.0  # writable, and writing it leaves b.grad alone
+    assert_close(b.grad, [[1.0, 1.0]])
+
+
+def test_intermediate_tensors_get_no_grad(backend):
+    x = t64([1.0, 2.0], backend)
+    y = x * 2
+    (y * y).sum().backward()
+    assert y.grad is None and y.requires_grad and not y.is_leaf
+    assert_close(x.grad, [8.0, 16.0])
+
+
+# ---- backward arguments --------------------------------------------------------------------
+
+def test_backward_with_grad_tensor_or_array(backend):
+    x = t64([1.0, 2.0, 3.0], backend)
+    (x * 2).backward(md.tensor([1.0, 0.5, -1.0], dtype="float64", device=backend))
+    assert_close(x.grad, [2.0, 1.0, -2.0])
+    x.grad = None
+    xp = np if backend == "numpy" else __import__("cupy")
+    (x * 2).backward(xp.asarray([1.0, 1.0, 0.0]))
+    assert_close(x.grad, [2.0, 2.0, 0.0])
+    x.grad = None
+    (x * 2).backward(grad=[0.0, 1.0, 0.0])
+    assert_close(x.grad, [0.0, 2.0, 0.0])
+
+
+def test_backward_grad_is_cast_to_output_dtype(backend):
+    x = md.tensor([1.0, 2.0], requires_grad=True, device=backend)  # float32
+    (x * 2).backward(np.array([1, 1]) if backend == "numpy" else md.tensor([1, 1], device=backend))
+    assert x.grad.dtype == md.float32
+    assert_close(x.grad, [2.0, 2.0])
+
+
+def test_non_scalar_backward_without_grad_is_a_value_error(backend):
+    x = t64([1.0, 2.0], backend)
+    with pytest.raises(ValueError, match=r"\(2,\)"):
+        (x * 2).backward()
+    with pytest.raises(ValueError, match="shape"):
+        (x * 2).backward(np.ones(3))
+
+
+def test_single_element_non_0d_backward_without_grad(backend):
+    x = t64([[2.0]], backend)
+    (x * x).backward()
+    assert_close(x.grad, [[4.0]])
+
+
+def test_backward_on_tensor_without_grad_raises(backend):
+    with pytest.raises(RuntimeError):
+        md.tensor([1.0], device=backend).sum().backward()
+
+
+def test_backward_on_a_leaf_accumulates_into_itself(backend):
+    x = t64([1.0, 2.0], backend)
+    x.backward(np.array([3.0, 4.0]) if backend == "numpy" else md.tensor([3.0, 4.0], device=backend))
+    assert_close(x.grad, [3.0, 4.0])
+
+
+# ---- graph lifetime ------------------------------------------------------------------------
+
+def test_retain_graph_allows_a_second_backward(backend):
+    x = t64([1.0, 2.0], backend)
+    loss = (x * x).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    assert_close(x.grad, [4.0, 8.0])
+
+
+def test_second_backward_through_a_freed_graph_raises(backend):
+    x = t64([1.0, 2.0], backend)
+    loss = (x.exp() * 2).sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        loss.backward()
+    # also when a new op is built on top of a freed part
+    y = x * 3
+    y.sum().backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        (y * 2).sum().backward()
+
+
+def test_graph_is_freed_after_backward(backend):
+    x = t64(np.ones((2, 2)), backend)
+    h = x @ x
+    ref_h, ref_fn = weakref.ref(h), weakref.ref(h.creator)
+    loss = F.tanh(h).sum()
+    del h
+    assert ref_h() is not None  # held by the graph
+    loss.backward()
+    assert ref_h() is None and ref_fn() is None  # dropped by backward while loss lives on
+    assert loss.requires_grad
+
+
+def test_dropped_graph_dies_without_the_cycle_collector(backend):
+    x = t64(np.ones((3, 3)), backend)
+    gc.disable()
+    try:
+        h = x @ x
+        y = (h.exp() * 2).sum()
+        refs = [weakref.ref(h), weakref.ref(h.creator), weakref.ref(y), weakref.ref(y.creator)]
+        del h, y
+        assert all(r() is None for r in refs)  # no reference cycles: refcounting frees it
+    finally:
+        gc.enable()
+
+
+def _live_tensors() -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, md.Tensor))
+
+
+def test_many_iterations_leave_no_growing_set_of_tensors(backend):
+    md.manual_seed(0)
+    w = md.randn(4, 3, dtype="float64", requires_grad=True, device=backend)
+    x = md.randn(5, 4, dtype="float64", device=backend)
+
+    def step(i):
+        loss = (F.tanh(x @ w) * 2 + w.sum()).mean()
+        if i % 2:
+            loss.backward()
+        w.grad = None
+
+    for i in range(10):
+        step(i)
+    before = _live_tensors()
+    for i in range(1000):
+        step(i)
+    assert _live_tensors() - before <= 0
+
+
+# ---- deep graphs ---------------------------------------------------------------------------
+
+def test_2000_step_recurrence_backpropagates(backend):
+    md.manual_seed(0)
+    w = (md.randn(4, 4, dtype="float64", device=backend) * 0.3).detach().requires_grad_()
+    xs = md.randn(2000, 1, 4, dtype="float64", device=backend)
+    h = md.zeros(1, 4, dtype="float64", device=backend)
+    for t in range(2000):
+        h = F.tanh(h @ w + xs[t])
+    h.sum().backward()
+    assert w.grad.shape == (4, 4) and np.isfinite(w.grad.numpy()).all()
+    assert np.abs(w.grad.numpy()).sum() > 0
+
+
+def test_short_recurrence_gradcheck(backend):
+    rng = np.random.default_rng(0)
+    w = t64(rng.normal(size=(3, 3)) * 0.5, backend)
+    xs = t64(rng.normal(size=(6, 1, 3)), backend)
+
+    def run(w, xs):
+        h = md.zeros(1, 3, dtype="float64", device=backend)
+        for t in range(xs.shape[0]):
+            h = F.tanh(h @ w + xs[t])
+        return h
+    assert md.gradcheck(run, w, xs)
+
+
+def test_10000_step_chain(backend):
+    x = t64([1.0], backend)
+    y = x
+    for _ in range(10000):
+        y = y * 1.0001
+    y.backward()
+    assert_close(x.grad, [1.0001 ** 10000], rtol=1e-9)
+
+
+def test_dropping_a_deep_graph_without_backward(backend):
+    x = t64([1.0], backend)
+    y = x
+    for _ in range(10000):
+        y = y + 1.0
+    ref = weakref.ref(y.creator)
+    del y  # must not overflow the C stack while freeing
+    assert ref() is None
+
+
+# ---- custom ops ------------------------------------------------------------------------------
+
+class Cube(Function):
+    def forward(self, x):
+        self.x = x
+        return x ** 3
+
+    def backward(self, gy):
+        return 3 * gy * self.x ** 2
+
+
+class SplitHalves(Function):
+    """A two-output op: the first and second half of the last axis."""
+
+    def forward(self, x):
+        n = x.shape[-1] // 2
+        return x[..., :n], x[..., n:]
+
+    def backward(self, g1, g2):
+        return array_module(g1).concatenate([g1, g2], axis=-1)
+
+
+class SeesNeeds(Function):
+    """Records needs_input_grad as set before forward."""
+
+    seen: list = []
+
+    def forward(self, a, b):
+        self.seen.append(self.needs_input_grad)
+        return a * b
+
+    def backward(self, gy):
+        return None, gy
+
+
+def test_custom_function_gradcheck(backend):
+    x = t64([0.5, -1.0, 2.0], backend)
+    assert md.gradcheck(lambda t: Cube()(t), x)
+
+
+def test_multi_output_function_and_unused_output(backend):
+    x = t64(np.arange(4.0).reshape(1, 4), backend)
+    a, b = SplitHalves()(x)
+    assert a.shape == b.shape == (1, 2) and a.creator is b.creator
+    (a * 10).sum().backward()  # b unused: its gradient is zero
+    assert_close(x.grad, [[10.0, 10.0, 0.0, 0.0]])
+    x.grad = None
+    a, b = SplitHalves()(x)
+    (a * 2 + b * 3).sum().backward()
+    assert_close(x.grad, [[2.0, 2.0, 3.0, 3.0]])
+    assert md.gradcheck(lambda t: SplitHalves()(t), x)
+
+
+def test_needs_input_grad_and_none_gradients(backend):
+    a, b = t64([1.0], backend, requires_grad=False), t64([2.0], backend)
+    SeesNeeds.seen.clear()
+    SeesNeeds()(a, b).sum().backward()
+    with md.no_grad():
+        SeesNeeds()(a, b)
+    assert SeesNeeds.seen == [(False, True), (False, False)]
+    assert a.grad is None
+    assert_close(b.grad, [1.0])
+
+
+def test_python_number_constants_lift_to_the_tensor_dtype(backend):
+    x = md.tensor([1.0, 2.0], requires_grad=True, device=backend)
+    for y in (x + 1, 1 + x, x * 0.5, 2 - x, x / 3, 1.5 ** x, x ** 2):
+        assert y.dtype == md.float32
+    y = md.tensor([1.0], dtype="float64", device=backend) + 1.0
+    assert y.dtype == md.float64
