@@ -11,19 +11,50 @@ Importing this package does not import mpi4py; `init()` does. See docs/distribut
 from minidl.distributed.abort import abort_on_error
 from minidl.distributed.bucket import Bucket, plan_buckets
 from minidl.distributed.ddp import (
-    DistributedDataParallel, GradientReducer, broadcast_optimizer_state, check_same_parameters,
+    DistributedDataParallel,
+    GradientReducer,
+    broadcast_optimizer_state,
+    check_same_parameters,
 )
 from minidl.distributed.group import ProcessGroup
 from minidl.distributed.sampler import DistributedSampler
 from minidl.distributed.state import (
-    all_gather_object, all_reduce, barrier, broadcast, broadcast_object, destroy, get_group,
-    get_local_rank, get_rank, get_world_size, init, is_initialized, is_main_process,
+    all_gather_object,
+    all_reduce,
+    barrier,
+    broadcast,
+    broadcast_object,
+    destroy,
+    get_group,
+    get_local_rank,
+    get_rank,
+    get_world_size,
+    init,
+    is_initialized,
+    is_main_process,
 )
 
 __all__ = [
-    "init", "destroy", "is_initialized", "get_group", "get_rank", "get_world_size",
-    "get_local_rank", "is_main_process", "barrier", "all_reduce", "broadcast",
-    "broadcast_object", "all_gather_object", "abort_on_error", "ProcessGroup",
-    "DistributedDataParallel", "GradientReducer", "broadcast_optimizer_state",
-    "check_same_parameters", "DistributedSampler", "Bucket", "plan_buckets",
+    "Bucket",
+    "DistributedDataParallel",
+    "DistributedSampler",
+    "GradientReducer",
+    "ProcessGroup",
+    "abort_on_error",
+    "all_gather_object",
+    "all_reduce",
+    "barrier",
+    "broadcast",
+    "broadcast_object",
+    "broadcast_optimizer_state",
+    "check_same_parameters",
+    "destroy",
+    "get_group",
+    "get_local_rank",
+    "get_rank",
+    "get_world_size",
+    "init",
+    "is_initialized",
+    "is_main_process",
+    "plan_buckets",
 ]

@@ -40,7 +40,7 @@ def install_abort_hook(group: Any) -> None:
 def abort_on_error() -> Iterator[None]:
     """`with abort_on_error(): train()`: an exception inside aborts the job (after init());
     in a job of one it propagates as usual."""
-    from minidl.distributed.state import _group_or_none  # noqa: PLC0415 - state imports this module
+    from minidl.distributed.state import _group_or_none
 
     try:
         yield

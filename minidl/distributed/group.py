@@ -15,8 +15,9 @@ import numpy as np
 
 from minidl import backend as B
 
-_MPI_HINT = ('minidl.distributed needs mpi4py and an MPI library: pip install "minidl[test]" '
-             '(or pip install mpi4py mpich), or load your cluster\'s MPI and pip install mpi4py')
+_MPI_HINT = ('minidl.distributed needs mpi4py and an MPI library: pip install "minidl[mpi]" '
+             '(or "minidl[test]", or pip install mpi4py mpich), or load your cluster\'s MPI module '
+             'and pip install mpi4py')
 
 _OPS = ("sum", "mean", "max", "min")
 
@@ -24,7 +25,7 @@ _OPS = ("sum", "mean", "max", "min")
 def import_mpi() -> ModuleType:
     """mpi4py's MPI module (importing it initialises MPI), or an ImportError saying how to get it."""
     try:
-        from mpi4py import MPI  # noqa: PLC0415 - lazy on purpose: importing starts MPI
+        from mpi4py import MPI
     except ImportError as exc:
         raise ImportError(f"{_MPI_HINT} ({exc})") from exc
     return MPI
@@ -67,7 +68,7 @@ class ProcessGroup:
                 f"{ndev} GPUs are visible; NCCL needs one GPU per rank (start at most {ndev} ranks "
                 f"per node)")
         cp.cuda.Device(self.device).use()
-        from cupy.cuda import nccl  # noqa: PLC0415 - only on GPU machines
+        from cupy.cuda import nccl
 
         uid = nccl.get_unique_id() if self.rank == 0 else None
         uid = self.comm.bcast(uid, root=0)

@@ -1,0 +1,67 @@
+"""The tiny training job that the 2-rank run and the in-process reference both execute.
+
+A small CNN on random 8x8 "images"; `train(..., rank, world)` trains on the shard a
+DistributedSampler gives this rank with per-rank batch PER_RANK_BATCH, averaging
+gradients through DistributedDataParallel; with world=1 and batch N*PER_RANK_BATCH it is
+the one-process run over the same shuffled order (rank r's k-th batch holds positions
+(k*B + j)*N + r of the epoch's permutation, so the ranks' k-th batches together are
+exactly the one process's k-th batch of N*B).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import minidl as md
+import minidl.functional as F
+from minidl import nn, optim
+from minidl.data import DataLoader, TensorDataset
+from minidl.distributed import DistributedDataParallel, DistributedSampler
+
+N_SAMPLES, PER_RANK_BATCH, EPOCHS, SEED = 48, 4, 2, 3
+# the optimizers under test, with the dtype each runs in and a bucket cap (MiB):
+# tiny caps force several buckets per step
+CASES = {
+    "adam_f32": ("float32", 4.0),
+    "sgd_f64": ("float64", 0.0005),
+}
+
+
+def data(dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(42)
+    x = rng.standard_normal((N_SAMPLES, 1, 8, 8)).astype(dtype)
+    y = rng.integers(0, 4, size=N_SAMPLES).astype(np.int64)
+    return x, y
+
+
+def build_model(dtype: str, seed: int, wide: bool = False) -> nn.Sequential:
+    md.manual_seed(seed)
+    net = nn.Sequential(nn.Conv2D(1, 3, 3), nn.ReLU(), nn.MaxPool2D(2), nn.Flatten(),
+                        nn.Dense(27, 5 if wide else 4))
+    return net.astype(dtype)
+
+
+def make_optimizer(case: str, params: Any) -> Any:
+    if case.startswith("adam"):
+        return optim.Adam(params, lr=0.01)
+    return optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3)
+
+
+def train(case: str, rank: int, world: int, batch: int, init_seed: int) -> dict[str, np.ndarray]:
+    """Train this rank's shard at `batch` per step; returns the final parameters (name -> array)."""
+    dtype, cap_mb = CASES[case]
+    x, y = data(dtype)
+    net = build_model(dtype, init_seed)
+    opt = make_optimizer(case, net.parameters())
+    model = DistributedDataParallel(net, optimizer=opt, bucket_cap_mb=cap_mb)
+    sampler = DistributedSampler(N_SAMPLES, num_replicas=world, rank=rank, shuffle=True, seed=SEED)
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch, sampler=sampler)
+    for epoch in range(EPOCHS):
+        sampler.set_epoch(epoch)
+        for xb, yb in loader:
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()  # DistributedDataParallel hooked it: gradients are averaged first
+    return {k: v for k, v in net.state_dict().items()}
