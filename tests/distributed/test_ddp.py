@@ -117,7 +117,7 @@ def test_hooked_step_syncs_after_the_closure_and_before_the_update():
 
 def test_init_without_mpi4py_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mpi4py", None)  # makes `from mpi4py import MPI` fail
-    with pytest.raises(ImportError, match=r'pip install "minidl\[test\]"'):
+    with pytest.raises(ImportError, match=r'pip install "minidl\[mpi\]"'):
         dist.init()
     assert not dist.is_initialized()
 
