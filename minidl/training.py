@@ -248,11 +248,23 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
     """Train for `epochs` passes over (x, y); returns the per-epoch History.
 
     verbose=1 draws a progress bar per epoch, 2 prints one line per epoch, 0 is silent.
+    After `minidl.distributed.init()` on several ranks, each rank trains on its shard at
+    `batch_size` per rank, gradients are averaged, and only rank 0 draws or prints.
     """
+    from minidl.distributed.fit import fit_sync  # distributed imports nn: import when used
+
     compiled = _compiled(model, "fit")
-    loader = DataLoader(TensorDataset(*_as_arrays(model, x, y)), batch_size=batch_size, shuffle=shuffle)
+    dataset = TensorDataset(*_as_arrays(model, x, y))
+    par = fit_sync(model, compiled.optimizer, len(dataset), shuffle)  # None in a job of one
+    if par is None:
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle)
+    else:
+        loader = DataLoader(dataset, batch_size=batch_size, sampler=par.sampler)
+        verbose = verbose if par.is_main else 0
     history = History()
     for epoch in range(epochs):
+        if par is not None:
+            par.start_epoch(epoch)
         model.train()
         meter = _Meter(compiled)
         bar = _Progress(len(loader), f"Epoch {epoch + 1}/{epochs}", enabled=verbose == 1)
@@ -265,9 +277,14 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
                 loss = loss.mean()
             compiled.optimizer.zero_grad()
             loss.backward()
+            if par is not None:
+                par.sync_gradients()
             compiled.optimizer.step()
             meter.add(loss, out, yb)
             bar.step(meter)
+        if par is not None:  # logs over the whole dataset, identical on every rank
+            meter.loss_sum, meter.correct, meter.count = par.sum_over_ranks(
+                meter.loss_sum, meter.correct, meter.count)
         logs = meter.result()
         seconds = time.perf_counter() - start
         if validation_data is not None:

@@ -81,6 +81,9 @@ def main(out: Path) -> None:
     for case in workload.CASES:
         params = workload.train(case, rank, world, workload.PER_RANK_BATCH, init_seed=rank)
         np.savez(out / f"train_{case}_rank{rank}.npz", **params)
+    params, history = workload.fit(workload.PER_RANK_BATCH, init_seed=rank)
+    np.savez(out / f"fit_rank{rank}.npz", **params)
+    save("fit_history", history)
     dist.barrier()
     print(f"rank {rank} of {world}: done", flush=True)
 

@@ -107,3 +107,16 @@ def test_a_failing_rank_aborts_the_job(mode: str) -> None:
     assert "RuntimeError: rank 1 failed on purpose" in result.stdout
     assert "[minidl.distributed] rank 1 of 2 raised; aborting the job" in result.stdout
     assert "must not happen" not in result.stdout
+
+
+def test_fit_on_two_ranks_equals_fit_at_the_double_batch(checks: Path) -> None:
+    ranks = [dict(np.load(checks / f"fit_rank{r}.npz")) for r in range(WORLD)]
+    histories = read(checks, "fit_history")
+    reference, ref_history = workload.fit(WORLD * workload.PER_RANK_BATCH, init_seed=0)
+    for name, ref in reference.items():
+        np.testing.assert_array_equal(ranks[0][name], ranks[1][name])
+        np.testing.assert_allclose(ranks[0][name], ref, rtol=2e-5, atol=1e-6, err_msg=name)
+    assert histories[0] == histories[1]  # metrics are totals over all ranks
+    assert set(histories[0]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    for key, values in ref_history.items():
+        np.testing.assert_allclose(histories[0][key], values, rtol=1e-5, err_msg=key)

@@ -65,3 +65,14 @@ def train(case: str, rank: int, world: int, batch: int, init_seed: int) -> dict[
             loss.backward()
             opt.step()  # DistributedDataParallel hooked it: gradients are averaged first
     return {k: v for k, v in net.state_dict().items()}
+
+
+def fit(batch: int, init_seed: int) -> tuple[dict[str, np.ndarray], dict[str, list[float]]]:
+    """Keras-style fit without shuffling (the k-th batches of the ranks together are the
+    one process's k-th batch); returns the final parameters and the History logs."""
+    x, y = data("float32")
+    net = build_model("float32", init_seed)
+    net.compile(optim.SGD(net.parameters(), lr=0.1, momentum=0.9), "cross_entropy")
+    history = net.fit(x, y, epochs=EPOCHS, batch_size=batch, shuffle=False, verbose=0,
+                      validation_data=(x[:8], y[:8]))
+    return dict(net.state_dict()), history.history
