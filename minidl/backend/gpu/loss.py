@@ -3,10 +3,10 @@
 
 Shapes: logits (N, K); target int (N,) class indices or float (N, K) probabilities;
 loss (N,); probs (N, K). Label smoothing ls: t' = (1 - ls) * t + ls / K.
-Forward: one thread per row (max, log-sum-exp, loss and the row of probs), computed
-as the reference does it: logp = (z - max) - log(sum exp(z - max)). A class index
-outside [0, K) gives a NaN loss rather than reading out of bounds (checking it on the
-host would cost a device sync). Backward: one thread per logit for index targets; one
+Forward: one thread per row (max, sum of exponentials, loss and the row of probs),
+computed as the reference does it: probs = e / sum e, log p = (z - max) - log(sum e).
+A class index outside [0, K) gives a NaN loss rather than reading out of bounds
+(checking it on the host would cost a device sync). Backward: one thread per logit for index targets; one
 per row for probability targets (it needs the row sum of t').
 """
 from __future__ import annotations
@@ -17,34 +17,36 @@ from minidl.backend import array_module
 from minidl.backend.gpu import build
 
 SOURCE = r"""
-__device__ T row_logsumexp(const T* z, I K, T* m_out) {
+// the row's max m and sum of exp(z - m) (>= 1: the max contributes exp(0))
+__device__ void row_softmax_sums(const T* z, I K, T* m_out, T* s_out) {
     T m = z[0];
     for (I k = 1; k < K; ++k) if (z[k] > m) m = z[k];
     T s = 0;
     for (I k = 0; k < K; ++k) s += exp(z[k] - m);
     *m_out = m;
-    return log(s);
+    *s_out = s;
 }
 
 extern "C" __global__ void ce_forward_index(const T* logits, const long long* target, T* loss,
                                             T* probs, I N, I K, T ls) {
     for (I n = (I)blockIdx.x * blockDim.x + threadIdx.x; n < N; n += (I)blockDim.x * gridDim.x) {
         const T* z = logits + n * K;
-        T m;
-        const T lse = row_logsumexp(z, K, &m);
-        T mean = 0;
+        T m, s;
+        row_softmax_sums(z, K, &m, &s);
+        const T lse = log(s);
+        T shifted_sum = 0;
         for (I k = 0; k < K; ++k) {
-            const T lp = (z[k] - m) - lse;
-            probs[n * K + k] = exp(lp);
-            mean += lp;
+            probs[n * K + k] = exp(z[k] - m) / s;
+            shifted_sum += z[k] - m;
         }
         const long long tk = target[n];
         T l;
         if (tk < 0 || tk >= K) {
             l = (T)nan("");
         } else {
-            l = -((z[tk] - m) - lse);
-            if (ls != (T)0) l = ((T)1 - ls) * l - ls * (mean / (T)K);
+            l = lse - (z[tk] - m);
+            // the uniform part of label smoothing: -mean_k log p_k
+            if (ls != (T)0) l = ((T)1 - ls) * l + ls * (lse - shifted_sum / (T)K);
         }
         loss[n] = l;
     }
@@ -55,14 +57,14 @@ extern "C" __global__ void ce_forward_prob(const T* logits, const T* target, T* 
     for (I n = (I)blockIdx.x * blockDim.x + threadIdx.x; n < N; n += (I)blockDim.x * gridDim.x) {
         const T* z = logits + n * K;
         const T* t = target + n * K;
-        T m;
-        const T lse = row_logsumexp(z, K, &m);
+        T m, s;
+        row_softmax_sums(z, K, &m, &s);
+        const T lse = log(s);
         T acc = 0;
         for (I k = 0; k < K; ++k) {
-            const T lp = (z[k] - m) - lse;
-            probs[n * K + k] = exp(lp);
+            probs[n * K + k] = exp(z[k] - m) / s;
             const T tk = ls != (T)0 ? ((T)1 - ls) * t[k] + ls / (T)K : t[k];
-            acc += tk * lp;
+            acc += tk * ((z[k] - m) - lse);
         }
         loss[n] = -acc;
     }
