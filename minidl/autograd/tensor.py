@@ -305,6 +305,11 @@ def _resolve_dtype(dtype: DTypeLike) -> np.dtype | None:
         raise TypeError(f"unknown dtype {dtype!r}: expected e.g. 'float32', 'float64', 'int64'") from exc
 
 
+def _creation_dtype(dtype: DTypeLike) -> np.dtype:
+    """zeros/ones/randn/rand: float32 unless told otherwise (None included)."""
+    return float32 if dtype is None else _resolve_dtype(dtype)
+
+
 def _module(device: str | None) -> Any:
     return B.module_for(device if device is not None else B.get_backend())
 
@@ -360,13 +365,13 @@ def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
 
 def zeros(*shape: Any, dtype: DTypeLike = "float32", requires_grad: bool = False,
           device: str | None = None) -> Tensor:
-    return Tensor(_module(device).zeros(_shape_arg(shape), dtype=_resolve_dtype(dtype)),
+    return Tensor(_module(device).zeros(_shape_arg(shape), dtype=_creation_dtype(dtype)),
                   requires_grad=requires_grad)
 
 
 def ones(*shape: Any, dtype: DTypeLike = "float32", requires_grad: bool = False,
          device: str | None = None) -> Tensor:
-    return Tensor(_module(device).ones(_shape_arg(shape), dtype=_resolve_dtype(dtype)),
+    return Tensor(_module(device).ones(_shape_arg(shape), dtype=_creation_dtype(dtype)),
                   requires_grad=requires_grad)
 
 
@@ -374,7 +379,7 @@ def randn(*shape: Any, dtype: DTypeLike = "float32", requires_grad: bool = False
           device: str | None = None) -> Tensor:
     """Standard normal samples from the library's seeded generator."""
     xp = _module(device)
-    dt = _resolve_dtype(dtype)
+    dt = _creation_dtype(dtype)
     data = _random.generator(xp).standard_normal(_shape_arg(shape), dtype=dt)
     return Tensor(data, requires_grad=requires_grad)
 
@@ -383,7 +388,7 @@ def rand(*shape: Any, dtype: DTypeLike = "float32", requires_grad: bool = False,
          device: str | None = None) -> Tensor:
     """Uniform samples in [0, 1) from the library's seeded generator."""
     xp = _module(device)
-    data = _random.generator(xp).random(_shape_arg(shape), dtype=_resolve_dtype(dtype))
+    data = _random.generator(xp).random(_shape_arg(shape), dtype=_creation_dtype(dtype))
     return Tensor(data, requires_grad=requires_grad)
 
 
@@ -401,12 +406,14 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: DTyp
 
 def zeros_like(x: Tensor, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
     xp = B.array_module(x.data)
-    return Tensor(xp.zeros(x.shape, dtype=_resolve_dtype(dtype) or x.dtype), requires_grad=requires_grad)
+    return Tensor(xp.zeros(x.shape, dtype=x.dtype if dtype is None else _resolve_dtype(dtype)),
+                  requires_grad=requires_grad)
 
 
 def ones_like(x: Tensor, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
     xp = B.array_module(x.data)
-    return Tensor(xp.ones(x.shape, dtype=_resolve_dtype(dtype) or x.dtype), requires_grad=requires_grad)
+    return Tensor(xp.ones(x.shape, dtype=x.dtype if dtype is None else _resolve_dtype(dtype)),
+                  requires_grad=requires_grad)
 
 
 # Imported last: these modules build on Tensor.

@@ -88,6 +88,16 @@ def test_zeros_ones(backend, fn, fill):
     assert fn(2, device=backend).device == ("cuda" if backend == "cupy" else "cpu")
 
 
+def test_dtype_none_means_float32_and_like_functions(backend):
+    for fn in (md.zeros, md.ones, md.randn, md.rand):
+        assert fn(2, dtype=None, device=backend).dtype == md.float32
+    x = md.ones(2, 3, dtype="float64", device=backend)
+    assert md.zeros_like(x).dtype == md.float64 and md.zeros_like(x).shape == (2, 3)
+    assert md.ones_like(x, dtype=md.float32).dtype == md.float32  # an explicit dtype wins
+    assert md.zeros_like(x, dtype="int64").dtype == md.int64
+    assert (md.ones_like(x).numpy() == 1).all()
+
+
 def test_randn_arange(backend):
     r = md.randn(3, 4, device=backend)
     assert r.shape == (3, 4) and r.dtype == md.float32
