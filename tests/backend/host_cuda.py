@@ -59,13 +59,15 @@ def _library(source: str, dtype: np.dtype, index: np.dtype) -> ctypes.CDLL:
     folder.mkdir(exist_ok=True)
     lib = folder / f"{key}.so"
     if not lib.exists():
-        src = folder / f"{key}.cpp"
+        # per-process names, then an atomic rename: parallel test runs may build the same key
+        src = folder / f"{key}.{os.getpid()}.cpp"
         src.write_text(code)
         tmp = folder / f"{key}.{os.getpid()}.so"
         # -ffp-contract=off: no FMA contraction, like the kernels' --fmad=false
         subprocess.run([compiler() or "g++", "-O1", "-ffp-contract=off", "-shared", "-fPIC",
                         "-o", str(tmp), str(src)], check=True, capture_output=True, text=True)
         tmp.replace(lib)
+        src.unlink()
     return ctypes.CDLL(str(lib))
 
 
