@@ -64,8 +64,10 @@ def _library(source: str, dtype: np.dtype, index: np.dtype) -> ctypes.CDLL:
         src.write_text(code)
         tmp = folder / f"{key}.{os.getpid()}.so"
         # -ffp-contract=off: no FMA contraction, like the kernels' --fmad=false
-        subprocess.run([compiler() or "g++", "-O1", "-ffp-contract=off", "-shared", "-fPIC",
-                        "-o", str(tmp), str(src)], check=True, capture_output=True, text=True)
+        done = subprocess.run([compiler() or "g++", "-O1", "-ffp-contract=off", "-shared", "-fPIC",
+                               "-o", str(tmp), str(src)], capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"the kernel source does not compile as C++:\n{done.stderr}")
         tmp.replace(lib)
         src.unlink()
     return ctypes.CDLL(str(lib))
