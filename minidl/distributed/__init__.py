@@ -32,6 +32,7 @@ from minidl.distributed.state import (
     init,
     is_initialized,
     is_main_process,
+    launched_by_mpi,
 )
 
 __all__ = [
@@ -56,5 +57,6 @@ __all__ = [
     "init",
     "is_initialized",
     "is_main_process",
+    "launched_by_mpi",
     "plan_buckets",
 ]

@@ -5,6 +5,7 @@ rank 0 of 1, collectives do nothing, so one script runs both ways without branch
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from minidl import backend as B
@@ -12,6 +13,19 @@ from minidl.distributed.abort import install_abort_hook
 from minidl.distributed.group import ProcessGroup, import_mpi
 
 _group: ProcessGroup | None = None
+# what launchers tell each process about the job size: MPICH/Intel MPI (Hydra, PMI),
+# Open MPI, MVAPICH
+_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
+
+def launched_by_mpi() -> bool:
+    """True when an MPI launcher started this process as one of several ranks (read from
+    the environment, without starting MPI): lets a script go data-parallel by itself."""
+    for var in _SIZE_VARS:
+        value = os.environ.get(var, "")
+        if value.isdigit() and int(value) > 1:
+            return True
+    return False
 
 
 def init(backend: str | None = None, comm: Any = None, abort_on_error: bool = True) -> ProcessGroup:

@@ -61,7 +61,8 @@ def _flavour_flags() -> tuple[str, ...]:
 
 
 def run_mpi(n: int, script: str, *args: str, timeout: float = TIMEOUT_S) -> subprocess.CompletedProcess:
-    """Run tests/distributed/<script> on n ranks; stdout and stderr come back merged.
+    """Run tests/distributed/<script> (or an absolute path) on n ranks; stdout and stderr
+    come back merged.
 
     On timeout every rank is killed (the launcher runs in its own process group) and the
     test fails with whatever was printed: a hang is a failure, never a stuck suite."""

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.distributed import workload
-from tests.distributed.launch import run_mpi, skip_reason
+from tests.distributed.launch import ROOT, run_mpi, skip_reason
 
 pytestmark = [pytest.mark.mpi, pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")]
 
@@ -120,3 +120,14 @@ def test_fit_on_two_ranks_equals_fit_at_the_double_batch(checks: Path) -> None:
     assert set(histories[0]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     for key, values in ref_history.items():
         np.testing.assert_allclose(histories[0][key], values, rtol=1e-5, err_msg=key)
+
+
+def test_the_mnist_example_trains_under_mpiexec(shared_data: Path, tmp_path: Path) -> None:
+    result = run_mpi(WORLD, str(ROOT / "examples" / "mnist.py"), "--distributed", "--epochs", "1",
+                     "--limit", "512", "--shift", "0", "--data-root", str(shared_data),
+                     "--out", str(tmp_path))
+    assert result.returncode == 0, result.stdout
+    assert "at batch 128 per rank on 2 ranks" in result.stdout
+    assert result.stdout.count("test accuracy") == 1  # only rank 0 prints
+    assert (tmp_path / "model.npz").is_file() and (tmp_path / "summary.json").is_file()
+    assert json.loads((tmp_path / "summary.json").read_text())["ranks"] == WORLD
