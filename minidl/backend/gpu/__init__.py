@@ -19,15 +19,16 @@ _modules: dict[str, ModuleType] = {}
 
 
 def use_cupy(*arrays: Any) -> bool:
-    """True when every non-None argument is a float32/float64 CuPy array."""
-    seen = False
+    """True when every non-None argument is a CuPy array of one dtype, float32 or float64
+    (mixed dtypes go to the reference, which promotes as NumPy does)."""
+    dtype = None
     for a in arrays:
         if a is None:
             continue
-        if device_of(a) != "cuda" or a.dtype not in _FLOATS:
+        if device_of(a) != "cuda" or a.dtype not in _FLOATS or (dtype is not None and a.dtype != dtype):
             return False
-        seen = True
-    return seen
+        dtype = a.dtype
+    return dtype is not None
 
 
 def kernels(concern: str) -> ModuleType:
