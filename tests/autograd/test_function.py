@@ -75,9 +75,10 @@ def test_backward_with_grad_tensor_or_array(backend):
     xp = np if backend == "numpy" else __import__("cupy")
     (x * 2).backward(xp.asarray([1.0, 1.0, 0.0]))
     assert_close(x.grad, [2.0, 2.0, 0.0])
-    x.grad = None
-    (x * 2).backward(grad=[0.0, 1.0, 0.0])
-    assert_close(x.grad, [0.0, 2.0, 0.0])
+    if backend == "numpy":  # a nested list is host data: CPU outputs only
+        x.grad = None
+        (x * 2).backward(grad=[0.0, 1.0, 0.0])
+        assert_close(x.grad, [0.0, 2.0, 0.0])
 
 
 def test_backward_grad_is_cast_to_output_dtype(backend):
@@ -92,7 +93,7 @@ def test_non_scalar_backward_without_grad_is_a_value_error(backend):
     with pytest.raises(ValueError, match=r"\(2,\)"):
         (x * 2).backward()
     with pytest.raises(ValueError, match="shape"):
-        (x * 2).backward(np.ones(3))
+        (x * 2).backward(md.ones(3, device=backend))
 
 
 def test_single_element_non_0d_backward_without_grad(backend):

@@ -49,7 +49,7 @@ def test_matmul_batched_broadcast_matches_torch(backend):
     a = md.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True, device=backend)
     b = md.tensor(np.arange(24.0).reshape(4, 3, 2) / 10 - 1, requires_grad=True, device=backend)
     y = a @ b
-    y.backward(np.linspace(-1, 1, 16).reshape(4, 2, 2))
+    y.backward(md.tensor(np.linspace(-1, 1, 16).reshape(4, 2, 2), device=backend))
     assert_close(y, [[[-2.0, -1.7], [-9.2, -8.0]], [[-0.2, 0.1], [-2.0, -0.8]],
                      [[1.6, 1.9], [5.2, 6.4]], [[3.4, 3.7], [12.4, 13.6]]], rtol=1e-12, atol=1e-12)
     assert_close(a.grad, [[3.2800000000000002, 3.066666666666667, 2.853333333333333],

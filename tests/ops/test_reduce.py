@@ -88,7 +88,7 @@ def test_max_ties_share_gradient_evenly_as_torch_amax(backend):
     x.min(axis=0).sum().backward()
     assert_close(x.grad, [[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
     x.grad = None
-    x.max(axis=-1, keepdims=True).backward(np.array([[2.0], [3.0]]))
+    x.max(axis=-1, keepdims=True).backward(md.tensor([[2.0], [3.0]], dtype="float64", device=backend))
     assert_close(x.grad, [[0.0, 1.0, 1.0], [1.0, 1.0, 1.0]])
 
 
