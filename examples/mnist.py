@@ -93,7 +93,7 @@ def load_splits(root: Path | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     try:
         train_x, train_y = load("train")
     except FileNotFoundError as exc:
-        missing = str(exc).splitlines()[0].split("missing ")[-1]
+        missing = str(exc).splitlines()[0].split("missing ")[-1].rstrip(".")
         log(f"MNIST train split not available: {missing} not found and the download failed.\n"
             f"Offline fallback: training on the first 8,000 test images, evaluating on the last 2,000.")
         return test_x[:8000], test_y[:8000], test_x[8000:], test_y[8000:], "offline: test[:8000] / test[8000:]"
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> dict:
         loss_sum, correct, seen = md.tensor(0.0), md.tensor(0), 0  # summed on the device
         epoch_start = time.perf_counter()
         bar = tqdm(loader, desc=f"epoch {epoch}/{args.epochs}", leave=False, unit="batch",
-                   disable=not dist.is_main_process())
+                   disable=None if dist.is_main_process() else True)  # None: off when not a TTY
         for xb, yb in bar:
             if args.schedule == "onecycle":
                 for group in optimizer.param_groups:
