@@ -124,8 +124,11 @@ def index_case(draw):
         parts = []
         for n in shape[:draw(st.integers(1, nd))]:
             parts.append(draw(st.integers(-n, n - 1)) if draw(st.booleans()) else _slice(draw, n))
-        if draw(st.booleans()):
-            parts.insert(draw(st.integers(0, len(parts))), draw(st.sampled_from([None, Ellipsis])))
+        extra = draw(st.sampled_from(["", "none", "ellipsis"]))
+        if extra == "none":
+            parts.insert(draw(st.integers(0, len(parts))), None)
+        elif extra == "ellipsis":  # at the end, so the parts above still index the leading axes
+            parts.append(Ellipsis)
         index = tuple(parts)
     elif kind == "int":
         index = _int_array(draw, shape[0])
