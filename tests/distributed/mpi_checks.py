@@ -1,7 +1,8 @@
 """Every multi-rank check in one launch (MPI start-up costs about a second per launch).
 
-Run by test_mpi.py as `mpiexec -n 2 python tests/distributed/mpi_checks.py OUT`; each rank
-writes what it saw into OUT as <check>_rank<r>.json / .npz and the test judges it.
+Run by test_mpi.py as `mpiexec -n 2 python tests/distributed/mpi_checks.py OUT [BACKEND]`;
+each rank writes what it saw into OUT as <check>_rank<r>.json / .npz and the test judges
+it. With BACKEND "cupy" (one GPU per rank) arrays and gradients travel over NCCL.
 """
 from __future__ import annotations
 
@@ -17,27 +18,28 @@ from minidl import nn
 from tests.distributed import workload
 
 
-def collectives(rank: int, world: int) -> dict:
+def collectives(rank: int, backend: str) -> dict:
     """Values after each collective, to be compared with what they must be."""
+    xp = md.backend.module_for(backend)
     out = {}
-    a = np.full(3, rank + 1.0, dtype=np.float32)
+    a = xp.full(3, rank + 1.0, dtype=np.float32)
     out["sum"] = dist.all_reduce(a.copy(), "sum").tolist()
     out["mean"] = dist.all_reduce(a.copy(), "mean").tolist()
-    out["max_int"] = dist.all_reduce(np.array([rank, -rank], dtype=np.int64), "max").tolist()
+    out["max_int"] = dist.all_reduce(xp.array([rank, -rank], dtype=np.int64), "max").tolist()
     out["min"] = dist.all_reduce(a.copy(), "min").tolist()
-    strided = np.arange(12.0).reshape(3, 4)[:, ::2] * (rank + 1)  # not contiguous
+    strided = xp.arange(12.0).reshape(3, 4)[:, ::2] * (rank + 1)  # not contiguous
     out["broadcast_from_1"] = dist.broadcast(strided, root=1).tolist()
     out["broadcast_object"] = dist.broadcast_object({"rank": rank}, root=0)
     out["all_gather_object"] = dist.all_gather_object(rank * 10)
     return out
 
 
-def unused_gradients(rank: int) -> dict:
+def unused_gradients(rank: int, backend: str) -> dict:
     """p0 has a gradient everywhere, p1 on rank 1 only, p2 nowhere."""
-    params = [nn.Parameter(np.zeros(2)) for _ in range(3)]
-    params[0].grad = md.tensor(np.full(2, 1.0 + 2 * rank))
+    params = [nn.Parameter(md.zeros(2, dtype="float64", device=backend)) for _ in range(3)]
+    params[0].grad = md.tensor(np.full(2, 1.0 + 2 * rank), device=backend)
     if rank == 1:
-        params[1].grad = md.tensor(np.full(2, 4.0))
+        params[1].grad = md.tensor(np.full(2, 4.0), device=backend)
     dist.GradientReducer(params).all_reduce_gradients()
     return {f"p{i}": None if p.grad is None else p.grad.numpy().tolist() for i, p in enumerate(params)}
 
@@ -65,8 +67,8 @@ def shape_mismatch(rank: int) -> str:
     return "no error"
 
 
-def main(out: Path) -> None:
-    group = dist.init()
+def main(out: Path, backend: str) -> None:
+    group = dist.init(backend=backend)
     rank, world = dist.get_rank(), dist.get_world_size()
 
     def save(name: str, value: dict | str) -> None:
@@ -74,12 +76,12 @@ def main(out: Path) -> None:
 
     save("info", {"rank": rank, "world": world, "local_rank": dist.get_local_rank(),
                   "main": dist.is_main_process(), "repr": repr(group)})
-    save("collectives", collectives(rank, world))
-    save("unused", unused_gradients(rank))
+    save("collectives", collectives(rank, backend))
+    save("unused", unused_gradients(rank, backend))
     save("sampler", sampler_shards(world))
     save("mismatch", shape_mismatch(rank))
     for case in workload.CASES:
-        params = workload.train(case, rank, world, workload.PER_RANK_BATCH, init_seed=rank)
+        params = workload.train(case, rank, world, workload.PER_RANK_BATCH, init_seed=rank, device=backend)
         np.savez(out / f"train_{case}_rank{rank}.npz", **params)
     params, history = workload.fit(workload.PER_RANK_BATCH, init_seed=rank)
     np.savez(out / f"fit_rank{rank}.npz", **params)
@@ -89,4 +91,4 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "numpy")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import minidl as md
 from tests.distributed import workload
 from tests.distributed.launch import ROOT, run_mpi, skip_reason
 
@@ -16,11 +17,23 @@ pytestmark = [pytest.mark.mpi, pytest.mark.skipif(skip_reason() is not None, rea
 WORLD = 2
 
 
-@pytest.fixture(scope="module")
-def checks(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Run mpi_checks.py once on 2 ranks; the tests below read what each rank wrote."""
-    out = tmp_path_factory.mktemp("mpi_checks")
-    result = run_mpi(WORLD, "mpi_checks.py", str(out))
+NCCL_REASON = f"needs CuPy and {WORLD} NVIDIA GPUs (NCCL takes one GPU per rank)"
+
+
+def gpu_count() -> int:
+    if not md.cuda_available():
+        return 0
+    return md.backend.get_cupy().cuda.runtime.getDeviceCount()
+
+
+@pytest.fixture(scope="module", params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
+def checks(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run mpi_checks.py once on 2 ranks per backend (NumPy arrays over MPI, CuPy arrays over
+    NCCL); the tests below read what each rank wrote."""
+    if request.param == "cupy" and gpu_count() < WORLD:
+        pytest.skip(NCCL_REASON)
+    out = tmp_path_factory.mktemp(f"mpi_checks_{request.param}")
+    result = run_mpi(WORLD, "mpi_checks.py", str(out), request.param)
     assert result.returncode == 0, result.stdout
     for rank in range(WORLD):
         assert f"rank {rank} of {WORLD}: done" in result.stdout

@@ -48,11 +48,13 @@ def make_optimizer(case: str, params: Any) -> Any:
     return optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3)
 
 
-def train(case: str, rank: int, world: int, batch: int, init_seed: int) -> dict[str, np.ndarray]:
-    """Train this rank's shard at `batch` per step; returns the final parameters (name -> array)."""
+def train(case: str, rank: int, world: int, batch: int, init_seed: int,
+          device: str = "numpy") -> dict[str, np.ndarray]:
+    """Train this rank's shard at `batch` per step on `device`; returns the final parameters
+    (name -> NumPy array)."""
     dtype, cap_mb = CASES[case]
     x, y = data(dtype)
-    net = build_model(dtype, init_seed)
+    net = build_model(dtype, init_seed).to(device)  # initialised on the CPU: same draws everywhere
     opt = make_optimizer(case, net.parameters())
     model = DistributedDataParallel(net, optimizer=opt, bucket_cap_mb=cap_mb)
     sampler = DistributedSampler(N_SAMPLES, num_replicas=world, rank=rank, shuffle=True, seed=SEED)
@@ -60,7 +62,7 @@ def train(case: str, rank: int, world: int, batch: int, init_seed: int) -> dict[
     for epoch in range(EPOCHS):
         sampler.set_epoch(epoch)
         for xb, yb in loader:
-            loss = F.cross_entropy(model(xb), yb)
+            loss = F.cross_entropy(model(xb.to(device)), yb.to(device))
             opt.zero_grad()
             loss.backward()
             opt.step()  # DistributedDataParallel hooked it: gradients are averaged first
