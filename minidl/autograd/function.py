@@ -96,6 +96,8 @@ def _constant(value: Any, ref: Tensor | None) -> Tensor:
         dtype = ref.dtype if ref.dtype.kind in "fc" else "float32"
     elif isinstance(value, int):
         dtype = ref.dtype if ref.dtype.kind in "fciu" else "int64"
+    elif B.is_array(value):
+        return Tensor(value)  # stays where it lives: a device mismatch is reported, never copied
     else:
         return as_tensor(value, device=ref.device)
     return Tensor(B.array_module(ref.data).asarray(value, dtype=dtype))

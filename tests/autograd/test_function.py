@@ -301,3 +301,15 @@ def test_python_number_constants_lift_to_the_tensor_dtype(backend):
         assert y.dtype == md.float32
     y = md.tensor([1.0], dtype="float64", device=backend) + 1.0
     assert y.dtype == md.float64
+
+
+def test_a_raw_array_operand_on_another_device_is_an_error_not_a_copy(monkeypatch):
+    """An ndarray operand is never moved silently: its device is checked like a Tensor's."""
+    from minidl import backend as B
+
+    x = md.tensor([1.0, 2.0])
+    other = np.array([3.0, 4.0], dtype=np.float32)
+    real = B.device_of
+    monkeypatch.setattr(B, "device_of", lambda a: "cuda" if a is other else real(a))
+    with pytest.raises(md.DeviceMismatchError, match="Add"):
+        x + other
