@@ -1,0 +1,389 @@
+"""minidl beside PyTorch on the three benchmark models, on real MNIST images.
+
+Run from the project root:
+
+    python -m benchmarks.compare                       # every case, 2 threads, table on stdout
+    python -m benchmarks.compare --markdown docs/perf_table.md --png docs/benchmark.png
+    python -m benchmarks.compare --cases cnn:train:64 mlp:train:64 --repeats 3
+
+Every (framework, case) runs in its own fresh subprocess, so neither JIT caches,
+allocator state nor peak memory leak from one measurement into another. Each
+training case times whole steps (zero_grad, forward, cross-entropy, backward, Adam
+step) after warm-up; the first step (JIT compile or cache load, allocations) is
+reported on its own. Throughput is images/s per repeat: min, median, max.
+
+Frameworks: "minidl" (NumPy + Numba kernels), "minidl-cupy" (when md.cuda_available()),
+"torch" (CPU, when installed), "torch-cuda" (when torch sees a GPU).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CASES = ("cnn:train:64", "cnn:train:128", "mlp:train:64", "lstm:train:64", "cnn:infer:1000")
+MEMORY_CASE = "cnn:train:64"
+# target ratios to PyTorch (CPU): throughput at least this much, memory at most
+TARGETS = {"cnn:train:64": 1.0, "cnn:train:128": 1.0, "mlp:train:64": 1.0, "lstm:train:64": 1.0,
+           "cnn:infer:1000": 1.5, "memory": 0.5}
+PROJECT = Path(__file__).resolve().parents[1]
+DATA_LIMIT = 8000  # the offline training subset: the first 8,000 test images
+
+
+# ---- the worker (runs inside a subprocess) ------------------------------------------
+
+def _framework_parts(framework: str, model: str) -> tuple[Any, Any, Any, Any]:
+    """(train_step, infer, to_device, synchronize) for a framework name."""
+    from benchmarks import models
+
+    if framework.startswith("minidl"):
+        device = "cupy" if framework == "minidl-cupy" else "numpy"
+        train, infer, to_dev = models.minidl_workload(model, device)
+        if device == "cupy":
+            import cupy
+
+            return train, infer, to_dev, cupy.cuda.Device().synchronize
+        return train, infer, to_dev, lambda: None
+    device = "cuda" if framework == "torch-cuda" else "cpu"
+    train, infer, to_dev = models.torch_workload(model, device)
+    if device == "cuda":
+        import torch
+
+        return train, infer, to_dev, torch.cuda.synchronize
+    return train, infer, to_dev, lambda: None
+
+
+def set_threads(threads: int) -> None:
+    """Pin every thread pool a framework may use; must run before numpy/torch import."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = str(threads)
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process, MB."""
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+
+
+def measure(framework: str, case: str, repeats: int = 7, warmup: int = 3, repeat_time: float = 0.5,
+            max_steps: int | None = None, threads: int = 2, data_limit: int = DATA_LIMIT) -> dict[str, Any]:
+    """Time one case in this process. Returns images/s per repeat and the first-step time."""
+    from benchmarks import data, models
+
+    model, mode, batch_s = case.split(":")
+    batch = int(batch_s)
+    if framework.startswith("torch"):
+        import torch
+
+        torch.set_num_threads(threads)
+    images, labels = data.load_mnist(data_limit)
+    base_rss = rss_mb()
+    train, infer, to_dev, sync = _framework_parts(framework, model)
+    pool = [(to_dev(models.model_input(model, x)), to_dev(y))
+            for x, y in data.batches(images, labels, batch, max(2, min(16, 16000 // batch)))]
+    del images, labels
+
+    def step(k: int) -> None:
+        x, y = pool[k % len(pool)]
+        if mode == "train":
+            train(x, y)
+        else:
+            infer(x)
+
+    sync()
+    t0 = time.perf_counter()
+    step(0)
+    sync()
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for k in range(1, warmup + 1):
+        step(k)
+    sync()
+    per_step = (time.perf_counter() - t0) / max(warmup, 1)
+    steps = max(1, round(repeat_time / max(per_step, 1e-6)))
+    if max_steps is not None:
+        steps = min(steps, max_steps)
+    rates, k = [], warmup + 1
+    for _ in range(repeats):
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step(k)
+            k += 1
+        sync()
+        rates.append(steps * batch / (time.perf_counter() - t0))
+    median_step = steps * batch / statistics.median(rates) / batch
+    return {"framework": framework, "case": case, "rates": rates, "steps_per_repeat": steps,
+            "first_step_s": first, "median_step_s": median_step,
+            "peak_rss_mb": peak_rss_mb(), "base_rss_mb": base_rss}
+
+
+def measure_memory(framework: str, steps: int = 30, threads: int = 2, data_limit: int = DATA_LIMIT) -> dict[str, Any]:
+    """Peak RSS of a process that trains the seed CNN at batch 64 for `steps` steps."""
+    from benchmarks import data, models
+
+    model, _, batch_s = MEMORY_CASE.split(":")
+    if framework.startswith("torch"):
+        import torch
+
+        torch.set_num_threads(threads)
+    images, labels = data.load_mnist(data_limit)
+    base = rss_mb()
+    train, _, to_dev, sync = _framework_parts(framework, model)
+    batches = data.batches(images, labels, int(batch_s), steps)
+    for x, y in batches:
+        train(to_dev(models.model_input(model, x)), to_dev(y))
+    sync()
+    peak = peak_rss_mb()
+    return {"framework": framework, "case": "memory", "peak_rss_mb": peak, "base_rss_mb": base,
+            "train_delta_mb": peak - base}
+
+
+def _worker(spec: dict[str, Any]) -> None:
+    if spec["kind"] == "memory":
+        out = measure_memory(spec["framework"], spec["steps"], spec["threads"])
+    else:
+        out = measure(spec["framework"], spec["case"], spec["repeats"], spec["warmup"],
+                      spec["repeat_time"], spec.get("max_steps"), spec["threads"])
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+# ---- the driver -----------------------------------------------------------------------
+
+def available_frameworks() -> list[str]:
+    """Which frameworks this machine can run (probed in subprocesses: no torch import here)."""
+    found = ["minidl"]
+    probe = ("import minidl as md, sys; sys.exit(0 if md.cuda_available() else 1)")
+    if subprocess.run([sys.executable, "-c", probe], cwd=PROJECT, capture_output=True).returncode == 0:
+        found.append("minidl-cupy")
+    probe = "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 3)"
+    rc = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT, capture_output=True).returncode
+    if rc in (0, 3):
+        found.append("torch")
+    if rc == 0:
+        found.append("torch-cuda")
+    return found
+
+
+def run_in_subprocess(spec: dict[str, Any], timeout: float = 900) -> dict[str, Any]:
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        env[var] = str(spec["threads"])
+    env["PYTHONPATH"] = str(PROJECT) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.compare", "--worker", json.dumps(spec)],
+                          cwd=PROJECT, env=env, capture_output=True, text=True, timeout=timeout)
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    raise RuntimeError(f"benchmark worker failed for {spec}:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+
+
+def _fmt_rate(r: dict[str, Any] | None) -> str:
+    if r is None:
+        return "-"
+    rates = r["rates"]
+    return f"{statistics.median(rates):,.0f} ({min(rates):,.0f}-{max(rates):,.0f})"
+
+
+def _case_label(case: str) -> str:
+    model, mode, batch = case.split(":")
+    name = {"cnn": "seed CNN", "mlp": "MLP", "lstm": "row LSTM"}[model]
+    return f"{name} {'training' if mode == 'train' else 'inference'}, batch {int(batch):,}"
+
+
+def table_rows(results: list[dict[str, Any]], frameworks: list[str]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: images/s per framework, ratio to torch (CPU), target, first step."""
+    by = {(r["framework"], r["case"]): r for r in results}
+    cases = list(dict.fromkeys(r["case"] for r in results if r["case"] != "memory"))
+    header = ["case"] + [f"{f} images/s median (min-max)" for f in frameworks]
+    has_torch = "torch" in frameworks
+    ours = [f for f in frameworks if f.startswith("minidl")]
+    if has_torch:
+        header += [f"{f} / torch" for f in ours] + ["target"]
+    header += [f"{f} first step s" for f in frameworks]
+    rows = []
+    for case in cases:
+        row = [_case_label(case)] + [_fmt_rate(by.get((f, case))) for f in frameworks]
+        if has_torch:
+            t = by.get(("torch", case))
+            for f in ours:
+                m = by.get((f, case))
+                row.append(f"{statistics.median(m['rates']) / statistics.median(t['rates']):.2f}x"
+                           if m and t else "-")
+            row.append(f">= {TARGETS[case]:.1f}x" if case in TARGETS else "")
+        row += [f"{by[(f, case)]['first_step_s']:.3f}" if (f, case) in by else "-" for f in frameworks]
+        rows.append(row)
+    mem = {r["framework"]: r for r in results if r["case"] == "memory"}
+    if mem:
+        row = ["peak RSS training seed CNN, batch 64 (MB)"]
+        row += [f"{mem[f]['peak_rss_mb']:.0f} (+{mem[f]['train_delta_mb']:.0f} over data+imports)"
+                if f in mem else "-" for f in frameworks]
+        if has_torch:
+            for f in ours:
+                ok = f in mem and "torch" in mem
+                row.append(f"{mem[f]['peak_rss_mb'] / mem['torch']['peak_rss_mb']:.2f}x" if ok else "-")
+            row.append(f"<= {TARGETS['memory']:.1f}x")
+        row += ["" for _ in frameworks]
+        rows.append(row)
+    return header, rows
+
+
+def format_text(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def format_markdown(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def save_png(results: list[dict[str, Any]], frameworks: list[str], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    cases = list(dict.fromkeys(r["case"] for r in results if r["case"] != "memory"))
+    by = {(r["framework"], r["case"]): r for r in results}
+    mem = {r["framework"]: r for r in results if r["case"] == "memory"}
+    fig, axes = plt.subplots(1, 2 if mem else 1, figsize=(13 if mem else 10, 4.8),
+                             gridspec_kw={"width_ratios": [4, 1]} if mem else None, squeeze=False)
+    ax = axes[0][0]
+    width = 0.8 / len(frameworks)
+    for i, f in enumerate(frameworks):
+        med, lo, hi = [], [], []
+        for c in cases:
+            rates = by[(f, c)]["rates"] if (f, c) in by else [0.0]
+            m = statistics.median(rates)
+            med.append(m)
+            lo.append(m - min(rates))
+            hi.append(max(rates) - m)
+        x = np.arange(len(cases)) + (i - (len(frameworks) - 1) / 2) * width
+        ax.bar(x, med, width, yerr=[lo, hi], capsize=3, label=f)
+    ax.set_xticks(np.arange(len(cases)))
+    ax.set_xticklabels([_case_label(c).replace(", ", "\n") for c in cases], fontsize=8)
+    ax.set_ylabel("images/s (median, min-max bars)")
+    ax.set_title("Throughput on real MNIST, float32, Adam")
+    ax.legend()
+    if mem:
+        ax2 = axes[0][1]
+        names = [f for f in frameworks if f in mem]
+        ax2.bar(names, [mem[f]["peak_rss_mb"] for f in names], color=[f"C{frameworks.index(f)}" for f in names])
+        ax2.set_ylabel("MB")
+        ax2.set_title("Peak RSS, seed CNN training")
+        ax2.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def machine_note(threads: int) -> str:
+    import platform
+
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} logical CPUs, {threads} threads, Python {platform.python_version()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__.split("\n\n")[0])
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--cases", nargs="+", default=None,
+                   help="model:mode:batch items (model cnn|mlp|lstm, mode train|infer); default: %s"
+                   % " ".join(DEFAULT_CASES))
+    p.add_argument("--models", default=None, help="comma-separated subset of cnn,mlp,lstm")
+    p.add_argument("--batches", default=None, help="comma-separated training batch sizes (replaces the defaults)")
+    p.add_argument("--infer-batch", type=int, default=1000, help="seed-CNN inference batch size")
+    p.add_argument("--frameworks", default=None,
+                   help="comma-separated subset of minidl,minidl-cupy,torch,torch-cuda (default: all available)")
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--repeat-time", type=float, default=0.5, help="seconds per repeat (sets steps per repeat)")
+    p.add_argument("--max-steps", type=int, default=None, help="cap on steps per repeat")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
+    p.add_argument("--markdown", help="write the table as Markdown to this path")
+    p.add_argument("--png", help="write a bar chart to this path")
+    p.add_argument("--json", help="write the raw results to this path")
+    args = p.parse_args(argv)
+    if args.worker:
+        _worker(json.loads(args.worker))
+        return 0
+
+    cases = list(args.cases or DEFAULT_CASES)
+    if args.batches and not args.cases:
+        train_b = [int(b) for b in args.batches.split(",")]
+        cases = [f"{m}:train:{b}" for m in ("cnn", "mlp", "lstm") for b in train_b] + \
+                [f"cnn:infer:{args.infer_batch}"]
+    elif not args.cases:
+        cases = [c if not c.startswith("cnn:infer") else f"cnn:infer:{args.infer_batch}" for c in cases]
+    if args.models:
+        keep = set(args.models.split(","))
+        cases = [c for c in cases if c.split(":")[0] in keep]
+    frameworks = available_frameworks()
+    if args.frameworks:
+        wanted = args.frameworks.split(",")
+        missing = [f for f in wanted if f not in frameworks]
+        if missing:
+            print(f"not available here, skipped: {', '.join(missing)}", file=sys.stderr)
+        frameworks = [f for f in wanted if f in frameworks]
+    print(f"# {machine_note(args.threads)}; frameworks: {', '.join(frameworks)}", flush=True)
+
+    results = []
+    for case in cases:
+        for f in frameworks:  # interleaved, so drift in machine load hits every framework alike
+            spec = {"kind": "case", "framework": f, "case": case, "repeats": args.repeats,
+                    "warmup": args.warmup, "repeat_time": args.repeat_time,
+                    "max_steps": args.max_steps, "threads": args.threads}
+            r = run_in_subprocess(spec)
+            results.append(r)
+            print(f"  {f:12s} {case:16s} {_fmt_rate(r)} images/s, first step {r['first_step_s']:.3f} s",
+                  flush=True)
+    if not args.no_memory and any(c.startswith("cnn") for c in cases):
+        for f in frameworks:
+            if f.endswith("cupy") or f.endswith("cuda"):
+                continue  # host RSS says little about a GPU run
+            r = run_in_subprocess({"kind": "memory", "framework": f, "steps": 30, "threads": args.threads})
+            results.append(r)
+            print(f"  {f:12s} memory           peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+
+    header, rows = table_rows(results, frameworks)
+    print()
+    print(format_text(header, rows))
+    if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(f"Measured on {machine_note(args.threads)}.\n\n"
+                                       + format_markdown(header, rows))
+    if args.png:
+        save_png(results, frameworks, args.png)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Whether the Numba kernels run, and a lazy way to reach them.
+
+The CPU reference functions (conv.py, pool.py, ...) ask `use_numba(*arrays)` and, when
+it says yes, call the Numba kernel of the same contract from `kernels("conv")` etc.
+Numba is imported the first time a kernel is actually needed, never by `import minidl`
+(it costs about half a second). Kernels compile with `cache=True`, so only the first
+process on a machine pays the compile; later ones load machine code from __pycache__.
+
+`MINIDL_NUMBA=0` (or false/no/off) turns every kernel off: the references run. So does a
+missing or broken Numba install. `set_numba_enabled(False)` does the same at run time.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+_OFF = ("0", "false", "no", "off")
+_enabled: bool | None = None  # None: not decided yet (decided on first use)
+_modules: dict[str, ModuleType] = {}
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def numba_enabled() -> bool:
+    """True when kernels may run: not switched off and Numba imports."""
+    global _enabled
+    if _enabled is None:
+        if os.environ.get("MINIDL_NUMBA", "1").strip().lower() in _OFF:
+            _enabled = False
+        else:
+            try:
+                import numba  # noqa: F401, PLC0415 - lazy on purpose
+            except Exception:  # not installed, or an llvmlite mismatch: run the references
+                _enabled = False
+            else:
+                _enabled = True
+    return _enabled
+
+
+def set_numba_enabled(flag: bool) -> bool:
+    """Turn the kernels on or off for this process; returns the previous setting.
+
+    Turning them on still requires Numba to import."""
+    global _enabled
+    before = numba_enabled()
+    _enabled = None if flag else False
+    if flag:
+        numba_enabled()
+    return before
+
+
+def use_numba(*arrays: Any) -> bool:
+    """True when kernels are on and every argument is a float32/float64 NumPy array
+    (CuPy arrays, integer data and None go to the references)."""
+    if not numba_enabled():
+        return False
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype not in FLOATS:
+            return False
+    return True
+
+
+def kernels(concern: str) -> ModuleType:
+    """The Numba kernel module `minidl.backend.cpu.numba_<concern>` (imported once)."""
+    mod = _modules.get(concern)
+    if mod is None:
+        mod = importlib.import_module(f"minidl.backend.cpu.numba_{concern}")
+        _modules[concern] = mod
+    return mod

@@ -1,0 +1,392 @@
+"""Numba convolution kernels: im2col/col2im (the contract of `minidl.backend.cpu.conv`)
+and a whole-op forward/backward that picks, per shape, a direct convolution or
+im2col + one BLAS product.
+
+Why two ways: a BLAS product is fast when its inner dimension K = C_in*kH*kW is large,
+but with a tiny K (9 for a 3x3 kernel on one channel) it runs at a fraction of peak
+and im2col first writes 9 copies of the input. A direct loop then does the same
+multiply-adds straight from x into the NCHW output, vectorised along the output row.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import prange
+
+from minidl.backend.cpu.numba_util import REDUCE_MATH, pjit
+
+# Inner loops index with np.uintp: Numba wraps negative signed indices around, and that
+# branch stops LLVM from vectorising; an unsigned index has no such branch.
+
+# direct convolution when C_in*kH*kW is at most this (measured on the seed CNN's shapes:
+# see docs/performance.md); im2col + GEMM above it
+DIRECT_MAX_K = 16
+
+
+def _out_size(size: int, k: int, s: int, p: int) -> int:
+    return (size + 2 * p - k) // s + 1
+
+
+# ---- im2col / col2im ------------------------------------------------------------------
+
+@pjit
+def _im2col(x, kh, kw, sh, sw, ph, pw, oh, ow, cols):  # pragma: no cover - compiled
+    n, c, h, w = x.shape
+    for r in prange(n * oh):
+        b, y = r // oh, r % oh
+        for q in range(ow):
+            row = cols[r * ow + q]
+            for ci in range(c):
+                for i in range(kh):
+                    hh = y * sh + i - ph
+                    for j in range(kw):
+                        ww = q * sw + j - pw
+                        inside = 0 <= hh < h and 0 <= ww < w
+                        row[(ci * kh + i) * kw + j] = x[b, ci, hh, ww] if inside else 0
+
+
+@pjit
+def _col2im(cols, kh, kw, sh, sw, ph, pw, oh, ow, dx):  # pragma: no cover - compiled
+    n, c, h, w = dx.shape
+    for p in prange(n * c):  # one (n, c) plane per task: no two tasks write one pixel
+        b, ci = p // c, p % c
+        plane = dx[b, ci]
+        plane[:] = 0
+        for y in range(oh):
+            for q in range(ow):
+                row = cols[(b * oh + y) * ow + q]
+                for i in range(kh):
+                    hh = y * sh + i - ph
+                    if hh < 0 or hh >= h:
+                        continue
+                    for j in range(kw):
+                        ww = q * sw + j - pw
+                        if 0 <= ww < w:
+                            plane[hh, ww] += row[(ci * kh + i) * kw + j]
+
+
+def im2col(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int) -> np.ndarray:
+    x = np.ascontiguousarray(x)
+    n, c, h, w = x.shape
+    oh, ow = _out_size(h, kh, sh, ph), _out_size(w, kw, sw, pw)
+    cols = np.empty((n * oh * ow, c * kh * kw), dtype=x.dtype)
+    _im2col(x, kh, kw, sh, sw, ph, pw, oh, ow, cols)
+    return cols
+
+
+def col2im(cols: np.ndarray, x_shape: tuple[int, ...], kh: int, kw: int, sh: int, sw: int,
+           ph: int, pw: int) -> np.ndarray:
+    n, c, h, w = x_shape
+    oh, ow = _out_size(h, kh, sh, ph), _out_size(w, kw, sw, pw)
+    dx = np.empty(x_shape, dtype=cols.dtype)
+    _col2im(np.ascontiguousarray(cols), kh, kw, sh, sw, ph, pw, oh, ow, dx)
+    return dx
+
+
+# ---- direct convolution ---------------------------------------------------------------
+
+@pjit
+def _direct_forward(x, wt, bias, has_bias, sh, sw, ph, pw, y):  # pragma: no cover - compiled
+    n, c, h, w = x.shape
+    co_n, _, kh, kw = wt.shape
+    oh, ow = y.shape[2], y.shape[3]
+    for t in prange(n * co_n):
+        b, co = t // co_n, t % co_n
+        out = y[b, co]
+        out[:] = bias[co] if has_bias else 0
+        for ci in range(c):
+            src = x[b, ci]
+            for i in range(kh):
+                for j in range(kw):
+                    wv = wt[co, ci, i, j]
+                    # output columns whose input column q*sw + j - pw lies inside the image
+                    q_lo = max(0, (pw - j + sw - 1) // sw)
+                    q_hi = min(ow, (w - 1 + pw - j) // sw + 1)
+                    for r in range(oh):
+                        hh = r * sh + i - ph
+                        if hh < 0 or hh >= h:
+                            continue
+                        orow, irow = out[r], src[hh]
+                        if sw == 1:  # unit stride: a vectorised loop
+                            off = j - pw
+                            for q in range(q_lo, q_hi):
+                                orow[np.uintp(q)] += wv * irow[np.uintp(q + off)]
+                        else:
+                            for q in range(q_lo, q_hi):
+                                orow[q] += wv * irow[q * sw + j - pw]
+
+
+@pjit
+def _direct_grad_weight(x, gy, sh, sw, ph, pw, gw, gb, want_gb):  # pragma: no cover - compiled
+    n, c, h, w = x.shape
+    co_n, _, kh, kw = gw.shape
+    oh, ow = gy.shape[2], gy.shape[3]
+    for co in prange(co_n):  # one output channel per task: its weights are its own
+        # per-lane partial sums, one row per weight tap: plain vector FMAs in the hot
+        # loop, a single horizontal sum per tap at the end
+        acc = np.zeros((c * kh * kw, ow), dtype=gw.dtype)
+        bacc = np.zeros(ow, dtype=gw.dtype)
+        for b in range(n):
+            for r in range(oh):
+                grow = gy[b, co, r]
+                if want_gb:
+                    for q in range(ow):
+                        bacc[np.uintp(q)] += grow[np.uintp(q)]
+                for ci in range(c):
+                    for i in range(kh):
+                        hh = r * sh + i - ph
+                        if hh < 0 or hh >= h:
+                            continue
+                        irow = x[b, ci, hh]
+                        for j in range(kw):
+                            arow = acc[(ci * kh + i) * kw + j]
+                            q_lo = max(0, (pw - j + sw - 1) // sw)
+                            q_hi = min(ow, (w - 1 + pw - j) // sw + 1)
+                            if sw == 1:
+                                off = j - pw
+                                for q in range(q_lo, q_hi):
+                                    arow[np.uintp(q)] += grow[np.uintp(q)] * irow[np.uintp(q + off)]
+                            else:
+                                for q in range(q_lo, q_hi):
+                                    arow[q] += grow[q] * irow[q * sw + j - pw]
+        for ci in range(c):
+            for i in range(kh):
+                for j in range(kw):
+                    gw[co, ci, i, j] = acc[(ci * kh + i) * kw + j].sum()
+        if want_gb:
+            gb[co] = bacc.sum()
+
+
+@pjit
+def _direct_grad_input(gy, wt, sh, sw, ph, pw, gx):  # pragma: no cover - compiled
+    n, c, h, w = gx.shape
+    co_n, _, kh, kw = wt.shape
+    oh, ow = gy.shape[2], gy.shape[3]
+    for t in prange(n * c):  # one (n, c_in) plane per task
+        b, ci = t // c, t % c
+        plane = gx[b, ci]
+        plane[:] = 0
+        for co in range(co_n):
+            for i in range(kh):
+                for j in range(kw):
+                    wv = wt[co, ci, i, j]
+                    q_lo = max(0, (pw - j + sw - 1) // sw)
+                    q_hi = min(ow, (w - 1 + pw - j) // sw + 1)
+                    for r in range(oh):
+                        hh = r * sh + i - ph
+                        if hh < 0 or hh >= h:
+                            continue
+                        grow, prow = gy[b, co, r], plane[hh]
+                        if sw == 1:
+                            off = j - pw
+                            for q in range(q_lo, q_hi):
+                                prow[np.uintp(q + off)] += wv * grow[np.uintp(q)]
+                        else:
+                            for q in range(q_lo, q_hi):
+                                prow[q * sw + j - pw] += wv * grow[q]
+
+
+# ---- direct convolution, stride 1: "wide rows" ----------------------------------------
+# With stride 1 the input pixel of output (r, q) and tap (i, j) sits at flat offset
+# (r + i)*Wp + q + j of the (padded) input plane. Computing the output on rows as wide
+# as the input (Wp, not OW) makes every tap ONE long contiguous loop over the plane
+# instead of OH short ones (short rows defeat vectorisation); the Wp - OW extra
+# columns per row are discarded (forward) or held at zero (gradients).
+
+@pjit
+def _s1_forward(xp, wt, bias, has_bias, y):  # pragma: no cover - compiled
+    n, c, hp, wp = xp.shape
+    co_n, _, kh, kw = wt.shape
+    oh, ow = y.shape[2], y.shape[3]
+    span = (oh - 1) * wp + ow  # wide positions that hold real outputs
+    for b in prange(n):
+        wide = np.empty(span, dtype=y.dtype)
+        for co in range(co_n):
+            wide[:] = bias[co] if has_bias else 0
+            for ci in range(c):
+                src = xp[b, ci].reshape(hp * wp)
+                if kh == 3 and kw == 3:  # all nine taps in one pass: loads once, stores once
+                    w0, w1, w2 = wt[co, ci, 0, 0], wt[co, ci, 0, 1], wt[co, ci, 0, 2]
+                    w3, w4, w5 = wt[co, ci, 1, 0], wt[co, ci, 1, 1], wt[co, ci, 1, 2]
+                    w6, w7, w8 = wt[co, ci, 2, 0], wt[co, ci, 2, 1], wt[co, ci, 2, 2]
+                    for p in range(span):
+                        u, v, z = np.uintp(p), np.uintp(p + wp), np.uintp(p + 2 * wp)
+                        wide[u] += (w0 * src[u] + w1 * src[u + np.uintp(1)] + w2 * src[u + np.uintp(2)]
+                                    + w3 * src[v] + w4 * src[v + np.uintp(1)] + w5 * src[v + np.uintp(2)]
+                                    + w6 * src[z] + w7 * src[z + np.uintp(1)] + w8 * src[z + np.uintp(2)])
+                else:
+                    for i in range(kh):
+                        for j in range(kw):
+                            wv, off = wt[co, ci, i, j], i * wp + j
+                            for p in range(span):
+                                wide[np.uintp(p)] += wv * src[np.uintp(p + off)]
+            out = y[b, co].reshape(oh * ow)
+            for r in range(oh):
+                for q in range(ow):
+                    out[np.uintp(r * ow + q)] = wide[np.uintp(r * wp + q)]
+
+
+@pjit(fastmath=REDUCE_MATH)
+def _s1_grad_weight(xp, gy, gw_part, gb_part, want_gb):  # pragma: no cover - compiled
+    n, c, hp, wp = xp.shape
+    co_n, _, kh, kw = gw_part.shape[1:]
+    oh, ow = gy.shape[2], gy.shape[3]
+    span = (oh - 1) * wp + ow
+    for b in prange(n):  # per-image partial sums, added up afterwards
+        gwide = np.zeros(span, dtype=gy.dtype)  # the extra columns stay zero
+        for co in range(co_n):
+            g = gy[b, co].reshape(oh * ow)
+            s = gy.dtype.type(0)
+            for r in range(oh):
+                for q in range(ow):
+                    v = g[np.uintp(r * ow + q)]
+                    gwide[np.uintp(r * wp + q)] = v
+                    s += v
+            if want_gb:
+                gb_part[b, co] = s
+            for ci in range(c):
+                src = xp[b, ci].reshape(hp * wp)
+                for i in range(kh):
+                    for j in range(kw):
+                        off = i * wp + j
+                        acc = gy.dtype.type(0)
+                        for p in range(span):
+                            acc += gwide[np.uintp(p)] * src[np.uintp(p + off)]
+                        gw_part[b, co, ci, i, j] = acc
+
+
+@pjit
+def _s1_grad_input(gy, wt, gxp):  # pragma: no cover - compiled
+    n, c, hp, wp = gxp.shape
+    co_n, _, kh, kw = wt.shape
+    oh, ow = gy.shape[2], gy.shape[3]
+    span = (oh - 1) * wp + ow
+    for b in prange(n):
+        gwide = np.zeros(span, dtype=gy.dtype)
+        gxp[b] = 0
+        for co in range(co_n):
+            g = gy[b, co].reshape(oh * ow)
+            for r in range(oh):
+                for q in range(ow):
+                    gwide[np.uintp(r * wp + q)] = g[np.uintp(r * ow + q)]
+            for ci in range(c):
+                dst = gxp[b, ci].reshape(hp * wp)
+                for i in range(kh):
+                    for j in range(kw):
+                        wv, off = wt[co, ci, i, j], i * wp + j
+                        for p in range(span):
+                            dst[np.uintp(p + off)] += wv * gwide[np.uintp(p)]
+
+
+# ---- layout helpers for the im2col path -----------------------------------------------
+
+@pjit
+def _rows_to_nchw(rows, bias, has_bias, y):  # pragma: no cover - compiled
+    """y[b, co, r, q] = rows[(b*OH + r)*OW + q, co] (+ bias[co])."""
+    n, co_n, oh, ow = y.shape
+    for t in prange(n * co_n):
+        b, co = t // co_n, t % co_n
+        add = bias[co] if has_bias else 0
+        for r in range(oh):
+            base = (b * oh + r) * ow
+            for q in range(ow):
+                y[b, co, r, q] = rows[base + q, co] + add
+
+
+@pjit
+def _nchw_to_rows(gy, rows):  # pragma: no cover - compiled
+    n, co_n, oh, ow = gy.shape
+    for t in prange(n * oh):
+        b, r = t // oh, t % oh
+        for q in range(ow):
+            dst = rows[t * ow + q]
+            for co in range(co_n):
+                dst[co] = gy[b, co, r, q]
+
+
+# ---- the op-level entry points --------------------------------------------------------
+
+def direct_preferred(x_shape: tuple[int, ...], w_shape: tuple[int, ...]) -> bool:
+    """True when the direct loops beat im2col + GEMM: a tiny inner dimension C_in*kH*kW."""
+    _, c_in, kh, kw = w_shape
+    return c_in * kh * kw <= DIRECT_MAX_K
+
+
+def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: Any, sh: int, sw: int, ph: int,
+                   pw: int) -> np.ndarray:
+    """y (N, C_out, OH, OW), C-contiguous; the contract of `conv.conv2d_forward`."""
+    x = np.ascontiguousarray(x)
+    weight = np.ascontiguousarray(weight)
+    n, _, h, w = x.shape
+    c_out, _, kh, kw = weight.shape
+    oh, ow = _out_size(h, kh, sh, ph), _out_size(w, kw, sw, pw)
+    y = np.empty((n, c_out, oh, ow), dtype=x.dtype)
+    has_bias = bias is not None
+    b = np.ascontiguousarray(bias) if has_bias else weight.reshape(-1)[:1]
+    if direct_preferred(x.shape, weight.shape):
+        if sh == sw == 1:
+            _s1_forward(_pad(x, ph, pw), weight, b, has_bias, y)
+        else:
+            _direct_forward(x, weight, b, has_bias, sh, sw, ph, pw, y)
+    else:
+        rows = im2col(x, kh, kw, sh, sw, ph, pw) @ weight.reshape(c_out, -1).T
+        _rows_to_nchw(rows, b, has_bias, y)
+    return y
+
+
+def conv2d_backward(gy: np.ndarray, x: Any, weight: np.ndarray, sh: int, sw: int, ph: int, pw: int,
+                    x_shape: tuple[int, ...], need_x: bool, need_w: bool, need_b: bool
+                    ) -> tuple[Any, Any, Any]:
+    """(gx, gw, gb) as `conv.conv2d_backward`; x may be None when not need_w."""
+    gy = np.ascontiguousarray(gy)
+    c_out, c_in, kh, kw = weight.shape
+    gx = gw = gb = None
+    if direct_preferred(x_shape, weight.shape):
+        if sh == sw == 1:
+            return _s1_backward(gy, x, weight, ph, pw, x_shape, need_x, need_w, need_b)
+        if need_w:
+            gw = np.empty(weight.shape, dtype=gy.dtype)
+            gb_buf = np.empty(c_out, dtype=gy.dtype)
+            _direct_grad_weight(np.ascontiguousarray(x), gy, sh, sw, ph, pw, gw, gb_buf, need_b)
+            gb = gb_buf if need_b else None
+        elif need_b:
+            gb = gy.sum(axis=(0, 2, 3))
+        if need_x:
+            gx = np.empty(x_shape, dtype=gy.dtype)
+            _direct_grad_input(gy, np.ascontiguousarray(weight), sh, sw, ph, pw, gx)
+        return gx, gw, gb
+    n, co_n, oh, ow = gy.shape
+    rows = np.empty((n * oh * ow, co_n), dtype=gy.dtype)
+    _nchw_to_rows(gy, rows)
+    if need_w:
+        gw = (rows.T @ im2col(x, kh, kw, sh, sw, ph, pw)).reshape(weight.shape)
+    if need_b:
+        gb = rows.sum(axis=0)
+    if need_x:
+        gx = col2im(rows @ weight.reshape(c_out, -1), x_shape, kh, kw, sh, sw, ph, pw)
+    return gx, gw, gb
+
+
+def _pad(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
+    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
+
+
+def _s1_backward(gy: np.ndarray, x: Any, weight: np.ndarray, ph: int, pw: int,
+                 x_shape: tuple[int, ...], need_x: bool, need_w: bool, need_b: bool
+                 ) -> tuple[Any, Any, Any]:
+    n, c, h, w = x_shape
+    gx = gw = gb = None
+    if need_w:
+        gw_part = np.empty((n,) + weight.shape, dtype=gy.dtype)
+        gb_part = np.empty((n, weight.shape[0]), dtype=gy.dtype)
+        _s1_grad_weight(_pad(np.ascontiguousarray(x), ph, pw), gy, gw_part, gb_part, need_b)
+        gw = gw_part.sum(axis=0)
+        gb = gb_part.sum(axis=0) if need_b else None
+    elif need_b:
+        gb = gy.sum(axis=(0, 2, 3))
+    if need_x:
+        gxp = np.empty((n, c, h + 2 * ph, w + 2 * pw), dtype=gy.dtype)
+        _s1_grad_input(gy, np.ascontiguousarray(weight), gxp)
+        gx = np.ascontiguousarray(gxp[:, :, ph:ph + h, pw:pw + w]) if ph or pw else gxp
+    return gx, gw, gb

@@ -1,0 +1,101 @@
+"""Numba max pooling: the contract of `minidl.backend.cpu.pool` (see there).
+
+One parallel task per (n, c) plane: planes never overlap, so the backward's
+scatter-add needs no atomics.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import prange
+
+from minidl.backend.cpu.numba_util import pjit
+
+
+@pjit
+def _forward(x, kh, kw, sh, sw, ph, pw, y, argmax, want_argmax):  # pragma: no cover - compiled
+    n, c, h, w = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    for p in prange(n * c):
+        b, ch = p // c, p % c
+        plane = x[b, ch]
+        for r in range(oh):
+            h0 = r * sh - ph
+            i_lo, i_hi = max(0, -h0), min(kh, h - h0)
+            for q in range(ow):
+                w0 = q * sw - pw
+                j_lo, j_hi = max(0, -w0), min(kw, w - w0)
+                # the first real pixel starts the window: padding (-inf) is never chosen
+                best = plane[h0 + i_lo, w0 + j_lo]
+                at = (h0 + i_lo) * w + w0 + j_lo
+                for i in range(i_lo, i_hi):
+                    for j in range(j_lo, j_hi):
+                        v = plane[h0 + i, w0 + j]
+                        if v > best:  # strict: the first max in row-major order wins ties
+                            best = v
+                            at = (h0 + i) * w + w0 + j
+                y[b, ch, r, q] = best
+                if want_argmax:
+                    argmax[b, ch, r, q] = at
+
+
+@pjit
+def _forward_2x2(x, y, argmax, want_argmax):  # pragma: no cover - compiled
+    """kernel 2, stride 2, no padding: the common case, without bounds arithmetic."""
+    n, c, h, w = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    for p in prange(n * c):
+        b, ch = p // c, p % c
+        plane = x[b, ch].reshape(h * w)
+        out = y[b, ch].reshape(oh * ow)
+        at = argmax[b, ch].reshape(oh * ow) if want_argmax else argmax[0, 0].reshape(1)
+        for r in range(oh):
+            t0, b0, o0 = 2 * r * w, (2 * r + 1) * w, r * ow
+            for q in range(ow):
+                k = np.uintp(2 * q)
+                # unsigned indexes: no wrap-around branch, so the loop vectorises
+                i0, i1, i2, i3 = np.uintp(t0) + k, np.uintp(t0 + 1) + k, np.uintp(b0) + k, np.uintp(b0 + 1) + k
+                best, pos = plane[i0], i0
+                if plane[i1] > best:
+                    best, pos = plane[i1], i1
+                if plane[i2] > best:
+                    best, pos = plane[i2], i2
+                if plane[i3] > best:
+                    best, pos = plane[i3], i3
+                out[np.uintp(o0 + q)] = best
+                if want_argmax:
+                    at[np.uintp(o0 + q)] = pos
+
+
+@pjit
+def _backward(gy, argmax, dx):  # pragma: no cover - compiled
+    planes, k = gy.shape
+    for p in prange(planes):
+        row, g, a = dx[p], gy[p], argmax[p]
+        row[:] = 0
+        for i in range(k):
+            row[np.uintp(a[np.uintp(i)])] += g[np.uintp(i)]
+
+
+def maxpool_forward(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int,
+                    need_argmax: bool = True) -> tuple[np.ndarray, Any]:
+    """(y, argmax) as the reference; argmax is None when not `need_argmax` (inference)."""
+    x = np.ascontiguousarray(x)
+    n, c, h, w = x.shape
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    y = np.empty((n, c, oh, ow), dtype=x.dtype)
+    argmax = np.empty((n, c, oh, ow) if need_argmax else (1, 1, 1, 1), dtype=np.int64)
+    if kh == kw == sh == sw == 2 and ph == pw == 0:
+        _forward_2x2(x, y, argmax, need_argmax)
+    else:
+        _forward(x, kh, kw, sh, sw, ph, pw, y, argmax, need_argmax)
+    return y, (argmax if need_argmax else None)
+
+
+def maxpool_backward(gy: np.ndarray, argmax: np.ndarray, x_shape: tuple[int, ...]) -> np.ndarray:
+    n, c, h, w = x_shape
+    dx = np.empty((n * c, h * w), dtype=gy.dtype)
+    g = np.ascontiguousarray(gy).reshape(n * c, -1)
+    _backward(g, np.ascontiguousarray(argmax).reshape(n * c, -1), dx)
+    return dx.reshape(x_shape)
