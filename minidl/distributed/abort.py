@@ -25,15 +25,28 @@ def report_and_abort(group: Any, exc_type: type[BaseException], exc: BaseExcepti
     group.abort(1)
 
 
+_previous_hook: Any = None
+
+
 def install_abort_hook(group: Any) -> None:
     """Make an uncaught exception in the main thread abort the job (sys.excepthook)."""
-    if group.world_size == 1:
-        return  # nobody can be left waiting: keep Python's normal exit
+    global _previous_hook
+    if group.world_size == 1 or _previous_hook is not None:
+        return  # alone, nobody can be left waiting: keep Python's normal exit
 
     def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         report_and_abort(group, exc_type, exc, tb)
 
+    _previous_hook = sys.excepthook
     sys.excepthook = hook
+
+
+def remove_abort_hook() -> None:
+    """Put back the excepthook that `install_abort_hook` replaced."""
+    global _previous_hook
+    if _previous_hook is not None:
+        sys.excepthook = _previous_hook
+        _previous_hook = None
 
 
 @contextmanager

@@ -9,7 +9,7 @@ import os
 from typing import Any
 
 from minidl import backend as B
-from minidl.distributed.abort import install_abort_hook
+from minidl.distributed.abort import install_abort_hook, remove_abort_hook
 from minidl.distributed.group import ProcessGroup, import_mpi
 
 _group: ProcessGroup | None = None
@@ -70,8 +70,10 @@ def get_group() -> ProcessGroup:
 
 
 def destroy() -> None:
-    """Leave the group (frees NCCL); the helpers describe a job of one again."""
+    """Leave the group (frees NCCL, puts back the excepthook); the helpers describe a job of
+    one again."""
     global _group
+    remove_abort_hook()
     if _group is not None:
         _group.destroy()
         _group = None

@@ -86,6 +86,14 @@ def main(out: Path, backend: str) -> None:
     params, history = workload.fit(workload.PER_RANK_BATCH, init_seed=rank)
     np.savez(out / f"fit_rank{rank}.npz", **params)
     save("fit_history", history)
+    installed = sys.excepthook
+    dist.destroy()  # leave and join again: the excepthook goes back, then is installed again
+    original = sys.excepthook
+    again = {"left": not dist.is_initialized() and dist.get_world_size() == 1,
+             "hook_restored": original is not installed}
+    dist.init(backend=backend)
+    again["rejoined"] = dist.get_world_size() == world and sys.excepthook is not original
+    save("reinit", again)
     dist.barrier()
     print(f"rank {rank} of {world}: done", flush=True)
 

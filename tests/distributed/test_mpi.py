@@ -52,6 +52,10 @@ def test_init_reads_ranks_from_mpi(checks: Path) -> None:
     assert [i["main"] for i in info] == [True, False]
 
 
+def test_destroy_and_init_again(checks: Path) -> None:
+    assert read(checks, "reinit") == [{"left": True, "hook_restored": True, "rejoined": True}] * WORLD
+
+
 def test_collectives(checks: Path) -> None:
     for rank, got in enumerate(read(checks, "collectives")):
         assert got["sum"] == [3.0] * 3
