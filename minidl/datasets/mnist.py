@@ -49,7 +49,8 @@ def load_mnist(split: str = "train", root: str | os.PathLike | None = None,
     The IDX files (gzip or raw) are looked for in `root` (or `root/mnist`), then
     `$MINIDL_DATA/mnist`, then `~/.cache/minidl/mnist`, then `shared/data/mnist`
     beside the project checkout. Missing files are downloaded, when `download`
-    is true, into `root` (or the cache folder) and checked against their MD5.
+    is true and `$MINIDL_OFFLINE` is not set, into `root` (or the cache folder)
+    and checked against their MD5.
     Raises FileNotFoundError naming the missing files and the folders searched,
     and ValueError naming a corrupt, truncated or foreign file.
     """
@@ -60,7 +61,8 @@ def load_mnist(split: str = "train", root: str | os.PathLike | None = None,
     found = {base: _find(base, folders) for base in SPLITS[key]}
     missing = [base for base, path in found.items() if path is None]
     failures: list[str] = []
-    if missing and download:
+    offline = bool(os.environ.get("MINIDL_OFFLINE"))
+    if missing and download and not offline:
         target = Path(root).expanduser() if root is not None else paths.cache_root() / "mnist"
         for base in missing:
             try:
@@ -69,7 +71,7 @@ def load_mnist(split: str = "train", root: str | os.PathLike | None = None,
                 failures.append(str(exc))
     still = [base for base, path in found.items() if path is None]
     if still:
-        raise FileNotFoundError(_missing_message(key, still, folders, download, failures))
+        raise FileNotFoundError(_missing_message(key, still, folders, download and not offline, failures))
     image_path, label_path = (found[base] for base in SPLITS[key])
     images, labels = read_idx(image_path), read_idx(label_path)
     _check_pair(images, labels, image_path, label_path)
@@ -104,7 +106,7 @@ def _missing_message(split: str, missing: list[str], folders: list[Path], downlo
     names = ", ".join(f"{m}(.gz)" for m in missing)
     where = "\n  ".join(str(f) for f in folders)
     if not download:
-        why = "download=False, so nothing was downloaded."
+        why = "download=False (or MINIDL_OFFLINE is set), so nothing was downloaded."
     else:
         why = "Downloading failed:\n  " + "\n  ".join(failures)
     return (f"MNIST {split} split not found: missing {names}.\nLooked in:\n  {where}\n{why}\n"

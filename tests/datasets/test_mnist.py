@@ -200,3 +200,9 @@ def test_real_test_split_matches_its_published_checksums(shared_data):
     assert x.shape == (10000, 28, 28) and y.shape == (10000,)
     assert y[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
     assert np.bincount(y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_minidl_offline_forbids_downloads(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIDL_OFFLINE", "1")  # the autouse fixture fails the test on any download
+    with pytest.raises(FileNotFoundError, match="MINIDL_OFFLINE"):
+        load_mnist("train", root=tmp_path)
