@@ -5,15 +5,17 @@ from typing import Any
 
 from minidl.autograd.function import Function
 from minidl.backend import array_module
+from minidl.backend.cpu import activation as _act_kernels
 
 
 class ReLU(Function):
     def forward(self, x: Any) -> Any:
-        self.mask = x > 0
-        return array_module(x).maximum(x, 0)
+        y, saved = _act_kernels.relu_forward(x)
+        self.saved = saved if self.needs_input_grad[0] else None
+        return y
 
     def backward(self, gy: Any) -> Any:
-        return gy * self.mask
+        return _act_kernels.relu_backward(gy, self.saved)
 
 
 class Sigmoid(Function):

@@ -35,6 +35,12 @@ class Conv2d(Function):
 
     def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
         (sh, sw), (ph, pw) = self.stride, self.padding
+        self.fast = kernels.conv2d_fast(x, weight, bias)
+        if self.fast:  # Numba: direct or im2col per shape; saves the inputs, not cols
+            self.x = x if self.needs_input_grad[1] else None
+            self.w = weight if self.needs_input_grad[0] or self.needs_input_grad[1] else None
+            self.x_shape, self.w_shape = x.shape, weight.shape
+            return kernels.conv2d_forward(x, weight, bias, sh, sw, ph, pw)
         n = x.shape[0]
         c_out, _, kh, kw = weight.shape
         cols = kernels.im2col(x, kh, kw, sh, sw, ph, pw)  # (N*OH*OW, C_in*kh*kw)
@@ -52,6 +58,10 @@ class Conv2d(Function):
 
     def backward(self, gy: Any) -> tuple[Any, Any, Any]:
         (sh, sw), (ph, pw) = self.stride, self.padding
+        if self.fast:
+            need = self.needs_input_grad
+            return kernels.conv2d_backward(gy, self.x, self.w, sh, sw, ph, pw, self.x_shape, need[0],
+                                           need[1], len(need) > 2 and need[2])
         c_out, _, kh, kw = self.w_shape
         gy2 = gy.transpose(0, 2, 3, 1).reshape(-1, c_out)  # (N*OH*OW, C_out), rows as cols
         need_x, need_w = self.needs_input_grad[:2]

@@ -21,7 +21,8 @@ class MaxPool2d(Function):
 
     def forward(self, x: Any) -> Any:
         (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
-        y, argmax = kernels.maxpool_forward(x, kh, kw, sh, sw, ph, pw)
+        y, argmax = kernels.maxpool_forward(x, kh, kw, sh, sw, ph, pw,
+                                            need_argmax=self.needs_input_grad[0])
         if self.needs_input_grad[0]:
             self.argmax, self.x_shape = argmax, x.shape
         return y

@@ -9,6 +9,10 @@ Contract (a fast kernel behind these names must keep it):
   window holds at least one real pixel).
 - `maxpool_backward(gy, argmax, x_shape) -> dx`: scatter-adds gy into zeros of x_shape
   at argmax (overlapping windows accumulate).
+
+Each public function runs the Numba kernel (numba_pool.py) for float NumPy arrays
+(unless MINIDL_NUMBA=0) and the `*_reference` function otherwise. With
+`need_argmax=False` (inference) the forward returns argmax None and may skip it.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import numpy as np
 from minidl import backend as B
 from minidl.backend import array_module
 from minidl.backend.cpu.conv import output_size
+from minidl.backend.cpu.dispatch import kernels, use_numba
 
 
 def _lowest(dtype: Any) -> Any:
@@ -26,8 +31,17 @@ def _lowest(dtype: Any) -> Any:
     return -np.inf if np.dtype(dtype).kind == "f" else np.iinfo(dtype).min
 
 
-def maxpool_forward(x: Any, kh: int, kw: int, sh: int, sw: int, ph: int,
-                    pw: int) -> tuple[Any, Any]:
+def maxpool_forward(x: Any, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int,
+                    need_argmax: bool = True) -> tuple[Any, Any]:
+    """(y, argmax) of every (kh, kw) window of x (N, C, H, W); argmax None unless need_argmax."""
+    if use_numba(x):
+        return kernels("pool").maxpool_forward(x, kh, kw, sh, sw, ph, pw, need_argmax)
+    y, argmax = maxpool_forward_reference(x, kh, kw, sh, sw, ph, pw)
+    return y, (argmax if need_argmax else None)
+
+
+def maxpool_forward_reference(x: Any, kh: int, kw: int, sh: int, sw: int, ph: int,
+                              pw: int) -> tuple[Any, Any]:
     """Max over every (kh, kw) window of x (N, C, H, W), with the max's flat index."""
     xp = array_module(x)
     n, c, h, w = x.shape
@@ -52,6 +66,13 @@ def maxpool_forward(x: Any, kh: int, kw: int, sh: int, sw: int, ph: int,
 
 
 def maxpool_backward(gy: Any, argmax: Any, x_shape: tuple[int, ...]) -> Any:
+    """Route each gy (N, C, OH, OW) entry to its window's max pixel; dx has x_shape."""
+    if use_numba(gy):
+        return kernels("pool").maxpool_backward(gy, argmax, x_shape)
+    return maxpool_backward_reference(gy, argmax, x_shape)
+
+
+def maxpool_backward_reference(gy: Any, argmax: Any, x_shape: tuple[int, ...]) -> Any:
     """Route each gy (N, C, OH, OW) entry to its window's max pixel; dx has x_shape."""
     xp = array_module(gy)
     n, c, h, w = x_shape
