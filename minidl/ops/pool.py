@@ -28,7 +28,8 @@ class MaxPool2d(Function):
         return y
 
     def backward(self, gy: Any) -> Any:
-        return kernels.maxpool_backward(gy, self.argmax, self.x_shape)
+        return kernels.maxpool_backward(gy, self.argmax, self.x_shape,
+                                        self.kernel + self.stride + self.padding)
 
 
 def _check(x: Tensor, kernel: tuple[int, int], stride: tuple[int, int],

@@ -10,7 +10,8 @@ Layout contract (a fast kernel behind these names must keep it):
   version (numba_conv.py) picks per shape a direct convolution or im2col + GEMM.
 
 Each public function runs the Numba kernel for float NumPy arrays (unless
-MINIDL_NUMBA=0) and the `*_reference` function otherwise.
+MINIDL_NUMBA=0), the CuPy kernel (minidl/backend/gpu/conv.py) for float CuPy arrays,
+and the `*_reference` function otherwise.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 
 from minidl.backend import array_module
 from minidl.backend.cpu.dispatch import kernels, use_numba
+from minidl.backend.gpu import kernels as gpu_kernels, use_cupy
 
 
 def output_size(size: int, k: int, s: int, p: int) -> int:
@@ -61,6 +63,8 @@ def im2col(x: Any, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int) -> Any:
     """Unfold every (kh, kw) patch of x (N, C, H, W) into a row of cols (N*OH*OW, C*kh*kw)."""
     if use_numba(x):
         return kernels("conv").im2col(x, kh, kw, sh, sw, ph, pw)
+    if use_cupy(x):
+        return gpu_kernels("conv").im2col(x, kh, kw, sh, sw, ph, pw)
     return im2col_reference(x, kh, kw, sh, sw, ph, pw)
 
 
@@ -69,6 +73,8 @@ def col2im(cols: Any, x_shape: tuple[int, ...], kh: int, kw: int, sh: int, sw: i
     """Scatter-add cols (N*OH*OW, C*kh*kw) back into an (N, C, H, W) array (im2col's adjoint)."""
     if use_numba(cols):
         return kernels("conv").col2im(cols, x_shape, kh, kw, sh, sw, ph, pw)
+    if use_cupy(cols):
+        return gpu_kernels("conv").col2im(cols, x_shape, kh, kw, sh, sw, ph, pw)
     return col2im_reference(cols, x_shape, kh, kw, sh, sw, ph, pw)
 
 

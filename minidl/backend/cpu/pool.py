@@ -11,7 +11,8 @@ Contract (a fast kernel behind these names must keep it):
   at argmax (overlapping windows accumulate).
 
 Each public function runs the Numba kernel (numba_pool.py) for float NumPy arrays
-(unless MINIDL_NUMBA=0) and the `*_reference` function otherwise. With
+(unless MINIDL_NUMBA=0), the CuPy kernel (minidl/backend/gpu/pool.py) for float CuPy
+arrays, and the `*_reference` function otherwise. With
 `need_argmax=False` (inference) the forward returns argmax None and may skip it.
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ from minidl import backend as B
 from minidl.backend import array_module
 from minidl.backend.cpu.conv import output_size
 from minidl.backend.cpu.dispatch import kernels, use_numba
+from minidl.backend.gpu import kernels as gpu_kernels, use_cupy
 
 
 def _lowest(dtype: Any) -> Any:
@@ -36,6 +38,9 @@ def maxpool_forward(x: Any, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int
     """(y, argmax) of every (kh, kw) window of x (N, C, H, W); argmax None unless need_argmax."""
     if use_numba(x):
         return kernels("pool").maxpool_forward(x, kh, kw, sh, sw, ph, pw, need_argmax)
+    if use_cupy(x):
+        y, argmax = gpu_kernels("pool").maxpool_forward(x, kh, kw, sh, sw, ph, pw)
+        return y, (argmax if need_argmax else None)
     y, argmax = maxpool_forward_reference(x, kh, kw, sh, sw, ph, pw)
     return y, (argmax if need_argmax else None)
 
@@ -65,10 +70,16 @@ def maxpool_forward_reference(x: Any, kh: int, kw: int, sh: int, sw: int, ph: in
     return best, argmax
 
 
-def maxpool_backward(gy: Any, argmax: Any, x_shape: tuple[int, ...]) -> Any:
-    """Route each gy (N, C, OH, OW) entry to its window's max pixel; dx has x_shape."""
+def maxpool_backward(gy: Any, argmax: Any, x_shape: tuple[int, ...],
+                     window: tuple[int, int, int, int, int, int] | None = None) -> Any:
+    """Route each gy (N, C, OH, OW) entry to its window's max pixel; dx has x_shape.
+
+    `window` (optional) is the forward's (kh, kw, sh, sw, ph, pw): the CuPy kernel uses it
+    to gather per input pixel (deterministic) rather than scatter with atomics."""
     if use_numba(gy):
         return kernels("pool").maxpool_backward(gy, argmax, x_shape)
+    if use_cupy(gy):
+        return gpu_kernels("pool").maxpool_backward(gy, argmax, x_shape, window)
     return maxpool_backward_reference(gy, argmax, x_shape)
 
 
