@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from minidl.backend import array_module
+from minidl.backend.gpu import kernels as gpu_kernels, use_cupy
 
 
 def sgd_update(param: Any, grad: Any, buf: Any, lr: float, momentum: float, dampening: float,
@@ -24,6 +25,10 @@ def sgd_update(param: Any, grad: Any, buf: Any, lr: float, momentum: float, damp
     buf = g on the first step: the caller gets that by passing a zero buffer and
     dampening=0 on that step.
     """
+    if use_cupy(param, grad, buf):  # the fused CuPy kernel: one pass, no temporaries
+        gpu_kernels("optim").sgd_update(param, grad, buf, lr, momentum, dampening, nesterov,
+                                        weight_decay)
+        return
     g = grad + weight_decay * param if weight_decay != 0 else grad
     if buf is not None:
         buf *= momentum
@@ -40,6 +45,10 @@ def adam_update(param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, step: int,
     m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g; with the 1-based `step`,
     param -= lr/(1 - b1**step) * m / (sqrt(v)/sqrt(1 - b2**step) + eps).
     """
+    if use_cupy(param, grad, exp_avg, exp_avg_sq):  # the fused CuPy kernel
+        gpu_kernels("optim").adam_update(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2,
+                                         eps, weight_decay, decoupled)
+        return
     g = grad
     if weight_decay != 0:
         if decoupled:
