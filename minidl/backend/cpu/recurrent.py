@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from minidl.backend import array_module
+from minidl.backend.gpu import kernels as gpu_kernels, use_cupy
 
 
 def _sigmoid(xp: Any, x: Any) -> Any:
@@ -24,6 +25,8 @@ def lstm_cell_forward(z: Any, c: Any) -> tuple[Any, Any, Any]:
     gates (N, 4H) the ACTIVATED i, f, g, o (sigmoid, sigmoid, tanh, sigmoid), which
     is what the backward needs. c_new = f*c + i*g; h_new = o*tanh(c_new).
     """
+    if use_cupy(z, c):  # one fused CuPy kernel
+        return gpu_kernels("recurrent").lstm_cell_forward(z, c)
     xp = array_module(z, c)
     H = c.shape[-1]
     gates = xp.empty_like(z)
@@ -43,6 +46,8 @@ def lstm_cell_backward(gh: Any, gc: Any, gates: Any, c: Any, c_new: Any) -> tupl
     zero); gates (N, 4H), c (N, H), c_new (N, H) as saved by `lstm_cell_forward`.
     Returns (dz, dc): dz (N, 4H) the gradient of z, dc (N, H) that of c.
     """
+    if use_cupy(gates, c, c_new, gh, gc):  # one fused CuPy kernel
+        return gpu_kernels("recurrent").lstm_cell_backward(gh, gc, gates, c, c_new)
     xp = array_module(gates, c)
     H = c.shape[-1]
     i, f, g, o = (gates[:, k * H: (k + 1) * H] for k in range(4))
