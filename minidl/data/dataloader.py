@@ -9,7 +9,7 @@ import numpy as np
 from minidl import backend as B
 from minidl.autograd.tensor import Tensor, tensor
 from minidl.backend import random as _random
-from minidl.data.dataset import Dataset, TensorDataset
+from minidl.data.dataset import TensorDataset
 
 
 class DataLoader:

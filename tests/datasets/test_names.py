@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minidl.datasets import load_names, names as names_module
+from minidl.datasets import load_names
+from minidl.datasets import names as names_module
 
 
 @pytest.fixture(autouse=True)
