@@ -116,7 +116,9 @@ class NameClassifier(nn.Module):
 
     def forward(self, ids: md.Tensor, lengths: np.ndarray) -> md.Tensor:
         outputs, _ = self.lstm(self.embedding(ids))             # (N, T, H)
-        last = outputs[np.arange(len(lengths)), lengths - 1]    # (N, H): each name's final char
+        rows = md.arange(len(lengths), device=ids.device)          # index arrays live where the
+        steps = md.tensor(lengths - 1, device=ids.device)          # data lives (CPU or GPU)
+        last = outputs[rows, steps]                                 # (N, H): last real character
         return self.head(self.dropout(last))
 
 
