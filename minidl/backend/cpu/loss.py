@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from minidl.backend import array_module
+from minidl.backend.cpu.dispatch import kernels, use_numba
 from minidl.backend.gpu import kernels as gpu_kernels, use_cupy
 
 
@@ -22,8 +23,16 @@ def _is_index(target: Any) -> bool:
 
 def softmax_cross_entropy_forward(logits: Any, target: Any, label_smoothing: float) -> tuple[Any, Any]:
     """(loss (N,), probs (N, K)); stable for logits of any magnitude."""
+    if use_numba(logits) and _is_index(target) and target.ndim == 1:  # one fused Numba pass
+        return kernels("loss").softmax_cross_entropy_forward(logits, target, label_smoothing)
     if use_cupy(logits, None if _is_index(target) else target):  # one fused CuPy kernel
         return gpu_kernels("loss").softmax_cross_entropy_forward(logits, target, label_smoothing)
+    return softmax_cross_entropy_forward_reference(logits, target, label_smoothing)
+
+
+def softmax_cross_entropy_forward_reference(logits: Any, target: Any,
+                                            label_smoothing: float) -> tuple[Any, Any]:
+    """`softmax_cross_entropy_forward` in plain NumPy/CuPy."""
     xp = array_module(logits)
     n, k = logits.shape
     shifted = logits - logits.max(axis=1, keepdims=True)
@@ -47,9 +56,17 @@ def softmax_cross_entropy_backward(probs: Any, target: Any, label_smoothing: flo
 
     d loss_n / d z_nk = p_nk * sum_j t'_nj - t'_nk (sum_j t'_nj = 1 for index targets).
     """
+    if use_numba(probs, gloss) and gloss.dtype == probs.dtype and _is_index(target):
+        return kernels("loss").softmax_cross_entropy_backward(probs, target, label_smoothing, gloss)
     if use_cupy(probs, gloss, None if _is_index(target) else target):  # the fused CuPy kernel
         return gpu_kernels("loss").softmax_cross_entropy_backward(probs, target, label_smoothing,
                                                                   gloss)
+    return softmax_cross_entropy_backward_reference(probs, target, label_smoothing, gloss)
+
+
+def softmax_cross_entropy_backward_reference(probs: Any, target: Any, label_smoothing: float,
+                                             gloss: Any) -> Any:
+    """`softmax_cross_entropy_backward` in plain NumPy/CuPy."""
     xp = array_module(probs)
     n, k = probs.shape
     if _is_index(target):

@@ -16,8 +16,11 @@ REDUCE_MATH = {"reassoc", "contract", "nsz"}
 
 
 def jit(fn=None, **kw):  # type: ignore[no-untyped-def]
-    """@njit(cache=True, nogil=True) with extra options."""
-    opts = dict(cache=True, nogil=True, **kw)
+    """@njit(cache=True, nogil=True, error_model="numpy") with extra options.
+
+    error_model="numpy": x / 0 gives inf/nan as NumPy does, instead of a zero check
+    per division that keeps LLVM from vectorising the loop."""
+    opts = dict(cache=True, nogil=True, error_model="numpy", **kw)
     return njit(**opts)(fn) if fn is not None else njit(**opts)
 
 

@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from minidl.backend import array_module
+from minidl.backend.cpu.dispatch import kernels, use_numba
 from minidl.backend.gpu import kernels as gpu_kernels, use_cupy
 
 
@@ -25,10 +26,19 @@ def sgd_update(param: Any, grad: Any, buf: Any, lr: float, momentum: float, damp
     buf = g on the first step: the caller gets that by passing a zero buffer and
     dampening=0 on that step.
     """
+    if _numba_ok(param, grad, buf):  # the fused Numba kernel: one pass, no temporaries
+        kernels("optim").sgd_update(param, grad, buf, lr, momentum, dampening, nesterov, weight_decay)
+        return
     if use_cupy(param, grad, buf):  # the fused CuPy kernel: one pass, no temporaries
         gpu_kernels("optim").sgd_update(param, grad, buf, lr, momentum, dampening, nesterov,
                                         weight_decay)
         return
+    sgd_update_reference(param, grad, buf, lr, momentum, dampening, nesterov, weight_decay)
+
+
+def sgd_update_reference(param: Any, grad: Any, buf: Any, lr: float, momentum: float,
+                         dampening: float, nesterov: bool, weight_decay: float) -> None:
+    """`sgd_update` in plain NumPy/CuPy (allocates temporaries)."""
     g = grad + weight_decay * param if weight_decay != 0 else grad
     if buf is not None:
         buf *= momentum
@@ -45,10 +55,22 @@ def adam_update(param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, step: int,
     m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g; with the 1-based `step`,
     param -= lr/(1 - b1**step) * m / (sqrt(v)/sqrt(1 - b2**step) + eps).
     """
+    if _numba_ok(param, grad, exp_avg, exp_avg_sq):  # the fused Numba kernel
+        kernels("optim").adam_update(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps,
+                                     weight_decay, decoupled)
+        return
     if use_cupy(param, grad, exp_avg, exp_avg_sq):  # the fused CuPy kernel
         gpu_kernels("optim").adam_update(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2,
                                          eps, weight_decay, decoupled)
         return
+    adam_update_reference(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps,
+                          weight_decay, decoupled)
+
+
+def adam_update_reference(param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, step: int,
+                          lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+                          decoupled: bool) -> None:
+    """`adam_update` in plain NumPy/CuPy (allocates temporaries)."""
     g = grad
     if weight_decay != 0:
         if decoupled:
@@ -63,3 +85,11 @@ def adam_update(param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, step: int,
     xp = array_module(param)
     denom = xp.sqrt(exp_avg_sq) / math.sqrt(1.0 - beta2 ** step) + eps
     param -= step_size * (exp_avg / denom)
+
+
+def _numba_ok(param: Any, grad: Any, *state: Any) -> bool:
+    """The Numba kernels update flat views in place: NumPy arrays of one float dtype, the
+    parameter and its state C-contiguous (any gradient layout)."""
+    arrays = [a for a in (param, grad, *state) if a is not None]
+    return (use_numba(*arrays) and all(a.dtype == param.dtype for a in arrays)
+            and all(a.flags.c_contiguous for a in (param, *state) if a is not None))

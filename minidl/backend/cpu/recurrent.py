@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from minidl.backend import array_module
+from minidl.backend.cpu.dispatch import kernels, use_numba
 from minidl.backend.gpu import kernels as gpu_kernels, use_cupy
 
 
@@ -25,8 +26,15 @@ def lstm_cell_forward(z: Any, c: Any) -> tuple[Any, Any, Any]:
     gates (N, 4H) the ACTIVATED i, f, g, o (sigmoid, sigmoid, tanh, sigmoid), which
     is what the backward needs. c_new = f*c + i*g; h_new = o*tanh(c_new).
     """
+    if use_numba(z, c) and z.dtype == c.dtype:  # one fused Numba pass
+        return kernels("recurrent").lstm_cell_forward(z, c)
     if use_cupy(z, c):  # one fused CuPy kernel
         return gpu_kernels("recurrent").lstm_cell_forward(z, c)
+    return lstm_cell_forward_reference(z, c)
+
+
+def lstm_cell_forward_reference(z: Any, c: Any) -> tuple[Any, Any, Any]:
+    """`lstm_cell_forward` in plain NumPy/CuPy."""
     xp = array_module(z, c)
     H = c.shape[-1]
     gates = xp.empty_like(z)
@@ -46,8 +54,16 @@ def lstm_cell_backward(gh: Any, gc: Any, gates: Any, c: Any, c_new: Any) -> tupl
     zero); gates (N, 4H), c (N, H), c_new (N, H) as saved by `lstm_cell_forward`.
     Returns (dz, dc): dz (N, 4H) the gradient of z, dc (N, H) that of c.
     """
+    given = [a for a in (gates, c, c_new, gh, gc) if a is not None]
+    if use_numba(*given) and all(a.dtype == c.dtype for a in given):  # one fused Numba pass
+        return kernels("recurrent").lstm_cell_backward(gh, gc, gates, c, c_new)
     if use_cupy(gates, c, c_new, gh, gc):  # one fused CuPy kernel
         return gpu_kernels("recurrent").lstm_cell_backward(gh, gc, gates, c, c_new)
+    return lstm_cell_backward_reference(gh, gc, gates, c, c_new)
+
+
+def lstm_cell_backward_reference(gh: Any, gc: Any, gates: Any, c: Any, c_new: Any) -> tuple[Any, Any]:
+    """`lstm_cell_backward` in plain NumPy/CuPy."""
     xp = array_module(gates, c)
     H = c.shape[-1]
     i, f, g, o = (gates[:, k * H: (k + 1) * H] for k in range(4))
