@@ -3,9 +3,10 @@ and a whole-op forward/backward that picks, per shape, a direct convolution or
 im2col + one BLAS product.
 
 Why two ways: a BLAS product is fast when its inner dimension K = C_in*kH*kW is large,
-but with a tiny K (9 for a 3x3 kernel on one channel) it runs at a fraction of peak
-and im2col first writes 9 copies of the input. A direct loop then does the same
-multiply-adds straight from x into the NCHW output, vectorised along the output row.
+but with a tiny K (9 for a 3x3 kernel on one channel) it runs at a fraction of peak,
+im2col first writes kH*kW copies of the input, and the product's (N*OH*OW, C_out)
+rows must still be transposed to NCHW. For stride 1 and small K a direct loop does the
+same multiply-adds straight from x into the NCHW output instead (see "wide rows").
 """
 from __future__ import annotations
 
@@ -84,110 +85,7 @@ def col2im(cols: np.ndarray, x_shape: tuple[int, ...], kh: int, kw: int, sh: int
     return dx
 
 
-# ---- direct convolution ---------------------------------------------------------------
-
-@pjit
-def _direct_forward(x, wt, bias, has_bias, sh, sw, ph, pw, y):  # pragma: no cover - compiled
-    n, c, h, w = x.shape
-    co_n, _, kh, kw = wt.shape
-    oh, ow = y.shape[2], y.shape[3]
-    for t in prange(n * co_n):
-        b, co = t // co_n, t % co_n
-        out = y[b, co]
-        out[:] = bias[co] if has_bias else 0
-        for ci in range(c):
-            src = x[b, ci]
-            for i in range(kh):
-                for j in range(kw):
-                    wv = wt[co, ci, i, j]
-                    # output columns whose input column q*sw + j - pw lies inside the image
-                    q_lo = max(0, (pw - j + sw - 1) // sw)
-                    q_hi = min(ow, (w - 1 + pw - j) // sw + 1)
-                    for r in range(oh):
-                        hh = r * sh + i - ph
-                        if hh < 0 or hh >= h:
-                            continue
-                        orow, irow = out[r], src[hh]
-                        if sw == 1:  # unit stride: a vectorised loop
-                            off = j - pw
-                            for q in range(q_lo, q_hi):
-                                orow[np.uintp(q)] += wv * irow[np.uintp(q + off)]
-                        else:
-                            for q in range(q_lo, q_hi):
-                                orow[q] += wv * irow[q * sw + j - pw]
-
-
-@pjit
-def _direct_grad_weight(x, gy, sh, sw, ph, pw, gw, gb, want_gb):  # pragma: no cover - compiled
-    n, c, h, w = x.shape
-    co_n, _, kh, kw = gw.shape
-    oh, ow = gy.shape[2], gy.shape[3]
-    for co in prange(co_n):  # one output channel per task: its weights are its own
-        # per-lane partial sums, one row per weight tap: plain vector FMAs in the hot
-        # loop, a single horizontal sum per tap at the end
-        acc = np.zeros((c * kh * kw, ow), dtype=gw.dtype)
-        bacc = np.zeros(ow, dtype=gw.dtype)
-        for b in range(n):
-            for r in range(oh):
-                grow = gy[b, co, r]
-                if want_gb:
-                    for q in range(ow):
-                        bacc[np.uintp(q)] += grow[np.uintp(q)]
-                for ci in range(c):
-                    for i in range(kh):
-                        hh = r * sh + i - ph
-                        if hh < 0 or hh >= h:
-                            continue
-                        irow = x[b, ci, hh]
-                        for j in range(kw):
-                            arow = acc[(ci * kh + i) * kw + j]
-                            q_lo = max(0, (pw - j + sw - 1) // sw)
-                            q_hi = min(ow, (w - 1 + pw - j) // sw + 1)
-                            if sw == 1:
-                                off = j - pw
-                                for q in range(q_lo, q_hi):
-                                    arow[np.uintp(q)] += grow[np.uintp(q)] * irow[np.uintp(q + off)]
-                            else:
-                                for q in range(q_lo, q_hi):
-                                    arow[q] += grow[q] * irow[q * sw + j - pw]
-        for ci in range(c):
-            for i in range(kh):
-                for j in range(kw):
-                    gw[co, ci, i, j] = acc[(ci * kh + i) * kw + j].sum()
-        if want_gb:
-            gb[co] = bacc.sum()
-
-
-@pjit
-def _direct_grad_input(gy, wt, sh, sw, ph, pw, gx):  # pragma: no cover - compiled
-    n, c, h, w = gx.shape
-    co_n, _, kh, kw = wt.shape
-    oh, ow = gy.shape[2], gy.shape[3]
-    for t in prange(n * c):  # one (n, c_in) plane per task
-        b, ci = t // c, t % c
-        plane = gx[b, ci]
-        plane[:] = 0
-        for co in range(co_n):
-            for i in range(kh):
-                for j in range(kw):
-                    wv = wt[co, ci, i, j]
-                    q_lo = max(0, (pw - j + sw - 1) // sw)
-                    q_hi = min(ow, (w - 1 + pw - j) // sw + 1)
-                    for r in range(oh):
-                        hh = r * sh + i - ph
-                        if hh < 0 or hh >= h:
-                            continue
-                        grow, prow = gy[b, co, r], plane[hh]
-                        if sw == 1:
-                            off = j - pw
-                            for q in range(q_lo, q_hi):
-                                prow[np.uintp(q + off)] += wv * grow[np.uintp(q)]
-                        else:
-                            for q in range(q_lo, q_hi):
-                                prow[q * sw + j - pw] += wv * grow[q]
-
-
-# ---- direct convolution, stride 1: "wide rows" ----------------------------------------
+# ---- direct convolution (stride 1): "wide rows" ---------------------------------------
 # With stride 1 the input pixel of output (r, q) and tap (i, j) sits at flat offset
 # (r + i)*Wp + q + j of the (padded) input plane. Computing the output on rows as wide
 # as the input (Wp, not OW) makes every tap ONE long contiguous loop over the plane
@@ -307,10 +205,12 @@ def _nchw_to_rows(gy, rows):  # pragma: no cover - compiled
 
 # ---- the op-level entry points --------------------------------------------------------
 
-def direct_preferred(x_shape: tuple[int, ...], w_shape: tuple[int, ...]) -> bool:
-    """True when the direct loops beat im2col + GEMM: a tiny inner dimension C_in*kH*kW."""
+def direct_preferred(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
+                     stride: tuple[int, int] = (1, 1)) -> bool:
+    """True when the direct loops beat im2col + GEMM: stride 1 and a small inner
+    dimension C_in*kH*kW (strided convolutions always take im2col + GEMM)."""
     _, c_in, kh, kw = w_shape
-    return c_in * kh * kw <= DIRECT_MAX_K
+    return stride == (1, 1) and c_in * kh * kw <= DIRECT_MAX_K
 
 
 def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: Any, sh: int, sw: int, ph: int,
@@ -324,11 +224,8 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: Any, sh: int, sw: in
     y = np.empty((n, c_out, oh, ow), dtype=x.dtype)
     has_bias = bias is not None
     b = np.ascontiguousarray(bias) if has_bias else weight.reshape(-1)[:1]
-    if direct_preferred(x.shape, weight.shape):
-        if sh == sw == 1:
-            _s1_forward(_pad(x, ph, pw), weight, b, has_bias, y)
-        else:
-            _direct_forward(x, weight, b, has_bias, sh, sw, ph, pw, y)
+    if direct_preferred(x.shape, weight.shape, (sh, sw)):
+        _s1_forward(_pad(x, ph, pw), weight, b, has_bias, y)
     else:
         rows = im2col(x, kh, kw, sh, sw, ph, pw) @ weight.reshape(c_out, -1).T
         _rows_to_nchw(rows, b, has_bias, y)
@@ -342,20 +239,8 @@ def conv2d_backward(gy: np.ndarray, x: Any, weight: np.ndarray, sh: int, sw: int
     gy = np.ascontiguousarray(gy)
     c_out, c_in, kh, kw = weight.shape
     gx = gw = gb = None
-    if direct_preferred(x_shape, weight.shape):
-        if sh == sw == 1:
-            return _s1_backward(gy, x, weight, ph, pw, x_shape, need_x, need_w, need_b)
-        if need_w:
-            gw = np.empty(weight.shape, dtype=gy.dtype)
-            gb_buf = np.empty(c_out, dtype=gy.dtype)
-            _direct_grad_weight(np.ascontiguousarray(x), gy, sh, sw, ph, pw, gw, gb_buf, need_b)
-            gb = gb_buf if need_b else None
-        elif need_b:
-            gb = gy.sum(axis=(0, 2, 3))
-        if need_x:
-            gx = np.empty(x_shape, dtype=gy.dtype)
-            _direct_grad_input(gy, np.ascontiguousarray(weight), sh, sw, ph, pw, gx)
-        return gx, gw, gb
+    if direct_preferred(x_shape, weight.shape, (sh, sw)):
+        return _s1_backward(gy, x, weight, ph, pw, x_shape, need_x, need_w, need_b)
     n, co_n, oh, ow = gy.shape
     rows = np.empty((n * oh * ow, co_n), dtype=gy.dtype)
     _nchw_to_rows(gy, rows)
