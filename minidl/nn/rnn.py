@@ -1,4 +1,4 @@
-"""nn.LSTM: a stacked LSTM built on the fused per-step cell op.
+"""nn.LSTM: a stacked LSTM, each layer one fused sequence op (ops.recurrent.lstm_layer).
 
 Shapes: N batch, T time steps, H hidden size, L num_layers.
 """
@@ -13,7 +13,8 @@ from minidl import backend as B
 from minidl.autograd.tensor import Tensor, as_tensor
 from minidl.nn import init
 from minidl.nn.module import Module, Parameter
-from minidl.ops.recurrent import lstm_cell
+from minidl.ops.linear import linear
+from minidl.ops.recurrent import lstm_layer
 from minidl.ops.shape import stack, unbind
 
 State = tuple[Tensor, Tensor]
@@ -64,34 +65,27 @@ class LSTM(Module):
     def forward(self, x: Any, state: State | None = None) -> tuple[Tensor, State]:
         x = as_tensor(x)
         self._check_input(x)
-        time_axis = 1 if self.batch_first else 0
-        n = x.shape[1 - time_axis]
-        h0s, c0s = self._initial_state(state, n)
+        if self.batch_first:  # time-major inside: every step's rows are contiguous
+            x = x.transpose(1, 0, 2)
+        h0s, c0s = self._initial_state(state, x.shape[1])
         out, h_n, c_n = x, [], []
         for k in range(self.num_layers):
-            out, h, c = self._layer(k, out, time_axis, h0s[k], c0s[k])
+            out, h, c = self._layer(k, out, h0s[k], c0s[k])
             h_n.append(h)
             c_n.append(c)
+        if self.batch_first:
+            out = out.transpose(1, 0, 2)
         return out, (stack(h_n, axis=0), stack(c_n, axis=0))
 
-    def _layer(self, k: int, x: Tensor, time_axis: int, h: Tensor | None,
+    def _layer(self, k: int, x: Tensor, h: Tensor | None,
                c: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
-        """Run layer k over the whole sequence x; returns (outputs, h_last, c_last)."""
+        """Run layer k over the time-major sequence x (T, N, in); returns (outputs, h_T, c_T)."""
         w_ih, w_hh, b = (getattr(self, f"{p}_l{k}") for p in ("weight_ih", "weight_hh", "bias"))
         H = self.hidden_size
-        # the input-to-gates product for every step at once, then O(1) slices per step
-        xz = (x.reshape(-1, x.shape[-1]) @ w_ih + b).reshape(x.shape[:2] + (4 * H,))
-        zs = unbind(xz, axis=time_axis)
-        if c is None:
-            xp = B.array_module(xz.data)
-            c = Tensor(xp.zeros((zs[0].shape[0], H), dtype=xz.dtype))
-        hs = []
-        for z_x in zs:
-            # a zero initial h contributes nothing: skip that product
-            z = z_x if h is None else z_x + h @ w_hh
-            h, c = lstm_cell(z, c)
-            hs.append(h)
-        return stack(hs, axis=time_axis), h, c
+        # the input-to-gates product for every step at once, then the whole recurrence
+        # as one op (per-step graph nodes cost more than the step's arithmetic)
+        xz = linear(x.reshape(-1, x.shape[-1]), w_ih, b).reshape(x.shape[:2] + (4 * H,))
+        return lstm_layer(xz, w_hh, h, c, time_axis=0)
 
     def _check_input(self, x: Tensor) -> None:
         layout = "(N, T, input_size)" if self.batch_first else "(T, N, input_size)"

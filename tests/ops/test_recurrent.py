@@ -1,4 +1,4 @@
-"""The fused LSTM cell op, its NumPy reference, and the Unbind op the LSTM slices time with."""
+"""The fused LSTM cell op, its NumPy reference, the Unbind op, and the fused LSTM layer op."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import minidl as md
 from minidl.backend.cpu.recurrent import lstm_cell_backward, lstm_cell_forward
-from minidl.ops.recurrent import lstm_cell
+from minidl.ops.recurrent import lstm_cell, lstm_layer
 from minidl.ops.shape import unbind
 from tests.helpers import assert_close, rand_tensor
 
@@ -148,3 +148,82 @@ def test_unbind_values_and_unused_slices_get_zero_gradient():
 def test_unbind_rejects_bad_axis():
     with pytest.raises(ValueError, match="Unbind: axis 2 is out of range"):
         unbind(md.zeros(2, 2), axis=2)
+
+
+# ---- the fused layer (one op for a whole sequence) ------------------------------------
+
+def _unrolled(xz, w_hh, h0, c0, time_axis):
+    """The same recurrence as separate per-step ops: the definition lstm_layer must equal."""
+    steps = unbind(xz, axis=time_axis)
+    h_dim = w_hh.shape[0]
+    h = h0
+    c = c0 if c0 is not None else md.zeros(steps[0].shape[0], h_dim, dtype=xz.dtype, device=xz.device)
+    hs = []
+    for z_x in steps:
+        h, c = lstm_cell(z_x if h is None else z_x + h @ w_hh, c)
+        hs.append(h)
+    return md.stack(hs, axis=time_axis), h, c
+
+
+@st.composite
+def layer_cases(draw):
+    t, n, h = draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    return t, n, h, draw(st.sampled_from([0, 1])), draw(st.booleans()), draw(st.booleans())
+
+
+def _layer_inputs(backend, case, seed):
+    t, n, h, axis, with_h0, with_c0 = case
+    xz_shape = (t, n, 4 * h) if axis == 0 else (n, t, 4 * h)
+    xz = rand_tensor(xz_shape, backend, seed=seed, low=-2, high=2)
+    w = rand_tensor((h, 4 * h), backend, seed=seed + 1)
+    h0 = rand_tensor((n, h), backend, seed=seed + 2) if with_h0 else None
+    c0 = rand_tensor((n, h), backend, seed=seed + 3) if with_c0 else None
+    return xz, w, h0, c0, axis
+
+
+@given(case=layer_cases(), seed=st.integers(0, 2**16))
+def test_lstm_layer_gradcheck(backend, case, seed):
+    xz, w, h0, c0, axis = _layer_inputs(backend, case, seed)
+    state = [s for s in (h0, c0) if s is not None]
+
+    def f(xz, w, *state):
+        it = iter(state)
+        h0_ = next(it) if h0 is not None else None
+        c0_ = next(it) if c0 is not None else None
+        out, h, c = lstm_layer(xz, w, h0_, c0_, time_axis=axis)
+        # every output used, with different weights
+        return (out * out).sum() + (h * 3.0).sum() + (c * c * 2.0).sum()
+
+    assert md.gradcheck(f, xz, w, *state)
+
+
+@given(case=layer_cases(), seed=st.integers(0, 2**16))
+def test_lstm_layer_equals_the_unrolled_cells(backend, case, seed):
+    """Same outputs and same gradients as the per-step graph it replaces."""
+    xz, w, h0, c0, axis = _layer_inputs(backend, case, seed)
+    leaves = [a for a in (xz, w, h0, c0) if a is not None]
+    results = []
+    for fn in (lstm_layer, _unrolled):
+        for a in leaves:
+            a.grad = None
+        out, h, c = fn(xz, w, h0, c0, axis) if fn is _unrolled else fn(xz, w, h0, c0, time_axis=axis)
+        (out.sum() * 0.5 + (h * h).sum() + c.sum()).backward()
+        # with T = 1 and no h0 the unrolled graph never touches w_hh: no grad means zeros
+        grads = [a.grad.numpy() if a.grad is not None else np.zeros(a.shape) for a in leaves]
+        results.append([out.numpy(), h.numpy(), c.numpy()] + grads)
+    for got, want in zip(*results):
+        assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_lstm_layer_only_final_state_used():
+    """The classifier case: the output sequence unused (its gradient arrives as zeros)."""
+    xz = rand_tensor((4, 2, 8), seed=1)
+    w = rand_tensor((2, 8), seed=2)
+    assert md.gradcheck(lambda xz, w: lstm_layer(xz, w)[1], xz, w)
+
+
+def test_lstm_layer_rejects_bad_shapes():
+    with pytest.raises(ValueError, match=r"lstm_layer: expected xz .* got xz \(2, 3, 8\), w_hh \(3, 8\)"):
+        lstm_layer(md.zeros(2, 3, 8), md.zeros(3, 8))
+    with pytest.raises(ValueError, match="T >= 1"):
+        lstm_layer(md.zeros(0, 3, 8), md.zeros(2, 8))

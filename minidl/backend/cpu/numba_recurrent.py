@@ -135,24 +135,45 @@ def _backward_par(gh, gc, has_gh, has_gc, gates, c, c_new, dz, dc):  # pragma: n
         _bwd_row(gh[b], gc[b], has_gh, has_gc, gates[b], c[b], c_new[b], dz[b], dc[b], hd)
 
 
-def lstm_cell_forward(z: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(h_new, c_new, gates) as the reference; z (N, 4H) and c (N, H) of one float dtype."""
+def _out(out: Any, k: int, like: np.ndarray) -> np.ndarray:
+    """The caller's k-th output array when usable as is, else a fresh one."""
+    if out is not None:
+        a = out[k]
+        if a.shape == like.shape and a.dtype == like.dtype and a.flags.c_contiguous:
+            return a
+    return np.empty_like(like)
+
+
+def lstm_cell_forward(z: np.ndarray, c: np.ndarray, out: Any = None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(h_new, c_new, gates) as the reference; z (N, 4H) and c (N, H) of one float dtype.
+
+    `out` = (h_new, c_new, gates) C-contiguous arrays to fill (others get copied into)."""
     z, c = np.ascontiguousarray(z), np.ascontiguousarray(c)
-    h_new, c_new, gates = np.empty_like(c), np.empty_like(c), np.empty_like(z)
+    h_new, c_new, gates = _out(out, 0, c), _out(out, 1, c), _out(out, 2, z)
     kernel = _forward_par if z.size >= _PAR_MIN else _forward
     kernel(z, c, h_new, c_new, gates)
-    return h_new, c_new, gates
+    return _deliver(out, (h_new, c_new, gates))
 
 
 def lstm_cell_backward(gh: Any, gc: Any, gates: np.ndarray, c: np.ndarray,
-                       c_new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(dz, dc) as the reference; gh, gc (N, H) or None (zero)."""
+                       c_new: np.ndarray, out: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """(dz, dc) as the reference; gh, gc (N, H) or None (zero); `out` = (dz, dc)."""
     c = np.ascontiguousarray(c)
-    dz, dc = np.empty_like(gates), np.empty_like(c)
+    dz, dc = _out(out, 0, gates), _out(out, 1, c)
     has_gh, has_gc = gh is not None, gc is not None
     gh = np.ascontiguousarray(gh, dtype=c.dtype) if has_gh else c  # c stands in, never read
     gc = np.ascontiguousarray(gc, dtype=c.dtype) if has_gc else c
     kernel = _backward_par if gates.size >= _PAR_MIN else _backward
     kernel(gh, gc, has_gh, has_gc, np.ascontiguousarray(gates), c, np.ascontiguousarray(c_new),
            dz, dc)
-    return dz, dc
+    return _deliver(out, (dz, dc))
+
+
+def _deliver(out: Any, results: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    if out is None:
+        return results
+    for dst, src in zip(out, results):
+        if dst is not src:  # an out array the kernel could not write directly
+            dst[...] = src
+    return tuple(out)

@@ -18,19 +18,30 @@ def _sigmoid(xp: Any, x: Any) -> Any:
     return 0.5 * (xp.tanh(0.5 * x) + 1)
 
 
-def lstm_cell_forward(z: Any, c: Any) -> tuple[Any, Any, Any]:
+def lstm_cell_forward(z: Any, c: Any, out: tuple[Any, Any, Any] | None = None) -> tuple[Any, Any, Any]:
     """One LSTM step from pre-activations.
 
     z (N, 4H) = x_t @ W_ih + h @ W_hh + b in gate order i, f, g, o; c (N, H) the
     previous cell state. Returns (h_new, c_new, gates): h_new, c_new (N, H) and
     gates (N, 4H) the ACTIVATED i, f, g, o (sigmoid, sigmoid, tanh, sigmoid), which
     is what the backward needs. c_new = f*c + i*g; h_new = o*tanh(c_new).
+    `out`: optional C-contiguous (h_new, c_new, gates) arrays to write the results into
+    (a sequence op keeps every step's state in preallocated buffers); they are returned.
     """
     if use_numba(z, c) and z.dtype == c.dtype:  # one fused Numba pass
-        return kernels("recurrent").lstm_cell_forward(z, c)
+        return kernels("recurrent").lstm_cell_forward(z, c, out)
     if use_cupy(z, c):  # one fused CuPy kernel
-        return gpu_kernels("recurrent").lstm_cell_forward(z, c)
-    return lstm_cell_forward_reference(z, c)
+        return _into(out, gpu_kernels("recurrent").lstm_cell_forward(z, c))
+    return _into(out, lstm_cell_forward_reference(z, c))
+
+
+def _into(out: Any, results: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Copy results into the caller's `out` arrays (when given) and return those."""
+    if out is None:
+        return results
+    for dst, src in zip(out, results):
+        dst[...] = src
+    return tuple(out)
 
 
 def lstm_cell_forward_reference(z: Any, c: Any) -> tuple[Any, Any, Any]:
@@ -47,19 +58,21 @@ def lstm_cell_forward_reference(z: Any, c: Any) -> tuple[Any, Any, Any]:
     return h_new, c_new, gates
 
 
-def lstm_cell_backward(gh: Any, gc: Any, gates: Any, c: Any, c_new: Any) -> tuple[Any, Any]:
+def lstm_cell_backward(gh: Any, gc: Any, gates: Any, c: Any, c_new: Any,
+                       out: tuple[Any, Any] | None = None) -> tuple[Any, Any]:
     """Gradients of one LSTM step.
 
     gh, gc (N, H): gradients arriving at h_new and c_new (either may be None, meaning
     zero); gates (N, 4H), c (N, H), c_new (N, H) as saved by `lstm_cell_forward`.
-    Returns (dz, dc): dz (N, 4H) the gradient of z, dc (N, H) that of c.
+    Returns (dz, dc): dz (N, 4H) the gradient of z, dc (N, H) that of c; written into
+    `out` = (dz, dc) (C-contiguous) when given.
     """
     given = [a for a in (gates, c, c_new, gh, gc) if a is not None]
     if use_numba(*given) and all(a.dtype == c.dtype for a in given):  # one fused Numba pass
-        return kernels("recurrent").lstm_cell_backward(gh, gc, gates, c, c_new)
+        return kernels("recurrent").lstm_cell_backward(gh, gc, gates, c, c_new, out)
     if use_cupy(gates, c, c_new, gh, gc):  # one fused CuPy kernel
-        return gpu_kernels("recurrent").lstm_cell_backward(gh, gc, gates, c, c_new)
-    return lstm_cell_backward_reference(gh, gc, gates, c, c_new)
+        return _into(out, gpu_kernels("recurrent").lstm_cell_backward(gh, gc, gates, c, c_new))
+    return _into(out, lstm_cell_backward_reference(gh, gc, gates, c, c_new))
 
 
 def lstm_cell_backward_reference(gh: Any, gc: Any, gates: Any, c: Any, c_new: Any) -> tuple[Any, Any]:
