@@ -167,10 +167,12 @@ def available_frameworks() -> list[str]:
     """Which frameworks this machine can run (probed in subprocesses: no torch import here)."""
     found = ["minidl"]
     probe = ("import minidl as md, sys; sys.exit(0 if md.cuda_available() else 1)")
-    if subprocess.run([sys.executable, "-c", probe], cwd=PROJECT, capture_output=True).returncode == 0:
+    if subprocess.run([sys.executable, "-c", probe], cwd=PROJECT, capture_output=True,
+                      check=False).returncode == 0:
         found.append("minidl-cupy")
     probe = "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 3)"
-    rc = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT, capture_output=True).returncode
+    rc = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT, capture_output=True,
+                        check=False).returncode
     if rc in (0, 3):
         found.append("torch")
     if rc == 0:
@@ -184,7 +186,8 @@ def run_in_subprocess(spec: dict[str, Any], timeout: float = 900) -> dict[str, A
         env[var] = str(spec["threads"])
     env["PYTHONPATH"] = str(PROJECT) + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run([sys.executable, "-m", "benchmarks.compare", "--worker", json.dumps(spec)],
-                          cwd=PROJECT, env=env, capture_output=True, text=True, timeout=timeout)
+                          cwd=PROJECT, env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT "):])
@@ -243,7 +246,7 @@ def table_rows(results: list[dict[str, Any]], frameworks: list[str]) -> tuple[li
 
 def format_text(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))  # noqa: E731
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
@@ -300,10 +303,8 @@ def machine_note(threads: int) -> str:
 
     cpu = "unknown CPU"
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     except OSError:
         pass
     return (f"{cpu}, {os.cpu_count()} logical CPUs, {threads} threads, Python {platform.python_version()}")
@@ -313,8 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__.split("\n\n")[0])
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--cases", nargs="+", default=None,
-                   help="model:mode:batch items (model cnn|mlp|lstm, mode train|infer); default: %s"
-                   % " ".join(DEFAULT_CASES))
+                   help="model:mode:batch items (model cnn|mlp|lstm, mode train|infer); default: "
+                   + " ".join(DEFAULT_CASES))
     p.add_argument("--models", default=None, help="comma-separated subset of cnn,mlp,lstm")
     p.add_argument("--batches", default=None, help="comma-separated training batch sizes (replaces the defaults)")
     p.add_argument("--infer-batch", type=int, default=1000, help="seed-CNN inference batch size")
@@ -365,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
     if not args.no_memory and any(c.startswith("cnn") for c in cases):
         for f in frameworks:
-            if f.endswith("cupy") or f.endswith("cuda"):
+            if f.endswith(("cupy", "cuda")):
                 continue  # host RSS says little about a GPU run
             r = run_in_subprocess({"kind": "memory", "framework": f, "steps": 30, "threads": args.threads})
             results.append(r)

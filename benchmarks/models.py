@@ -12,6 +12,7 @@ Models (input: real MNIST digits):
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +37,7 @@ def init_params(model: str, seed: int = 0) -> dict[str, np.ndarray]:
                 "6.weight": _uniform(rng, 128, (128, 10)), "6.bias": _uniform(rng, 128, (10,))}
     if model == "mlp":
         out = {}
-        for k, (fi, fo) in enumerate(zip(MLP_SIZES[:-1], MLP_SIZES[1:])):
+        for k, (fi, fo) in enumerate(itertools.pairwise(MLP_SIZES)):
             out[f"{2 * k}.weight"] = _uniform(rng, fi, (fi, fo))
             out[f"{2 * k}.bias"] = _uniform(rng, fi, (fo,))
         return out
@@ -69,7 +70,7 @@ def build_minidl(model: str, seed: int = 0, device: str = "numpy") -> Any:
                             nn.Dense(5408, 128), nn.ReLU(), nn.Dense(128, 10))
     elif model == "mlp":
         layers: list[Any] = []
-        for fi, fo in zip(MLP_SIZES[:-1], MLP_SIZES[1:]):
+        for fi, fo in itertools.pairwise(MLP_SIZES):
             layers += [nn.Dense(fi, fo), nn.ReLU()]
         net = nn.Sequential(*layers[:-1])
     elif model == "lstm":
@@ -96,7 +97,7 @@ def _minidl_lstm_class() -> type:
     return LSTMClassifier
 
 
-def _MinidlLSTMClassifier() -> Any:  # noqa: N802 - reads like the class it makes
+def _MinidlLSTMClassifier() -> Any:
     return _minidl_lstm_class()()
 
 
@@ -140,7 +141,7 @@ def build_torch(model: str, seed: int = 0, device: str = "cpu") -> Any:
         state = {k: (v.T if v.ndim == 2 else v) for k, v in params.items()}
     elif model == "mlp":
         layers: list[Any] = []
-        for fi, fo in zip(MLP_SIZES[:-1], MLP_SIZES[1:]):
+        for fi, fo in itertools.pairwise(MLP_SIZES):
             layers += [nn.Linear(fi, fo), nn.ReLU()]
         net = nn.Sequential(*layers[:-1])
         state = {k: (v.T if v.ndim == 2 else v) for k, v in params.items()}

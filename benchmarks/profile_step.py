@@ -49,7 +49,7 @@ def install_timers(totals: dict[str, float]) -> None:
 
 
 def run(model: str, batch: int, steps: int, warmup: int = 3, cprofile: int = 0, mode: str = "train") -> str:
-    import minidl.optim as optim
+    from minidl import optim
 
     images, labels = data.load_mnist(8000)
     train, infer, to_dev = models.minidl_workload(model)

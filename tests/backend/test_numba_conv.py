@@ -45,7 +45,7 @@ def test_im2col_and_col2im_equal_reference(dtype, case, seed):
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(case=geometries(), seed=st.integers(0, 2**16), with_bias=st.booleans())
 def test_conv2d_forward_equals_reference(path, dtype, case, seed, with_bias):
-    x_shape, w_shape, (kh, kw, sh, sw, ph, pw) = case
+    x_shape, w_shape, (_, _, sh, sw, ph, pw) = case
     x, w = rand(x_shape, dtype, seed), rand(w_shape, dtype, seed + 1)
     b = rand((w_shape[0],), dtype, seed + 2) if with_bias else None
     y = nb.conv2d_forward(x, w, b, sh, sw, ph, pw)
@@ -57,7 +57,7 @@ def test_conv2d_forward_equals_reference(path, dtype, case, seed, with_bias):
 @given(case=geometries(), seed=st.integers(0, 2**16),
        need=st.tuples(st.booleans(), st.booleans(), st.booleans()))
 def test_conv2d_backward_equals_reference(path, dtype, case, seed, need):
-    x_shape, w_shape, (kh, kw, sh, sw, ph, pw) = case
+    x_shape, w_shape, (_, _, sh, sw, ph, pw) = case
     x, w = rand(x_shape, dtype, seed), rand(w_shape, dtype, seed + 1)
     y_shape = ref.conv2d_forward_reference(x, w, None, sh, sw, ph, pw).shape
     gy = rand(y_shape, dtype, seed + 2)

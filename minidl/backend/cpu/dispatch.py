@@ -35,8 +35,8 @@ def numba_enabled() -> bool:
         else:
             _prepare_process()
             try:
-                import numba  # noqa: F401, PLC0415 - lazy on purpose
-            except Exception:  # not installed, or an llvmlite mismatch: run the references
+                import numba  # noqa: F401 - lazy on purpose
+            except Exception:  # noqa: BLE001 - not installed, or an llvmlite mismatch: references
                 _enabled = False
             else:
                 _enabled = True
@@ -67,15 +67,17 @@ def _prepare_process() -> None:
     if os.environ.get("MINIDL_MALLOC_TUNE", "1").strip().lower() in _OFF:
         return
     try:
-        import ctypes  # noqa: PLC0415
+        import ctypes
 
         libc = ctypes.CDLL(None)
-        libc.gnu_get_libc_version  # glibc only: other allocators have their own knobs
+        mallopt = libc.mallopt
+        if not hasattr(libc, "gnu_get_libc_version"):  # glibc only: others have their own knobs
+            return
     except (OSError, AttributeError):
         return
     m_trim_threshold, m_mmap_threshold = -1, -3
-    libc.mallopt(m_mmap_threshold, 256 << 20)
-    libc.mallopt(m_trim_threshold, 512 << 20)
+    mallopt(m_mmap_threshold, 256 << 20)
+    mallopt(m_trim_threshold, 512 << 20)
 
 
 def set_numba_enabled(flag: bool) -> bool:

@@ -16,14 +16,14 @@ from minidl.backend.cpu.numba_util import PARALLEL_MIN, jit, pjit
 def _fwd(x, y):  # pragma: no cover - compiled
     for i in range(x.size):
         v = x[i]
-        y[i] = v if (v > 0 or v != v) else 0
+        y[i] = v if (v > 0 or np.isnan(v)) else 0
 
 
 @pjit
 def _fwd_par(x, y):  # pragma: no cover - compiled
     for i in prange(x.size):
         v = x[i]
-        y[i] = v if (v > 0 or v != v) else 0
+        y[i] = v if (v > 0 or np.isnan(v)) else 0
 
 
 @jit

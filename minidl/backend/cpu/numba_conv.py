@@ -78,7 +78,7 @@ def im2col(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int) 
 
 def col2im(cols: np.ndarray, x_shape: tuple[int, ...], kh: int, kw: int, sh: int, sw: int,
            ph: int, pw: int) -> np.ndarray:
-    n, c, h, w = x_shape
+    h, w = x_shape[2], x_shape[3]
     oh, ow = _out_size(h, kh, sh, ph), _out_size(w, kw, sw, pw)
     dx = np.empty(x_shape, dtype=cols.dtype)
     _col2im(np.ascontiguousarray(cols), kh, kw, sh, sw, ph, pw, oh, ow, dx)
@@ -237,7 +237,7 @@ def conv2d_backward(gy: np.ndarray, x: Any, weight: np.ndarray, sh: int, sw: int
                     ) -> tuple[Any, Any, Any]:
     """(gx, gw, gb) as `conv.conv2d_backward`; x may be None when not need_w."""
     gy = np.ascontiguousarray(gy)
-    c_out, c_in, kh, kw = weight.shape
+    c_out, _, kh, kw = weight.shape
     gx = gw = gb = None
     if direct_preferred(x_shape, weight.shape, (sh, sw)):
         return _s1_backward(gy, x, weight, ph, pw, x_shape, need_x, need_w, need_b)
