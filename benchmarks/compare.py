@@ -38,27 +38,6 @@ DATA_LIMIT = 8000  # the offline training subset: the first 8,000 test images
 
 # ---- the worker (runs inside a subprocess) ------------------------------------------
 
-def _framework_parts(framework: str, model: str) -> tuple[Any, Any, Any, Any]:
-    """(train_step, infer, to_device, synchronize) for a framework name."""
-    from benchmarks import models
-
-    if framework.startswith("minidl"):
-        device = "cupy" if framework == "minidl-cupy" else "numpy"
-        train, infer, to_dev = models.minidl_workload(model, device)
-        if device == "cupy":
-            import cupy
-
-            return train, infer, to_dev, cupy.cuda.Device().synchronize
-        return train, infer, to_dev, lambda: None
-    device = "cuda" if framework == "torch-cuda" else "cpu"
-    train, infer, to_dev = models.torch_workload(model, device)
-    if device == "cuda":
-        import torch
-
-        return train, infer, to_dev, torch.cuda.synchronize
-    return train, infer, to_dev, lambda: None
-
-
 def set_threads(threads: int) -> None:
     """Pin every thread pool a framework may use; must run before numpy/torch import."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
@@ -81,7 +60,7 @@ def peak_rss_mb() -> float:
 def measure(framework: str, case: str, repeats: int = 7, warmup: int = 3, repeat_time: float = 0.5,
             max_steps: int | None = None, threads: int = 2, data_limit: int = DATA_LIMIT) -> dict[str, Any]:
     """Time one case in this process. Returns images/s per repeat and the first-step time."""
-    from benchmarks import data, models
+    from benchmarks import data, models, workloads
 
     model, mode, batch_s = case.split(":")
     batch = int(batch_s)
@@ -91,7 +70,7 @@ def measure(framework: str, case: str, repeats: int = 7, warmup: int = 3, repeat
         torch.set_num_threads(threads)
     images, labels = data.load_mnist(data_limit)
     base_rss = rss_mb()
-    train, infer, to_dev, sync = _framework_parts(framework, model)
+    train, infer, to_dev, sync = workloads.parts(framework, model)
     pool = [(to_dev(models.model_input(model, x)), to_dev(y))
             for x, y in data.batches(images, labels, batch, max(2, min(16, 16000 // batch)))]
     del images, labels
@@ -133,7 +112,7 @@ def measure(framework: str, case: str, repeats: int = 7, warmup: int = 3, repeat
 
 def measure_memory(framework: str, steps: int = 30, threads: int = 2, data_limit: int = DATA_LIMIT) -> dict[str, Any]:
     """Peak RSS of a process that trains the seed CNN at batch 64 for `steps` steps."""
-    from benchmarks import data, models
+    from benchmarks import data, models, workloads
 
     model, _, batch_s = MEMORY_CASE.split(":")
     if framework.startswith("torch"):
@@ -142,7 +121,7 @@ def measure_memory(framework: str, steps: int = 30, threads: int = 2, data_limit
         torch.set_num_threads(threads)
     images, labels = data.load_mnist(data_limit)
     base = rss_mb()
-    train, _, to_dev, sync = _framework_parts(framework, model)
+    train, _, to_dev, sync = workloads.parts(framework, model)
     batches = data.batches(images, labels, int(batch_s), steps)
     for x, y in batches:
         train(to_dev(models.model_input(model, x)), to_dev(y))
@@ -163,20 +142,22 @@ def _worker(spec: dict[str, Any]) -> None:
 
 # ---- the driver -----------------------------------------------------------------------
 
-def available_frameworks() -> list[str]:
-    """Which frameworks this machine can run (probed in subprocesses: no torch import here)."""
-    found = ["minidl"]
-    probe = ("import minidl as md, sys; sys.exit(0 if md.cuda_available() else 1)")
-    if subprocess.run([sys.executable, "-c", probe], cwd=PROJECT, capture_output=True,
-                      check=False).returncode == 0:
-        found.append("minidl-cupy")
-    probe = "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 3)"
-    rc = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT, capture_output=True,
-                        check=False).returncode
-    if rc in (0, 3):
-        found.append("torch")
-    if rc == 0:
-        found.append("torch-cuda")
+def available_frameworks(wanted: list[str] | None = None) -> list[str]:
+    """Which of `wanted` (default: all) run here, probed in subprocesses so that this
+    process never imports torch or CuPy."""
+    from benchmarks.workloads import FRAMEWORKS
+
+    found = []
+    for f in wanted or FRAMEWORKS:
+        if f == "minidl":
+            found.append(f)
+            continue
+        code = ("import sys; from benchmarks.workloads import unavailable_reason; "
+                f"sys.exit(0 if unavailable_reason({f!r}) is None else 1)")
+        probe = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True,
+                               check=False)
+        if probe.returncode == 0:
+            found.append(f)
     return found
 
 
@@ -280,10 +261,17 @@ def save_png(results: list[dict[str, Any]], frameworks: list[str], path: str) ->
             hi.append(max(rates) - m)
         x = np.arange(len(cases)) + (i - (len(frameworks) - 1) / 2) * width
         ax.bar(x, med, width, yerr=[lo, hi], capsize=3, label=f)
+        if f.startswith("minidl") and "torch" in frameworks:  # the ratio above each bar
+            for xi, c, m in zip(x, cases, med):
+                t = by.get(("torch", c))
+                if t and m:
+                    ax.annotate(f"{m / statistics.median(t['rates']):.2f}x", (xi, m), ha="center",
+                                va="bottom", fontsize=7, xytext=(0, 3), textcoords="offset points")
+    ax.set_yscale("log")
     ax.set_xticks(np.arange(len(cases)))
     ax.set_xticklabels([_case_label(c).replace(", ", "\n") for c in cases], fontsize=8)
-    ax.set_ylabel("images/s (median, min-max bars)")
-    ax.set_title("Throughput on real MNIST, float32, Adam")
+    ax.set_ylabel("images/s (median, min-max bars; log scale)")
+    ax.set_title("Throughput on real MNIST, float32, Adam (labels: ratio to torch)")
     ax.legend()
     if mem:
         ax2 = axes[0][1]
@@ -345,13 +333,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.models:
         keep = set(args.models.split(","))
         cases = [c for c in cases if c.split(":")[0] in keep]
-    frameworks = available_frameworks()
-    if args.frameworks:
-        wanted = args.frameworks.split(",")
-        missing = [f for f in wanted if f not in frameworks]
-        if missing:
-            print(f"not available here, skipped: {', '.join(missing)}", file=sys.stderr)
-        frameworks = [f for f in wanted if f in frameworks]
+    wanted = args.frameworks.split(",") if args.frameworks else None
+    frameworks = available_frameworks(wanted)
+    missing = [f for f in wanted or [] if f not in frameworks]
+    if missing:
+        print(f"not available here, skipped: {', '.join(missing)}", file=sys.stderr)
     print(f"# {machine_note(args.threads)}; frameworks: {', '.join(frameworks)}", flush=True)
 
     results = []

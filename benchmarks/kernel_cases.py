@@ -1,0 +1,219 @@
+"""The kernels the benchmarks time, each as: sizes, and a factory that returns a
+zero-argument callable running one implementation on inputs of one size.
+
+Implementations: "reference" (the plain NumPy `*_reference` function), "numba" (the
+Numba kernel module, called directly so MINIDL_NUMBA does not matter) and "cupy" (the
+public function on CuPy arrays, which dispatches to the GPU kernel; only when a GPU is
+there). Shared by benchmarks/test_kernels.py and the smoke test in tests/.
+"""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+IMPLS = ("reference", "numba", "cupy")
+
+
+@dataclass(frozen=True)
+class KernelCase:
+    name: str
+    sizes: tuple[Any, ...]  # the first is the smallest (the smoke test runs it)
+    make: Callable[[str, Any], Callable[[], Any]]
+
+
+def _rand(shape: tuple[int, ...], seed: int = 0, dtype: Any = np.float32) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def _on(impl: str, *arrays: Any) -> tuple[Any, ...]:
+    """The arrays on the implementation's device."""
+    if impl != "cupy":
+        return arrays
+    import cupy
+
+    return tuple(cupy.asarray(a) if isinstance(a, np.ndarray) else a for a in arrays)
+
+
+def _sync(impl: str, fn: Callable[[], Any]) -> Callable[[], Any]:
+    if impl != "cupy":
+        return fn
+    import cupy
+
+    def run() -> Any:
+        out = fn()
+        cupy.cuda.Device().synchronize()
+        return out
+
+    return run
+
+
+def _numba(concern: str) -> Any:
+    return importlib.import_module(f"minidl.backend.cpu.numba_{concern}")
+
+
+def _pick(impl: str, reference: Callable[..., Any], numba_fn: Callable[[], Callable[..., Any]],
+          public: Callable[..., Any]) -> Callable[..., Any]:
+    if impl == "reference":
+        return reference
+    if impl == "numba":
+        return numba_fn()
+    return public
+
+
+# ---- convolution ------------------------------------------------------------------------
+
+def _conv_forward(impl: str, size: tuple[int, int, int, int]) -> Callable[[], Any]:
+    from minidl.backend.cpu import conv
+
+    n, c_in, c_out, hw = size
+    x, w, b = _on(impl, _rand((n, c_in, hw, hw)), _rand((c_out, c_in, 3, 3), 1), _rand((c_out,), 2))
+    fn = _pick(impl, conv.conv2d_forward_reference,
+               lambda: _numba("conv").conv2d_forward,
+               conv.conv2d_forward)
+    return _sync(impl, lambda: fn(x, w, b, 1, 1, 0, 0))
+
+
+def _conv_backward(impl: str, size: tuple[int, int, int, int]) -> Callable[[], Any]:
+    from minidl.backend.cpu import conv
+
+    n, c_in, c_out, hw = size
+    x, w = _on(impl, _rand((n, c_in, hw, hw)), _rand((c_out, c_in, 3, 3), 1))
+    gy, = _on(impl, _rand((n, c_out, hw - 2, hw - 2), 2))
+    fn = _pick(impl, conv.conv2d_backward_reference,
+               lambda: _numba("conv").conv2d_backward,
+               conv.conv2d_backward)
+    # the first layer of a network: weight and bias gradients, none for the input
+    return _sync(impl, lambda: fn(gy, x, w, 1, 1, 0, 0, x.shape, c_in > 1, True, True))
+
+
+# ---- pooling, activation ----------------------------------------------------------------
+
+def _pool_forward(impl: str, size: int) -> Callable[[], Any]:
+    from minidl.backend.cpu import pool
+
+    x, = _on(impl, _rand((size, 32, 26, 26)))
+    fn = _pick(impl, pool.maxpool_forward_reference,
+               lambda: _numba("pool").maxpool_forward,
+               pool.maxpool_forward)
+    return _sync(impl, lambda: fn(x, 2, 2, 2, 2, 0, 0))
+
+
+def _pool_backward(impl: str, size: int) -> Callable[[], Any]:
+    from minidl.backend.cpu import pool
+
+    x = _rand((size, 32, 26, 26))
+    _, argmax = pool.maxpool_forward_reference(x, 2, 2, 2, 2, 0, 0)
+    gy, argmax = _on(impl, _rand((size, 32, 13, 13), 1), argmax)
+    fn = _pick(impl, pool.maxpool_backward_reference,
+               lambda: _numba("pool").maxpool_backward,
+               pool.maxpool_backward)
+    return _sync(impl, lambda: fn(gy, argmax, x.shape))
+
+
+def _relu_forward(impl: str, size: int) -> Callable[[], Any]:
+    from minidl.backend.cpu import activation
+
+    x, = _on(impl, _rand((size,)))
+    fn = _pick(impl, activation.relu_forward_reference,
+               lambda: _numba("activation").relu_forward,
+               activation.relu_forward)
+    return _sync(impl, lambda: fn(x))
+
+
+def _relu_backward(impl: str, size: int) -> Callable[[], Any]:
+    from minidl.backend.cpu import activation
+
+    x = _rand((size,))
+    gy, saved = _on(impl, _rand((size,), 1), np.maximum(x, 0) if impl == "numba" else x > 0)
+    fn = _pick(impl, activation.relu_backward_reference,
+               lambda: _numba("activation").relu_backward,
+               activation.relu_backward)
+    return _sync(impl, lambda: fn(gy, saved))
+
+
+# ---- LSTM cell, loss, optimizers --------------------------------------------------------
+
+def _lstm_forward(impl: str, size: tuple[int, int]) -> Callable[[], Any]:
+    from minidl.backend.cpu import recurrent
+
+    n, h = size
+    z, c = _on(impl, _rand((n, 4 * h)), _rand((n, h), 1))
+    fn = _pick(impl, recurrent.lstm_cell_forward_reference,
+               lambda: _numba("recurrent").lstm_cell_forward,
+               recurrent.lstm_cell_forward)
+    return _sync(impl, lambda: fn(z, c))
+
+
+def _lstm_backward(impl: str, size: tuple[int, int]) -> Callable[[], Any]:
+    from minidl.backend.cpu import recurrent
+
+    n, h = size
+    _, c_new, gates = recurrent.lstm_cell_forward_reference(_rand((n, 4 * h)), _rand((n, h), 1))
+    gh, gc, gates, c, c_new = _on(impl, _rand((n, h), 2), _rand((n, h), 3), gates, _rand((n, h), 1), c_new)
+    fn = _pick(impl, recurrent.lstm_cell_backward_reference,
+               lambda: _numba("recurrent").lstm_cell_backward,
+               recurrent.lstm_cell_backward)
+    return _sync(impl, lambda: fn(gh, gc, gates, c, c_new))
+
+
+def _ce_forward_backward(impl: str, size: tuple[int, int]) -> Callable[[], Any]:
+    from minidl.backend.cpu import loss
+
+    n, k = size
+    target = np.random.default_rng(0).integers(0, k, size=n)
+    logits, target, gloss = _on(impl, _rand((n, k)), target, np.full(n, 1.0 / n, np.float32))
+    if impl == "numba":
+        fwd, bwd = _numba("loss").softmax_cross_entropy_forward, _numba("loss").softmax_cross_entropy_backward
+    elif impl == "reference":
+        fwd, bwd = loss.softmax_cross_entropy_forward_reference, loss.softmax_cross_entropy_backward_reference
+    else:
+        fwd, bwd = loss.softmax_cross_entropy_forward, loss.softmax_cross_entropy_backward
+
+    def step() -> Any:
+        _, probs = fwd(logits, target, 0.0)
+        return bwd(probs, target, 0.0, gloss)
+
+    return _sync(impl, step)
+
+
+def _adam(impl: str, size: int) -> Callable[[], Any]:
+    from minidl.backend.cpu import optim
+
+    p, g, m, v = _on(impl, _rand((size,)), _rand((size,), 1), np.zeros(size, np.float32),
+                     np.zeros(size, np.float32))
+    fn = _pick(impl, optim.adam_update_reference,
+               lambda: _numba("optim").adam_update,
+               optim.adam_update)
+    return _sync(impl, lambda: fn(p, g, m, v, 10, 1e-3, 0.9, 0.999, 1e-8, 0.0, False))
+
+
+def _sgd(impl: str, size: int) -> Callable[[], Any]:
+    from minidl.backend.cpu import optim
+
+    p, g, buf = _on(impl, _rand((size,)), _rand((size,), 1), np.zeros(size, np.float32))
+    fn = _pick(impl, optim.sgd_update_reference,
+               lambda: _numba("optim").sgd_update,
+               optim.sgd_update)
+    return _sync(impl, lambda: fn(p, g, buf, 0.01, 0.9, 0.0, False, 0.0))
+
+
+# sizes: conv (N, C_in, C_out, H=W); pool N for (N, 32, 26, 26); element counts; (N, H); (N, K)
+CASES = (
+    KernelCase("conv2d_forward", ((2, 1, 4, 8), (64, 1, 32, 28), (256, 1, 32, 28), (64, 16, 32, 14)),
+               _conv_forward),
+    KernelCase("conv2d_backward", ((2, 1, 4, 8), (64, 1, 32, 28), (256, 1, 32, 28), (64, 16, 32, 14)),
+               _conv_backward),
+    KernelCase("maxpool_forward", (1, 64, 256), _pool_forward),
+    KernelCase("maxpool_backward", (1, 64, 256), _pool_backward),
+    KernelCase("relu_forward", (1000, 64 * 32 * 26 * 26, 1000 * 32 * 26 * 26), _relu_forward),
+    KernelCase("relu_backward", (1000, 64 * 32 * 26 * 26), _relu_backward),
+    KernelCase("lstm_cell_forward", ((2, 8), (64, 128), (256, 256)), _lstm_forward),
+    KernelCase("lstm_cell_backward", ((2, 8), (64, 128), (256, 256)), _lstm_backward),
+    KernelCase("softmax_cross_entropy", ((4, 10), (64, 10), (1024, 10)), _ce_forward_backward),
+    KernelCase("adam_update", (1000, 5408 * 128, 4_000_000), _adam),
+    KernelCase("sgd_update", (1000, 5408 * 128), _sgd),
+)

@@ -1,0 +1,73 @@
+"""One timed step of a benchmark case for a framework, with its data on the device.
+
+A case is "model:mode:batch" (model cnn|mlp|lstm, mode train|infer). Frameworks:
+"minidl", "minidl-cupy", "torch", "torch-cuda".
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from benchmarks import data, models
+
+FRAMEWORKS = ("minidl", "minidl-cupy", "torch", "torch-cuda")
+
+
+def unavailable_reason(framework: str) -> str | None:
+    """None when the framework can run here, else why not."""
+    if framework == "minidl":
+        return None
+    if framework == "minidl-cupy":
+        import minidl as md
+
+        return None if md.cuda_available() else "minidl-cupy needs CuPy and an NVIDIA GPU"
+    try:
+        import torch
+    except ImportError:
+        return "PyTorch is not installed (pip install torch)"
+    if framework == "torch-cuda" and not torch.cuda.is_available():
+        return "torch-cuda needs a CUDA build of PyTorch and a GPU"
+    return None
+
+
+def parts(framework: str, model: str) -> tuple[Callable, Callable, Callable, Callable]:
+    """(train_step(x, y), infer(x), to_device(array), synchronize())."""
+    if framework.startswith("minidl"):
+        device = "cupy" if framework == "minidl-cupy" else "numpy"
+        train, infer, to_dev = models.minidl_workload(model, device)
+        if device == "cupy":
+            import cupy
+
+            return train, infer, to_dev, cupy.cuda.Device().synchronize
+        return train, infer, to_dev, lambda: None
+    device = "cuda" if framework == "torch-cuda" else "cpu"
+    train, infer, to_dev = models.torch_workload(model, device)
+    if device == "cuda":
+        import torch
+
+        return train, infer, to_dev, torch.cuda.synchronize
+    return train, infer, to_dev, lambda: None
+
+
+def make_step(framework: str, case: str, pool: int = 16, data_limit: int = 8000
+              ) -> tuple[Callable[[int], None], str | None]:
+    """(step(k), None) running the k-th batch of a cycling pool, synchronised; or
+    (None, reason) when the framework is unavailable."""
+    reason = unavailable_reason(framework)
+    if reason:
+        return None, reason  # type: ignore[return-value]
+    model, mode, batch_s = case.split(":")
+    batch = int(batch_s)
+    train, infer, to_dev, sync = parts(framework, model)
+    images, labels = data.load_mnist(data_limit)
+    batches = [(to_dev(models.model_input(model, x)), to_dev(y))
+               for x, y in data.batches(images, labels, batch, pool)]
+
+    def step(k: int) -> None:
+        x, y = batches[k % len(batches)]
+        if mode == "train":
+            train(x, y)
+        else:
+            infer(x)
+        sync()
+
+    return step, None
