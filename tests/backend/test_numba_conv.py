@@ -72,7 +72,8 @@ def test_conv2d_backward_equals_reference(path, dtype, case, seed, need):
 def test_seed_cnn_shape_takes_the_direct_path():
     """C_in*kH*kW = 9: the inner dimension too small for a good GEMM."""
     assert nb.direct_preferred((64, 1, 28, 28), (32, 1, 3, 3))
-    assert not nb.direct_preferred((64, 64, 14, 14), (64, 64, 3, 3))
+    assert not nb.direct_preferred((64, 128, 14, 14), (128, 128, 3, 3))  # K = 1152
+    assert not nb.direct_preferred((64, 1, 28, 28), (32, 1, 3, 3), (2, 2))  # strided
 
 
 def test_dispatch_runs_the_kernel_for_numpy_floats(monkeypatch):

@@ -20,9 +20,11 @@ from minidl.backend.cpu.numba_util import REDUCE_MATH, pjit
 # Inner loops index with np.uintp: Numba wraps negative signed indices around, and that
 # branch stops LLVM from vectorising; an unsigned index has no such branch.
 
-# direct convolution when C_in*kH*kW is at most this (measured on the seed CNN's shapes:
-# see docs/performance.md); im2col + GEMM above it
-DIRECT_MAX_K = 16
+# stride-1 convolutions with C_in*kH*kW up to this run direct, larger ones im2col + GEMM.
+# Measured (2 threads, forward + weight/input gradients, batch 64, 3x3): direct is 5x
+# faster at K = 9 (the seed CNN), 1.6x at K = 144, even at K = 288 and still 1.5x at
+# K = 576, where im2col writes a 9x copy of the input (docs/performance.md).
+DIRECT_MAX_K = 576
 
 
 def _out_size(size: int, k: int, s: int, p: int) -> int:
