@@ -20,9 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -161,8 +163,9 @@ def available_frameworks(wanted: list[str] | None = None) -> list[str]:
     return found
 
 
-def run_in_subprocess(spec: dict[str, Any], timeout: float = 900) -> dict[str, Any]:
-    env = dict(os.environ)
+def run_in_subprocess(spec: dict[str, Any], timeout: float = 900,
+                      extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+    env = dict(os.environ, **(extra_env or {}))
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         env[var] = str(spec["threads"])
     env["PYTHONPATH"] = str(PROJECT) + os.pathsep + env.get("PYTHONPATH", "")
@@ -315,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-steps", type=int, default=None, help="cap on steps per repeat")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
+    p.add_argument("--cold-jit", action="store_true",
+                   help="give every minidl worker an empty Numba cache, so its first step includes "
+                        "compiling the kernels (default: the on-disk cache, as a second run sees it)")
     p.add_argument("--markdown", help="write the table as Markdown to this path")
     p.add_argument("--png", help="write a bar chart to this path")
     p.add_argument("--json", help="write the raw results to this path")
@@ -346,7 +352,12 @@ def main(argv: list[str] | None = None) -> int:
             spec = {"kind": "case", "framework": f, "case": case, "repeats": args.repeats,
                     "warmup": args.warmup, "repeat_time": args.repeat_time,
                     "max_steps": args.max_steps, "threads": args.threads}
-            r = run_in_subprocess(spec)
+            extra = None
+            if args.cold_jit and f.startswith("minidl"):
+                extra = {"NUMBA_CACHE_DIR": tempfile.mkdtemp(prefix="minidl-cold-jit-")}
+            r = run_in_subprocess(spec, extra_env=extra)
+            if extra:
+                shutil.rmtree(extra["NUMBA_CACHE_DIR"], ignore_errors=True)
             results.append(r)
             print(f"  {f:12s} {case:16s} {_fmt_rate(r)} images/s, first step {r['first_step_s']:.3f} s",
                   flush=True)
