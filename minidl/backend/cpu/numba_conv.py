@@ -15,15 +15,15 @@ from typing import Any
 import numpy as np
 from numba import prange
 
-from minidl.backend.cpu.numba_util import REDUCE_MATH, pjit
+from minidl.backend.cpu.numba_util import REDUCE_MATH, launch, pjit
 
 # Inner loops index with np.uintp: Numba wraps negative signed indices around, and that
 # branch stops LLVM from vectorising; an unsigned index has no such branch.
 
 # stride-1 convolutions with C_in*kH*kW up to this run direct, larger ones im2col + GEMM.
-# Measured (2 threads, forward + weight/input gradients, batch 64, 3x3): direct is 5x
-# faster at K = 9 (the seed CNN), 1.6x at K = 144, even at K = 288 and still 1.5x at
-# K = 576, where im2col writes a 9x copy of the input (docs/performance.md).
+# Measured (2 threads, forward + gradients, batch 64, 3x3 kernels): direct is 5.9x faster
+# at K = 9 (the seed CNN), 2.4x at K = 144, on par at K = 288 and 576, where im2col
+# writes a 9x copy of the input but the product runs near BLAS peak (docs/performance.md).
 DIRECT_MAX_K = 576
 
 
@@ -74,7 +74,7 @@ def im2col(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int) 
     n, c, h, w = x.shape
     oh, ow = _out_size(h, kh, sh, ph), _out_size(w, kw, sw, pw)
     cols = np.empty((n * oh * ow, c * kh * kw), dtype=x.dtype)
-    _im2col(x, kh, kw, sh, sw, ph, pw, oh, ow, cols)
+    launch(_im2col, cols.size, x, kh, kw, sh, sw, ph, pw, oh, ow, cols)
     return cols
 
 
@@ -83,7 +83,7 @@ def col2im(cols: np.ndarray, x_shape: tuple[int, ...], kh: int, kw: int, sh: int
     h, w = x_shape[2], x_shape[3]
     oh, ow = _out_size(h, kh, sh, ph), _out_size(w, kw, sw, pw)
     dx = np.empty(x_shape, dtype=cols.dtype)
-    _col2im(np.ascontiguousarray(cols), kh, kw, sh, sw, ph, pw, oh, ow, dx)
+    launch(_col2im, cols.size, np.ascontiguousarray(cols), kh, kw, sh, sw, ph, pw, oh, ow, dx)
     return dx
 
 
@@ -221,16 +221,16 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: Any, sh: int, sw: in
     x = np.ascontiguousarray(x)
     weight = np.ascontiguousarray(weight)
     n, _, h, w = x.shape
-    c_out, _, kh, kw = weight.shape
+    c_out, c_in, kh, kw = weight.shape
     oh, ow = _out_size(h, kh, sh, ph), _out_size(w, kw, sw, pw)
     y = np.empty((n, c_out, oh, ow), dtype=x.dtype)
     has_bias = bias is not None
     b = np.ascontiguousarray(bias) if has_bias else weight.reshape(-1)[:1]
     if direct_preferred(x.shape, weight.shape, (sh, sw)):
-        _s1_forward(_pad(x, ph, pw), weight, b, has_bias, y)
+        launch(_s1_forward, y.size * c_in, _pad(x, ph, pw), weight, b, has_bias, y)
     else:
         rows = im2col(x, kh, kw, sh, sw, ph, pw) @ weight.reshape(c_out, -1).T
-        _rows_to_nchw(rows, b, has_bias, y)
+        launch(_rows_to_nchw, y.size, rows, b, has_bias, y)
     return y
 
 
@@ -245,7 +245,7 @@ def conv2d_backward(gy: np.ndarray, x: Any, weight: np.ndarray, sh: int, sw: int
         return _s1_backward(gy, x, weight, ph, pw, x_shape, need_x, need_w, need_b)
     n, co_n, oh, ow = gy.shape
     rows = np.empty((n * oh * ow, co_n), dtype=gy.dtype)
-    _nchw_to_rows(gy, rows)
+    launch(_nchw_to_rows, gy.size, gy, rows)
     if need_w:
         gw = (rows.T @ im2col(x, kh, kw, sh, sw, ph, pw)).reshape(weight.shape)
     if need_b:
@@ -267,13 +267,14 @@ def _s1_backward(gy: np.ndarray, x: Any, weight: np.ndarray, ph: int, pw: int,
     if need_w:
         gw_part = np.empty((n,) + weight.shape, dtype=gy.dtype)
         gb_part = np.empty((n, weight.shape[0]), dtype=gy.dtype)
-        _s1_grad_weight(_pad(np.ascontiguousarray(x), ph, pw), gy, gw_part, gb_part, need_b)
+        launch(_s1_grad_weight, gy.size * c, _pad(np.ascontiguousarray(x), ph, pw), gy, gw_part,
+               gb_part, need_b)
         gw = gw_part.sum(axis=0)
         gb = gb_part.sum(axis=0) if need_b else None
     elif need_b:
         gb = gy.sum(axis=(0, 2, 3))
     if need_x:
         gxp = np.empty((n, c, h + 2 * ph, w + 2 * pw), dtype=gy.dtype)
-        _s1_grad_input(gy, np.ascontiguousarray(weight), gxp)
+        launch(_s1_grad_input, gy.size * c, gy, np.ascontiguousarray(weight), gxp)
         gx = np.ascontiguousarray(gxp[:, :, ph:ph + h, pw:pw + w]) if ph or pw else gxp
     return gx, gw, gb

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numba import prange
 
-from minidl.backend.cpu.numba_util import pjit
+from minidl.backend.cpu.numba_util import launch, pjit
 
 
 @pjit
@@ -87,9 +87,9 @@ def maxpool_forward(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, ph: int, 
     y = np.empty((n, c, oh, ow), dtype=x.dtype)
     argmax = np.empty((n, c, oh, ow) if need_argmax else (1, 1, 1, 1), dtype=np.int64)
     if kh == kw == sh == sw == 2 and ph == pw == 0:
-        _forward_2x2(x, y, argmax, need_argmax)
+        launch(_forward_2x2, y.size * 4, x, y, argmax, need_argmax)
     else:
-        _forward(x, kh, kw, sh, sw, ph, pw, y, argmax, need_argmax)
+        launch(_forward, y.size * kh * kw, x, kh, kw, sh, sw, ph, pw, y, argmax, need_argmax)
     return y, (argmax if need_argmax else None)
 
 
@@ -97,5 +97,5 @@ def maxpool_backward(gy: np.ndarray, argmax: np.ndarray, x_shape: tuple[int, ...
     n, c, h, w = x_shape
     dx = np.empty((n * c, h * w), dtype=gy.dtype)
     g = np.ascontiguousarray(gy).reshape(n * c, -1)
-    _backward(g, np.ascontiguousarray(argmax).reshape(n * c, -1), dx)
+    launch(_backward, dx.size, g, np.ascontiguousarray(argmax).reshape(n * c, -1), dx)
     return dx.reshape(x_shape)

@@ -7,7 +7,9 @@ starting the thread pool starts to pay on a 2-core machine.
 """
 from __future__ import annotations
 
-from numba import njit
+from typing import Any
+
+from numba import get_num_threads, njit, set_num_threads
 
 # below this many elements a parallel loop costs more to start than it saves
 PARALLEL_MIN = 1 << 15
@@ -27,3 +29,18 @@ def jit(fn=None, **kw):  # type: ignore[no-untyped-def]
 def pjit(fn=None, **kw):  # type: ignore[no-untyped-def]
     """@njit(cache=True, nogil=True, parallel=True) with extra options."""
     return jit(fn, parallel=True, **kw)
+
+
+def launch(kernel: Any, work: int, *args: Any) -> Any:
+    """Call a parallel kernel; with less than PARALLEL_MIN elements of work, on this thread
+    alone (waking sleeping workers costs tens of microseconds, more than small work)."""
+    if work >= PARALLEL_MIN:
+        return kernel(*args)
+    n = get_num_threads()
+    if n == 1:
+        return kernel(*args)
+    set_num_threads(1)
+    try:
+        return kernel(*args)
+    finally:
+        set_num_threads(n)
