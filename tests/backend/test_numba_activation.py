@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from minidl.backend.cpu import activation as ref
 from minidl.backend.cpu import numba_activation as nb
-from minidl.backend.cpu.numba_util import PARALLEL_MIN
+from minidl.backend.cpu.numba_util import ELEMENTWISE_PARALLEL_MIN
 from tests.backend.numba_cases import DTYPES, assert_same, rand
 from tests.helpers import shapes
 
@@ -27,7 +27,7 @@ def test_relu_equals_reference(dtype, shape, seed):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_relu_parallel_build_equals_reference(dtype):
-    x = rand((PARALLEL_MIN + 17,), dtype, 3)
+    x = rand((ELEMENTWISE_PARALLEL_MIN + 17,), dtype, 3)
     y, saved = nb.relu_forward(x)
     assert_same(y, ref.relu_forward_reference(x)[0], dtype)
     gy = rand(x.shape, dtype, 4)

@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 from minidl.backend.cpu import numba_optim as nb
 from minidl.backend.cpu import optim as ref
-from minidl.backend.cpu.numba_util import PARALLEL_MIN
 from tests.backend.numba_cases import DTYPES, assert_same, rand
 from tests.helpers import shapes
 
@@ -48,7 +47,7 @@ def test_sgd_equals_reference(dtype, shape, seed, momentum, dampening, nesterov,
 
 
 def test_float32_adam_gives_the_reference_bits_on_a_large_parallel_update():
-    shape = (PARALLEL_MIN + 5,)
+    shape = (nb._PAR_MIN + 5,)
     p, m, g = rand(shape, "float32", 0), rand(shape, "float32", 1, 0.1), rand(shape, "float32", 2)
     v = np.abs(rand(shape, "float32", 3, 0.01))
     (p1, m1, v1), (p2, m2, v2) = _copies(p, m, v)

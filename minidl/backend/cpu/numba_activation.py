@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from minidl.backend.cpu.numba_util import PARALLEL_MIN, jit, pjit
+from minidl.backend.cpu.numba_util import ELEMENTWISE_PARALLEL_MIN, jit, pjit
 
 
 @jit
@@ -41,12 +41,13 @@ def _bwd_par(gy, y, gx):  # pragma: no cover - compiled
 def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(y, saved) with saved = y itself (see the module note); x C-contiguous."""
     y = np.empty_like(x)
-    (_fwd_par if x.size >= PARALLEL_MIN else _fwd)(x.reshape(-1), y.reshape(-1))
+    (_fwd_par if x.size >= ELEMENTWISE_PARALLEL_MIN else _fwd)(x.reshape(-1), y.reshape(-1))
     return y, y
 
 
 def relu_backward(gy: np.ndarray, saved: np.ndarray) -> np.ndarray:
     """gy where saved > 0, else 0; gy and saved C-contiguous of one shape."""
     gx = np.empty_like(gy)
-    (_bwd_par if gy.size >= PARALLEL_MIN else _bwd)(gy.reshape(-1), saved.reshape(-1), gx.reshape(-1))
+    kernel = _bwd_par if gy.size >= ELEMENTWISE_PARALLEL_MIN else _bwd
+    kernel(gy.reshape(-1), saved.reshape(-1), gx.reshape(-1))
     return gx

@@ -23,7 +23,7 @@ _A11, _A13 = np.float32(2.00018790482477e-13), np.float32(-2.76076847742355e-16)
 _B0, _B2 = np.float32(4.89352518554385e-03), np.float32(2.26843463243900e-03)
 _B4, _B6 = np.float32(1.18534705686654e-04), np.float32(1.19825839466702e-06)
 # rows below this many elements run serially: starting threads costs more
-_PAR_MIN = 1 << 16
+_PAR_MIN = 1 << 18
 
 
 @jit(inline="always")

@@ -11,8 +11,12 @@ from typing import Any
 
 from numba import get_num_threads, njit, set_num_threads
 
-# below this many elements a parallel loop costs more to start than it saves
-PARALLEL_MIN = 1 << 15
+# Below this much work a parallel loop costs more to start than it saves: workers sleep
+# between kernels (passive OpenMP waits) and waking them takes ~50 us here. Measured on
+# 2 cores: conv/pool kernels gain from ~100k outputs, memory-bound element-wise ones
+# (ReLU, Adam, SGD: a few ns per element) only from about a million elements.
+PARALLEL_MIN = 1 << 17
+ELEMENTWISE_PARALLEL_MIN = 1 << 20
 # reductions may be reassociated (vectorised partial sums); no finite-math assumptions
 REDUCE_MATH = {"reassoc", "contract", "nsz"}
 
