@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from minidl import backend as B
 from minidl.autograd import no_grad
@@ -219,6 +218,8 @@ class _Progress:
     """A tqdm bar for one epoch showing loss, accuracy and images/s, refreshed sparingly."""
 
     def __init__(self, steps: int, desc: str, enabled: bool) -> None:
+        from tqdm import tqdm  # lazy: keeps `import minidl` light
+
         self.bar = tqdm(total=steps, desc=desc, unit="batch", dynamic_ncols=True, disable=not enabled)
         self.start = self.last = time.perf_counter()
 

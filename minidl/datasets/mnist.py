@@ -8,12 +8,11 @@ import gzip
 import hashlib
 import os
 import tempfile
-import urllib.request
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from minidl.datasets import paths
 
@@ -39,7 +38,10 @@ MIRRORS = (
 # IDX type codes -> big-endian dtypes
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
-_open_url = urllib.request.urlopen  # tests replace this to exercise downloads offline
+def _open_url(url: str, timeout: float) -> Any:  # tests replace this to exercise downloads offline
+    import urllib.request  # lazy: urllib/ssl/http cost 10 MB and 60 ms at `import minidl`
+
+    return urllib.request.urlopen(url, timeout=timeout)
 
 
 def load_mnist(split: str = "train", root: str | os.PathLike | None = None,
@@ -198,6 +200,8 @@ def _fetch(url: str, dest: Path) -> Path:
     try:
         with os.fdopen(fd, "wb") as out, _open_url(url, timeout=30) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
+            from tqdm.auto import tqdm  # lazy: only downloads draw a bar
+
             with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {dest.name}") as bar:
                 for chunk in iter(lambda: response.read(1 << 16), b""):
                     out.write(chunk)
