@@ -265,10 +265,10 @@ def save_png(results: list[dict[str, Any]], frameworks: list[str], path: str) ->
         x = np.arange(len(cases)) + (i - (len(frameworks) - 1) / 2) * width
         ax.bar(x, med, width, yerr=[lo, hi], capsize=3, label=f)
         if f.startswith("minidl") and "torch" in frameworks:  # the ratio above each bar
-            for xi, c, m in zip(x, cases, med):
+            for xi, c, m, up in zip(x, cases, med, hi):
                 t = by.get(("torch", c))
-                if t and m:
-                    ax.annotate(f"{m / statistics.median(t['rates']):.2f}x", (xi, m), ha="center",
+                if t and m:  # above the error bar
+                    ax.annotate(f"{m / statistics.median(t['rates']):.2f}x", (xi, m + up), ha="center",
                                 va="bottom", fontsize=7, xytext=(0, 3), textcoords="offset points")
     ax.set_yscale("log")
     ax.set_xticks(np.arange(len(cases)))
@@ -280,6 +280,10 @@ def save_png(results: list[dict[str, Any]], frameworks: list[str], path: str) ->
         ax2 = axes[0][1]
         names = [f for f in frameworks if f in mem]
         ax2.bar(names, [mem[f]["peak_rss_mb"] for f in names], color=[f"C{frameworks.index(f)}" for f in names])
+        if "torch" in mem:
+            ax2.axhline(mem["torch"]["peak_rss_mb"] * TARGETS["memory"], color="gray", linestyle="--",
+                        linewidth=1, label="target: 0.5x torch")
+            ax2.legend(fontsize=7)
         ax2.set_ylabel("MB")
         ax2.set_title("Peak RSS, seed CNN training")
         ax2.tick_params(axis="x", labelsize=8)
@@ -324,11 +328,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--markdown", help="write the table as Markdown to this path")
     p.add_argument("--png", help="write a bar chart to this path")
     p.add_argument("--json", help="write the raw results to this path")
+    p.add_argument("--from-json", help="measure nothing: redraw the table/Markdown/PNG from saved results")
     args = p.parse_args(argv)
     if args.worker:
         _worker(json.loads(args.worker))
         return 0
 
+    if args.from_json:
+        results = json.loads(Path(args.from_json).read_text())
+        frameworks = list(dict.fromkeys(r["framework"] for r in results))
+        _report(results, frameworks, args)
+        return 0
     cases = list(args.cases or DEFAULT_CASES)
     if args.batches and not args.cases:
         train_b = [int(b) for b in args.batches.split(",")]
@@ -369,6 +379,11 @@ def main(argv: list[str] | None = None) -> int:
             results.append(r)
             print(f"  {f:12s} memory           peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
 
+    _report(results, frameworks, args)
+    return 0
+
+
+def _report(results: list[dict[str, Any]], frameworks: list[str], args: argparse.Namespace) -> None:
     header, rows = table_rows(results, frameworks)
     print()
     print(format_text(header, rows))
@@ -380,7 +395,6 @@ def main(argv: list[str] | None = None) -> int:
         save_png(results, frameworks, args.png)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
-    return 0
 
 
 if __name__ == "__main__":

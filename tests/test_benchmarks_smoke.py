@@ -4,6 +4,7 @@ Runs minidl only (the suite never imports torch); timings are not checked.
 """
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -60,6 +61,13 @@ def test_table_markdown_and_png(tmp_path):
     assert compare.format_text(header, rows).count("\n") == len(rows) + 1
     compare.save_png(results, ["minidl", "torch"], str(tmp_path / "b.png"))
     assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_redraw_from_saved_results(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps([_fake("minidl", "mlp:train:64", 9000.0), _fake("torch", "mlp:train:64", 3000.0)]))
+    assert compare.main(["--from-json", str(path), "--markdown", str(tmp_path / "t.md")]) == 0
+    assert "| 3.00x |" in (tmp_path / "t.md").read_text()
 
 
 def test_compare_command_line_end_to_end(mnist, tmp_path):
