@@ -52,6 +52,9 @@ def _sync(impl: str, fn: Callable[[], Any]) -> Callable[[], Any]:
 
 
 def _numba(concern: str) -> Any:
+    from minidl.backend.cpu import dispatch
+
+    dispatch.numba_enabled()  # the process settings the kernels run with in minidl
     return importlib.import_module(f"minidl.backend.cpu.numba_{concern}")
 
 
