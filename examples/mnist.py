@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -68,37 +67,6 @@ def log(*args, **kwargs) -> None:
 
 
 # ---- data -----------------------------------------------------------------------------------
-
-def find_data_root(given: Path | None) -> Path | None:
-    """--data-root, else $MINIDL_DATA, else ../shared/data beside this checkout."""
-    if given is not None:
-        return given
-    if os.environ.get("MINIDL_DATA"):
-        return Path(os.environ["MINIDL_DATA"])
-    beside = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    return beside if beside.is_dir() else None
-
-
-def load_splits(root: Path | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
-    """(train images, train labels, test images, test labels, a note on where they came from)."""
-    folder = root / "mnist" if root is not None and (root / "mnist").is_dir() else root
-
-    def load(split: str) -> tuple[np.ndarray, np.ndarray]:
-        try:  # read local files first, and never download into the data folder
-            return md.datasets.load_mnist(split, root=folder, download=False)
-        except FileNotFoundError:
-            return md.datasets.load_mnist(split, download=True)  # into ~/.cache/minidl/mnist
-
-    test_x, test_y = load("test")
-    try:
-        train_x, train_y = load("train")
-    except FileNotFoundError as exc:
-        missing = str(exc).splitlines()[0].split("missing ")[-1].rstrip(".")
-        log(f"MNIST train split not available: {missing} not found and the download failed.\n"
-            f"Offline fallback: training on the first 8,000 test images, evaluating on the last 2,000.")
-        return test_x[:8000], test_y[:8000], test_x[8000:], test_y[8000:], "offline: test[:8000] / test[8000:]"
-    return train_x, train_y, test_x, test_y, "MNIST train (60,000) / test (10,000)"
-
 
 def normalize(images: np.ndarray) -> np.ndarray:
     """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28), standardised."""
@@ -153,7 +121,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     if not dist.is_main_process():
         dist.barrier()  # let rank 0 download the files first, so no two ranks write them
-    train_x, train_y, test_x, test_y, source = load_splits(find_data_root(args.data_root))
+    train_x, train_y, test_x, test_y, source = md.datasets.load_mnist_splits(
+        md.datasets.find_data_root(args.data_root), log=log)
     if dist.is_main_process():
         dist.barrier()
     if args.limit:

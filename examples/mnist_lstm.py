@@ -47,36 +47,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def find_data_root(given: Path | None) -> Path | None:
-    """--data-root, else $MINIDL_DATA, else ../shared/data beside this checkout."""
-    if given is not None:
-        return given
-    if os.environ.get("MINIDL_DATA"):
-        return Path(os.environ["MINIDL_DATA"])
-    beside = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    return beside if beside.is_dir() else None
-
-
-def load_splits(root: Path | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
-    """(train images, train labels, test images, test labels, where they came from)."""
-    folder = root / "mnist" if root is not None and (root / "mnist").is_dir() else root
-
-    def load(split: str) -> tuple[np.ndarray, np.ndarray]:
-        try:  # local files first; downloads go to ~/.cache/minidl/mnist, never the data folder
-            return md.datasets.load_mnist(split, root=folder, download=False)
-        except FileNotFoundError:
-            return md.datasets.load_mnist(split, download=True)
-
-    test_x, test_y = load("test")
-    try:
-        train_x, train_y = load("train")
-    except FileNotFoundError:
-        print("MNIST train split not available (no files, no download).\n"
-              "Offline fallback: training on the first 8,000 test images, evaluating on the last 2,000.")
-        return test_x[:8000], test_y[:8000], test_x[8000:], test_y[8000:], "offline: test[:8000] / test[8000:]"
-    return train_x, train_y, test_x, test_y, "MNIST train (60,000) / test (10,000)"
-
-
 class RowLSTM(nn.Module):
     """images (N, 28, 28) as sequences (N, T=28, 28) -> LSTM (N, T, H) -> last step (N, H) -> (N, 10)."""
 
@@ -116,7 +86,8 @@ def main(argv: list[str] | None = None) -> dict:
     md.set_backend(args.backend)
     md.manual_seed(args.seed)
 
-    train_x, train_y, test_x, test_y, source = load_splits(find_data_root(args.data_root))
+    train_x, train_y, test_x, test_y, source = md.datasets.load_mnist_splits(
+        md.datasets.find_data_root(args.data_root))
     if args.limit:
         train_x, train_y = train_x[:args.limit], train_y[:args.limit]
         test_x, test_y = test_x[:args.limit], test_y[:args.limit]

@@ -50,16 +50,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def find_data_root(given: Path | None) -> Path | None:
-    """--data-root, else $MINIDL_DATA, else ../shared/data beside this checkout."""
-    if given is not None:
-        return given
-    if os.environ.get("MINIDL_DATA"):
-        return Path(os.environ["MINIDL_DATA"])
-    beside = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    return beside if beside.is_dir() else None
-
-
 # ---- data -----------------------------------------------------------------------------------
 
 def encode(names: list[str]) -> tuple[list[np.ndarray], dict[str, int]]:
@@ -174,7 +164,7 @@ def main(argv: list[str] | None = None) -> dict:
     md.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
 
-    names, labels, languages = md.datasets.load_names(find_data_root(args.data_root))
+    names, labels, languages = md.datasets.load_names(md.datasets.find_data_root(args.data_root))
     if args.limit:
         keep = np.sort(rng.choice(len(names), size=min(args.limit, len(names)), replace=False))
         names, labels = [names[i] for i in keep], labels[keep]

@@ -10,7 +10,7 @@ import os
 import tempfile
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -215,3 +215,38 @@ def _fetch(url: str, dest: Path) -> Path:
             os.remove(tmp)
         raise
     return dest
+
+
+def load_mnist_splits(root: str | os.PathLike | None = None, offline_train: int = 8000,
+                      log: Callable[[str], Any] = print
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    """(train images, train labels, test images, test labels, note) for a training script.
+
+    Local files in `root` (or `root/mnist`) are read first and never downloaded into;
+    missing files are downloaded into the cache (see `load_mnist`) unless offline.
+    When the train split cannot be had, `log` (print by default) says so and the
+    offline fallback trains on the first `offline_train` test images and evaluates
+    on the rest. `note` names the data used: "MNIST train (60,000) / test (10,000)",
+    or "offline: test[:8000] / test[8000:]".
+    """
+    root = Path(root) if root is not None else None
+    folder = root / "mnist" if root is not None and (root / "mnist").is_dir() else root
+
+    def load(split: str) -> tuple[np.ndarray, np.ndarray]:
+        try:  # local files first; downloads go to ~/.cache/minidl/mnist, never the data folder
+            return load_mnist(split, root=folder, download=False)
+        except FileNotFoundError:
+            return load_mnist(split, download=True)
+
+    test_x, test_y = load("test")
+    try:
+        train_x, train_y = load("train")
+    except FileNotFoundError as exc:
+        missing = str(exc).splitlines()[0].split("missing ")[-1].rstrip(".")
+        n = offline_train
+        log(f"MNIST train split not available: {missing} not found and the download failed.\n"
+            f"Offline fallback: training on the first {n:,} test images, "
+            f"evaluating on the last {len(test_y) - n:,}.")
+        return test_x[:n], test_y[:n], test_x[n:], test_y[n:], f"offline: test[:{n}] / test[{n}:]"
+    return (train_x, train_y, test_x, test_y,
+            f"MNIST train ({len(train_y):,}) / test ({len(test_y):,})")

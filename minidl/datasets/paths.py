@@ -21,6 +21,15 @@ def default_data_root() -> Path | None:
     return shared_data_dir()
 
 
+def find_data_root(given: str | os.PathLike | None = None) -> Path | None:
+    """The data folder a script should use: `given` (e.g. its --data-root) when not None,
+    else `$MINIDL_DATA`, else `shared/data` beside the project checkout, else None.
+    """
+    if given is not None:
+        return Path(given)
+    return default_data_root()
+
+
 def cache_root() -> Path:
     """`~/.cache/minidl` (or `$XDG_CACHE_HOME/minidl`): where downloads go by default."""
     base = os.environ.get("XDG_CACHE_HOME")
