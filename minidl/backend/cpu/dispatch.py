@@ -22,7 +22,6 @@ import numpy as np
 
 _OFF = ("0", "false", "no", "off")
 _enabled: bool | None = None  # None: not decided yet (decided on first use)
-_modules: dict[str, ModuleType] = {}
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -105,8 +104,4 @@ def use_numba(*arrays: Any) -> bool:
 
 def kernels(concern: str) -> ModuleType:
     """The Numba kernel module `minidl.backend.cpu.numba_<concern>` (imported once)."""
-    mod = _modules.get(concern)
-    if mod is None:
-        mod = importlib.import_module(f"minidl.backend.cpu.numba_{concern}")
-        _modules[concern] = mod
-    return mod
+    return importlib.import_module(f"minidl.backend.cpu.numba_{concern}")  # memoised by sys.modules

@@ -15,7 +15,6 @@ import numpy as np
 from minidl.backend import device_of
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-_modules: dict[str, ModuleType] = {}
 
 
 def use_cupy(*arrays: Any) -> bool:
@@ -33,8 +32,4 @@ def use_cupy(*arrays: Any) -> bool:
 
 def kernels(concern: str) -> ModuleType:
     """The kernel module `minidl.backend.gpu.<concern>` (conv, pool, recurrent, loss, optim)."""
-    mod = _modules.get(concern)
-    if mod is None:
-        mod = importlib.import_module(f"minidl.backend.gpu.{concern}")
-        _modules[concern] = mod
-    return mod
+    return importlib.import_module(f"minidl.backend.gpu.{concern}")  # memoised by sys.modules
