@@ -2,7 +2,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+
+# MINIDL_EMULATE_GPU=1: `import cupy` finds the CPU emulator (tests/emulated_gpu), so the
+# `gpu` tests run the GPU path's code without a GPU. Set before minidl can load CuPy.
+EMULATED_GPU = os.environ.get("MINIDL_EMULATE_GPU") == "1"
+if EMULATED_GPU:
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "emulated_gpu"))
 
 import pytest
 from hypothesis import HealthCheck, settings

@@ -340,18 +340,19 @@ def test_set_backend_cupy_creates_tensors_on_the_gpu(dev):
 
 # ---- memory and synchronisation -----------------------------------------------------------
 
-def _gpu_step_fn(dev: str) -> Callable[[], md.Tensor]:
-    """One CNN training step on device-resident data (no transfers inside the step)."""
+def _gpu_step_fn(dev: str, model_name: str = "cnn") -> Callable[[], md.Tensor]:
+    """One training step (dropout on) on device-resident data: no transfers inside the step."""
     md.manual_seed(0)
-    model = _cnn()
+    model = MODELS[model_name][0]()
     model.to(dev)
+    model.train()
     opt = optim.Adam(model.parameters(), lr=1e-3)
-    rng = np.random.default_rng(0)
-    x = md.tensor(rng.standard_normal((16, 1, 10, 10)), dtype="float32", device=dev)
-    y = md.tensor(rng.integers(0, 4, size=16), device=dev)
+    x, y = _batch(model_name, 0)
+    xb = md.tensor(x, dtype=None if x.dtype.kind == "i" else "float32", device=dev)
+    yb = md.tensor(y, device=dev)
 
     def step() -> md.Tensor:
-        loss = F.cross_entropy(model(x), y)
+        loss = F.cross_entropy(model(xb), yb)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -383,13 +384,21 @@ extern "C" __global__ void spin(unsigned long long ns) {
 """
 
 
-def test_training_step_never_waits_for_the_gpu(dev):
+def _emulated(cp: Any) -> bool:
+    return bool(getattr(cp, "__emulated__", False))
+
+
+@pytest.mark.parametrize("model_name", sorted(MODELS))
+def test_training_step_never_waits_for_the_gpu(dev, model_name):
     """Park the GPU on a 5-second spin kernel, then queue a whole training step behind it.
     If forward, backward or the optimizer step read anything back (.item(), float(), a
     NumPy conversion, a boolean mask...), the host waits for the spin: the event recorded
     right after the spin would then be complete when the step returns."""
     cp = md.backend.get_cupy()
-    step = _gpu_step_fn(dev)
+    if _emulated(cp):
+        pytest.skip("the CuPy emulator runs no PTX spin kernel; "
+                    "test_training_step_reads_nothing_back counts its host reads instead")
+    step = _gpu_step_fn(dev, model_name)
     for _ in range(3):  # compile every kernel, fill the memory pool
         step()
     cp.cuda.get_current_stream().synchronize()
@@ -401,3 +410,19 @@ def test_training_step_never_waits_for_the_gpu(dev):
     assert not parked.done, "the training step synchronised with the GPU (a hidden host sync)"
     cp.cuda.get_current_stream().synchronize()
     assert np.isfinite(loss.item())
+
+
+@pytest.mark.parametrize("model_name", sorted(MODELS))
+def test_training_step_reads_nothing_back(dev, model_name):
+    """The CuPy emulator counts every read back to the host (.get(), .item(), float(),
+    bool(), a boolean mask, a synchronize): a whole training step must make none."""
+    cp = md.backend.get_cupy()
+    if not _emulated(cp):
+        pytest.skip("counts host reads on the CuPy emulator (MINIDL_EMULATE_GPU=1); on a real "
+                    "GPU test_training_step_never_waits_for_the_gpu checks the same")
+    step = _gpu_step_fn(dev, model_name)
+    step()
+    cp.reset_host_syncs()
+    for _ in range(2):
+        step()
+    assert cp.host_syncs == 0, f"{cp.host_syncs} host reads in two {model_name} training steps"

@@ -52,8 +52,9 @@ def compiler() -> str | None:
 
 
 @functools.lru_cache(maxsize=None)
-def _library(source: str, dtype: np.dtype, index: np.dtype) -> ctypes.CDLL:
-    code = PRELUDE + build.full_source(source, dtype, index)
+def compile_code(code: str) -> ctypes.CDLL:
+    """Compile complete kernel source (typedefs included) as a host library, cached on disk."""
+    code = PRELUDE + code
     key = hashlib.sha256(code.encode()).hexdigest()[:20]
     folder = Path(tempfile.gettempdir()) / "minidl-host-cuda"
     folder.mkdir(exist_ok=True)
@@ -73,12 +74,27 @@ def _library(source: str, dtype: np.dtype, index: np.dtype) -> ctypes.CDLL:
     return ctypes.CDLL(str(lib))
 
 
+def run_threads(lib: ctypes.CDLL, name: str, cargs: list[Any]) -> None:
+    """Run kernel `name` once per emulated (block, thread), in turn."""
+    kernel = getattr(lib, name)
+    kernel.restype = None
+    for b in range(GRID):
+        for t in range(BLOCK):
+            lib.emu_set(GRID, BLOCK, b, t)
+            kernel(*cargs)
+
+
+def scalar_arg(a: np.generic) -> Any:
+    """A NumPy scalar as the ctypes value of its exact C type."""
+    return _CTYPES[a.dtype](a.item())
+
+
 def _arg(a: Any) -> Any:
     if isinstance(a, np.ndarray):
         assert a.flags.c_contiguous, "kernels take C-contiguous arrays"
         return ctypes.c_void_p(a.ctypes.data)
     if isinstance(a, np.generic):
-        return _CTYPES[a.dtype](a.item())
+        return scalar_arg(a)
     raise TypeError(f"kernel argument of type {type(a).__name__}: pass arrays or NumPy scalars")
 
 
@@ -86,11 +102,5 @@ def launch(source: str, name: str, dtype: Any, index: Any, total: int, args: tup
     """`build.launch`, run on the host over NumPy arrays."""
     if total == 0:
         return
-    lib = _library(source, np.dtype(dtype), np.dtype(index))
-    kernel = getattr(lib, name)
-    kernel.restype = None
-    cargs = [_arg(a) for a in args]
-    for b in range(GRID):
-        for t in range(BLOCK):
-            lib.emu_set(GRID, BLOCK, b, t)
-            kernel(*cargs)
+    lib = compile_code(build.full_source(source, np.dtype(dtype), np.dtype(index)))
+    run_threads(lib, name, [_arg(a) for a in args])

@@ -1,0 +1,378 @@
+"""A CuPy stand-in that runs on the CPU, to exercise minidl's GPU path without a GPU.
+
+`MINIDL_EMULATE_GPU=1 pytest -m gpu` puts this package first on sys.path (tests/conftest.py),
+so `import cupy` finds it and every `gpu` test runs against it. It is *not* CuPy: it checks
+the ways minidl talks to CuPy, where code that works on NumPy breaks on a GPU.
+
+- Its arrays are not NumPy arrays: `np.asarray(a)` raises TypeError as CuPy does, and a
+  NumPy array (not a scalar) mixed into a device function or operator raises TypeError.
+- Reductions and integer indexing give 0-d device arrays, never host scalars.
+- Names CuPy lacks, or that minidl must not use on a GPU, are missing (`_MISSING`).
+- `RawKernel` compiles the CUDA source as C++ (tests/backend/host_cuda.py) and runs it on
+  a small emulated grid, so the real kernels run, not the NumPy references.
+- Every read back to the host (`.get()`, `.item()`, `float()`, `bool()`, a boolean mask, a
+  stream synchronize...) is counted in `host_syncs`, so tests can assert a step has none.
+- `get_default_memory_pool().used_bytes()` is the bytes held by live device arrays.
+"""
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import numpy as _np
+
+from . import cuda, random  # noqa: F401 - cupy.cuda / cupy.random, as in CuPy
+
+__emulated__ = True
+__version__ = "13.0.0+emulated"
+
+host_syncs = 0  # reads back to the host so far
+_live: "weakref.WeakValueDictionary[int, ndarray]" = weakref.WeakValueDictionary()
+
+# NumPy names that CuPy lacks (or that would silently run on the host here)
+_MISSING = {"add_at", "asmatrix", "matrix", "frompyfunc", "vectorize", "lib", "ma", "char", "rec",
+            "testing", "fromfile", "loadtxt", "genfromtxt", "ctypeslib", "polynomial", "memmap"}
+# functions whose results are metadata, not arrays
+_PLAIN = {"shape", "ndim", "size", "result_type", "promote_types", "can_cast", "dtype", "finfo",
+          "iinfo", "issubdtype", "isscalar", "min_scalar_type", "broadcast_shapes", "may_share_memory",
+          "shares_memory", "get_printoptions", "set_printoptions", "printoptions", "errstate",
+          "obj2sctype", "sctype2char", "typename", "common_type", "mintypecode"}
+
+
+def _sync() -> None:
+    global host_syncs
+    host_syncs += 1
+
+
+def _wrap(a: _np.ndarray) -> "ndarray":
+    obj = ndarray.__new__(ndarray)
+    obj._a = a
+    _live[id(obj)] = obj
+    return obj
+
+
+def _dev(x: Any, what: str = "argument") -> Any:
+    """Device arrays to their storage; host arrays refused, as CuPy refuses them."""
+    if isinstance(x, ndarray):
+        return x._a
+    if isinstance(x, _np.ndarray):
+        raise TypeError(f"Unsupported type {type(x)} (a NumPy array passed as a CuPy {what})")
+    if isinstance(x, (list, tuple)):
+        return type(x)(_dev(v, what) for v in x)
+    if isinstance(x, dict):
+        return {k: _dev(v, what) for k, v in x.items()}
+    return x
+
+
+def _out(r: Any) -> Any:
+    """NumPy results as device arrays: scalars become 0-d arrays, as CuPy returns them."""
+    if isinstance(r, _np.ndarray):
+        return _wrap(r)
+    if isinstance(r, _np.generic):
+        return _wrap(_np.asarray(r))
+    if isinstance(r, (list, tuple)):
+        return type(r)(_out(v) for v in r)
+    return r
+
+
+def _call(f: Any, args: tuple, kwargs: dict) -> Any:
+    out = kwargs.get("out")
+    r = f(*_dev(args), **_dev(kwargs))
+    return out if isinstance(out, ndarray) else _out(r)
+
+
+def _function(f: Any, name: str) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return _call(f, args, kwargs)
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+_AT_DTYPES = {_np.dtype(t) for t in (_np.float16, _np.float32, _np.float64, _np.int32, _np.uint32, _np.uint64)}
+
+
+class ufunc:
+    """A NumPy ufunc over device arrays: calls, and .at with CuPy's dtype limits (atomics)."""
+
+    def __init__(self, f: _np.ufunc) -> None:
+        self._f, self.__name__, self.nin, self.nout = f, f.__name__, f.nin, f.nout
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return _call(self._f, args, kwargs)
+
+    def at(self, a: Any, indices: Any, b: Any = None) -> None:
+        if not isinstance(a, ndarray):
+            raise TypeError(f"{self.__name__}.at: a must be a cupy.ndarray, not {type(a).__name__}")
+        if a.dtype not in _AT_DTYPES:
+            raise TypeError(f"{self.__name__}.at: dtype {a.dtype} is not supported (CUDA atomics)")
+        self._f.at(a._a, _index(indices), b if b is None or _np.isscalar(b) else _dev(b, "value"))
+
+    def __repr__(self) -> str:
+        return f"<ufunc '{self.__name__}' (emulated)>"
+
+
+def _index(key: Any) -> Any:
+    """An index for __getitem__/__setitem__: device arrays unwrapped; a boolean mask syncs."""
+    items = key if isinstance(key, tuple) else (key,)
+    for k in items:
+        if isinstance(k, (ndarray, _np.ndarray)) and k.dtype == _np.bool_:
+            _sync()  # CuPy must learn the mask's count on the host
+    if isinstance(key, tuple):
+        return tuple(k._a if isinstance(k, ndarray) else k for k in key)
+    return key._a if isinstance(key, ndarray) else key
+
+
+class ndarray:
+    """A device array: NumPy storage behind CuPy's rules."""
+
+    __slots__ = ("_a", "__weakref__")
+    __array_priority__ = 100
+
+    def __init__(self, shape: Any, dtype: Any = float, memptr: Any = None, strides: Any = None,
+                 order: str = "C") -> None:
+        self._a = _np.empty(shape, dtype=dtype, order=order)
+        _live[id(self)] = self
+
+    # -- what CuPy refuses or syncs on
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        raise TypeError("Implicit conversion to a NumPy array is not allowed. "
+                        "Please use `.get()` to construct a NumPy array explicitly.")
+
+    def get(self, stream: Any = None, order: str = "C", out: Any = None) -> _np.ndarray:
+        _sync()
+        if out is not None:
+            out[...] = self._a
+            return out
+        return _np.array(self._a, order=order)
+
+    def set(self, arr: _np.ndarray, stream: Any = None) -> None:
+        if not self._a.flags.c_contiguous:
+            raise RuntimeError("Cannot set to non-contiguous array")
+        self._a[...] = arr
+
+    def item(self) -> Any:
+        _sync()
+        return self._a.item()
+
+    def tolist(self) -> Any:
+        _sync()
+        return self._a.tolist()
+
+    def __float__(self) -> float:
+        _sync()
+        return float(self._a)
+
+    def __int__(self) -> int:
+        _sync()
+        return int(self._a)
+
+    def __bool__(self) -> bool:
+        _sync()
+        return bool(self._a)
+
+    def __index__(self) -> int:
+        _sync()
+        return self._a.__index__()
+
+    def nonzero(self) -> tuple:
+        _sync()
+        return _out(self._a.nonzero())
+
+    # -- NumPy protocol: NumPy functions on device arrays run CuPy's, where CuPy has one
+    def __array_ufunc__(self, uf: _np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if method != "__call__":
+            return NotImplemented
+        return _call(uf, inputs, kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        mine = globals().get(func.__name__) or _lookup(func.__name__)
+        return NotImplemented if mine is None else mine(*args, **kwargs)
+
+    # -- metadata
+    shape = property(lambda self: self._a.shape)
+    dtype = property(lambda self: self._a.dtype)
+    ndim = property(lambda self: self._a.ndim)
+    size = property(lambda self: self._a.size)
+    itemsize = property(lambda self: self._a.itemsize)
+    nbytes = property(lambda self: self._a.nbytes)
+    strides = property(lambda self: self._a.strides)
+    flags = property(lambda self: self._a.flags)
+    T = property(lambda self: _wrap(self._a.T))
+    real = property(lambda self: _wrap(self._a.real))
+    imag = property(lambda self: _wrap(self._a.imag))
+    device = property(lambda self: cuda.Device(0))
+    data = property(lambda self: cuda.MemoryPointer(self._a.ctypes.data))
+
+    def __len__(self) -> int:
+        return len(self._a)
+
+    def __iter__(self) -> Any:
+        return (_out(v) for v in self._a)
+
+    def __repr__(self) -> str:
+        return repr(self._a)
+
+    def __getitem__(self, key: Any) -> "ndarray":
+        return _out(self._a[_index(key)])
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._a[_index(key)] = _dev(value, "value")
+
+    def __copy__(self) -> "ndarray":
+        return _wrap(self._a.copy())
+
+    def __deepcopy__(self, memo: Any) -> "ndarray":
+        return _wrap(self._a.copy())
+
+    def __reduce__(self) -> Any:
+        raise TypeError("emulated device arrays do not pickle (nor do they in minidl's design)")
+
+
+def _method(name: str) -> Any:
+    def call(self: ndarray, *args: Any, **kwargs: Any) -> Any:
+        r = getattr(self._a, name)(*_dev(args), **_dev(kwargs))
+        if r is self._a:  # in-place operators return the array itself
+            return self
+        return None if r is None else _out(r)
+    call.__name__ = name
+    return call
+
+
+for _name in ("astype", "copy", "reshape", "transpose", "swapaxes", "ravel", "flatten", "squeeze",
+              "sum", "mean", "max", "min", "argmax", "argmin", "var", "std", "prod", "all", "any",
+              "clip", "dot", "cumsum", "round", "take", "repeat", "view", "conj", "sort", "argsort",
+              "fill", "diagonal", "trace",
+              "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
+              "__rtruediv__", "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__", "__pow__",
+              "__rpow__", "__matmul__", "__rmatmul__", "__and__", "__rand__", "__or__", "__ror__",
+              "__xor__", "__rxor__", "__lshift__", "__rshift__",
+              "__iadd__", "__isub__", "__imul__", "__itruediv__", "__ipow__", "__ifloordiv__",
+              "__iand__", "__ior__", "__ixor__", "__imod__",
+              "__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__",
+              "__neg__", "__pos__", "__abs__", "__invert__"):
+    setattr(ndarray, _name, _method(_name))
+ndarray.__hash__ = None  # type: ignore[assignment]
+
+
+def _lookup(name: str) -> Any:
+    if name in _MISSING or name.startswith("_"):
+        return None
+    obj = getattr(_np, name, None)
+    if obj is None:
+        return None
+    if isinstance(obj, _np.ufunc):
+        return ufunc(obj)
+    if isinstance(obj, type) or name in _PLAIN or not callable(obj):
+        return obj  # dtypes and scalar types, metadata functions, constants
+    return _function(obj, name)
+
+
+def __getattr__(name: str) -> Any:
+    found = _lookup(name)
+    if found is None:
+        raise AttributeError(f"module 'cupy' has no attribute {name!r} (CuPy emulator)")
+    globals()[name] = found
+    return found
+
+
+# -- creating device arrays: the only functions that take host data
+def array(obj: Any, dtype: Any = None, copy: bool = True, order: str = "K", subok: bool = False,
+          ndmin: int = 0) -> ndarray:
+    if isinstance(obj, ndarray):
+        obj = obj._a
+    return _wrap(_np.array(obj, dtype=dtype, copy=True, order=order, ndmin=ndmin))
+
+
+def asarray(a: Any, dtype: Any = None, order: Any = None) -> ndarray:
+    if isinstance(a, ndarray):
+        return a if dtype is None or _np.dtype(dtype) == a.dtype else a.astype(dtype)
+    return _wrap(_np.array(a, dtype=dtype, order=order or "K"))
+
+
+asanyarray = asarray
+
+
+def asnumpy(a: Any, stream: Any = None, order: str = "C", out: Any = None) -> _np.ndarray:
+    return a.get(out=out) if isinstance(a, ndarray) else _np.asarray(a, order=order)
+
+
+def get_array_module(*args: Any) -> Any:
+    import sys  # noqa: PLC0415
+
+    return sys.modules[__name__] if any(isinstance(a, ndarray) for a in args) else _np
+
+
+def ascontiguousarray(a: Any, dtype: Any = None) -> ndarray:
+    if not isinstance(a, ndarray):  # CuPy's takes device arrays only
+        raise TypeError(f"Argument 'a' has incorrect type (expected cupy.ndarray, got {type(a).__name__})")
+    r = _np.ascontiguousarray(a._a, dtype=dtype)
+    return a if r is a._a else _wrap(r)
+
+
+class RawKernel:
+    """A CUDA kernel run on the host: compiled as C++, every emulated thread in turn.
+
+    The grid asked for is not honoured: minidl's kernels loop grid-stride, so a small
+    emulated grid covers any work. Arguments must be device arrays (C-contiguous) or NumPy
+    scalars of the kernel's exact C types."""
+
+    def __init__(self, code: str, name: str, options: tuple = (), backend: str = "nvrtc",
+                 translate_cucomplex: bool = False, enable_cooperative_groups: bool = False,
+                 jitify: bool = False) -> None:
+        self.code, self.name, self.options = code, name, tuple(options)
+
+    def __call__(self, grid: tuple, block: tuple, args: tuple, shared_mem: int = 0,
+                 stream: Any = None) -> None:
+        import ctypes  # noqa: PLC0415
+
+        from tests.backend import host_cuda  # noqa: PLC0415
+
+        cargs = []
+        for a in args:
+            if isinstance(a, ndarray):
+                if not a._a.flags.c_contiguous:
+                    raise ValueError(f"kernel {self.name}: a non-contiguous array argument")
+                cargs.append(ctypes.c_void_p(a._a.ctypes.data))
+            elif isinstance(a, _np.generic):
+                cargs.append(host_cuda.scalar_arg(a))
+            else:
+                raise TypeError(f"kernel {self.name}: argument of type {type(a).__name__}; the emulator "
+                                "takes device arrays and NumPy scalars of the kernel's exact C types")
+        host_cuda.run_threads(host_cuda.compile_code(self.code), self.name, cargs)
+
+
+class MemoryPool:
+    """The bytes held by live device arrays (views counted once, with their base)."""
+
+    def used_bytes(self) -> int:
+        bases: dict[int, int] = {}
+        for arr in list(_live.values()):
+            b = arr._a
+            while isinstance(b.base, _np.ndarray):
+                b = b.base
+            bases[id(b)] = b.nbytes
+        return sum(bases.values())
+
+    total_bytes = used_bytes
+
+    def free_all_blocks(self, stream: Any = None) -> None:
+        pass
+
+
+_pool = MemoryPool()
+
+
+def get_default_memory_pool() -> MemoryPool:
+    return _pool
+
+
+def get_default_pinned_memory_pool() -> MemoryPool:
+    return _pool
+
+
+def reset_host_syncs() -> int:
+    """Zero the host-sync counter; returns what it was."""
+    global host_syncs
+    before, host_syncs = host_syncs, 0
+    return before
+
