@@ -31,7 +31,13 @@ def rand_tensor(shape: tuple[int, ...], backend: str = "numpy", seed: int = 0, r
     return md.tensor(data, dtype="float64", requires_grad=requires_grad, device=backend)
 
 
+def host(value: Any) -> np.ndarray:
+    """A Tensor, a NumPy or CuPy array, or nested lists, as a NumPy array."""
+    if isinstance(value, md.Tensor):
+        return value.numpy()
+    return md.backend.to_numpy(value) if md.backend.is_array(value) else np.asarray(value)
+
+
 def assert_close(actual: Any, expected: Any, rtol: float = 1e-9, atol: float = 1e-12) -> None:
-    a = actual.numpy() if isinstance(actual, md.Tensor) else np.asarray(actual)
-    e = expected.numpy() if isinstance(expected, md.Tensor) else np.asarray(expected)
+    a, e = host(actual), host(expected)
     np.testing.assert_allclose(a, e, rtol=rtol, atol=atol)

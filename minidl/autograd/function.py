@@ -13,6 +13,8 @@ import itertools
 import weakref
 from typing import Any
 
+import numpy as np
+
 from minidl import backend as B
 from minidl.autograd.grad_mode import is_grad_enabled
 from minidl.autograd.tensor import Tensor, as_tensor
@@ -89,6 +91,10 @@ def _lift(inputs: tuple[Any, ...]) -> tuple[Tensor, ...]:
 def _constant(value: Any, ref: Tensor | None) -> Tensor:
     if ref is None:
         return as_tensor(value)
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        # NumPy scalars act as the Python numbers they hold, as in PyTorch: the same
+        # result dtype on every device, and no host array mixed into a GPU op
+        value = value.item()
     if isinstance(value, bool):
         dtype = "bool"
     elif isinstance(value, float):

@@ -100,7 +100,10 @@ class Tensor:
             g = xp.ones(self.shape, dtype=self.dtype)
         else:
             g = grad.data if isinstance(grad, Tensor) else grad
-            if B.device_of(g) != self.device:
+            if isinstance(g, (int, float, np.generic)) or isinstance(g, np.ndarray) and g.ndim == 0:
+                # a number (or a 0-d host array): the same on every device
+                g = xp.full(self.shape, np.asarray(g).item(), dtype=self.dtype)
+            elif B.device_of(g) != self.device:
                 raise B.DeviceMismatchError(
                     f"backward(): grad is on {B.device_of(g)} but the output is on {self.device}")
             g = xp.asarray(g, dtype=self.dtype)

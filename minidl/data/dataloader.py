@@ -68,7 +68,9 @@ class DataLoader:
                 fields = _gather(self.dataset.arrays, idx)
             else:
                 fields = _collate([self.dataset[int(i)] for i in idx])
-            yield tuple(tensor(f, device=B.get_backend()) for f in fields)
+            # device arrays stay where they are; host data goes to the default backend
+            yield tuple(tensor(f, device=None if B.device_of(f) == "cuda" else B.get_backend())
+                        for f in fields)
 
     def __repr__(self) -> str:
         return (f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, shuffle={self.shuffle}, "

@@ -125,9 +125,9 @@ class ProcessGroup:
         if self.nccl is not None:
             _in_place(array, nccl_fn)
             return
-        host = B.to_numpy(array)
+        host = np.ascontiguousarray(B.to_numpy(array))
         mpi_fn(host)
-        array.set(host)
+        array[...] = B.get_cupy().asarray(host)  # ndarray.set() refuses non-contiguous arrays
 
     def _nccl_all_reduce(self, buf: Any, op: str) -> None:
         nccl = self._nccl_mod

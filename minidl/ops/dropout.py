@@ -21,7 +21,8 @@ class Dropout(Function):
         if self.p >= 1:
             self.mask = xp.zeros(x.shape, dtype=dtype)
         else:
-            self.mask = (generator(xp).random(x.shape) >= self.p).astype(dtype)
+            # drawn in the mask's own precision: half the random bits for float32
+            self.mask = (generator(xp).random(x.shape, dtype=dtype) >= self.p).astype(dtype)
             self.mask *= 1.0 / (1.0 - self.p)
         return x * self.mask
 

@@ -22,6 +22,8 @@ class Embedding(Function):
             raise ValueError(f"Embedding: weight must be 2-D (num_embeddings, embedding_dim), "
                              f"got shape {weight.shape}")
         num = weight.shape[0]
+        if B.device_of(ids) == "cuda":
+            return self._forward_on_device(ids, weight)
         if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= num):
             raise ValueError(f"Embedding: ids must lie in [0, {num}) for a table of {num} rows, "
                              f"got values from {int(ids.min())} to {int(ids.max())}")
@@ -29,8 +31,25 @@ class Embedding(Function):
             self.ids, self.weight_shape = ids, weight.shape
         return weight[ids]
 
+    def _forward_on_device(self, ids: Any, weight: Any) -> Any:
+        """The GPU lookup: checking the ids on the host would stall every step, and CuPy
+        wraps out-of-range indexes silently, so a bad id gives a row of NaN (and no
+        gradient) instead of an error, as cross_entropy does with a bad class index."""
+        xp = array_module(weight)
+        valid = (ids >= 0) & (ids < weight.shape[0])
+        safe = xp.where(valid, ids, 0)
+        if self.needs_input_grad[1]:
+            self.ids, self.weight_shape = safe, weight.shape
+            self.valid = valid
+        out = weight[safe]
+        nan = xp.asarray(float("nan"), dtype=out.dtype) if out.dtype.kind == "f" else 0
+        return xp.where(valid[..., None], out, nan)
+
     def backward(self, gy: Any) -> tuple[None, Any]:
-        gw = array_module(gy).zeros(self.weight_shape, dtype=gy.dtype)
+        xp = array_module(gy)
+        gw = xp.zeros(self.weight_shape, dtype=gy.dtype)
+        if getattr(self, "valid", None) is not None:
+            gy = xp.where(self.valid[..., None], gy, 0)  # bad ids (GPU) add nothing
         B.scatter_add(gw, self.ids, gy)
         return None, gw
 

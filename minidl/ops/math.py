@@ -143,6 +143,8 @@ class Clip(Function):
             self.mask &= x >= self.lo
         if self.hi is not None:
             self.mask &= x <= self.hi
+        if self.lo is None and self.hi is None:
+            return x.copy()  # NumPy allows this clip; CuPy raises
         return xp.clip(x, self.lo, self.hi)
 
     def backward(self, gy: Any) -> Any:
@@ -208,6 +210,8 @@ def neg(x: Any) -> Any:
 
 
 def pow(a: Any, b: Any) -> Any:  # noqa: A001 - mirrors the operator
+    if isinstance(b, np.generic) and b.dtype.kind in "iuf":
+        b = b.item()  # a NumPy scalar exponent is a number: it must not upcast x
     if isinstance(b, (int, float)) and not isinstance(b, bool):
         return PowScalar(b)(a)
     return Pow()(a, b)

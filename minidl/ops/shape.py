@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from minidl import backend as B
 from minidl.autograd.function import Function
 from minidl.backend import array_module
@@ -57,11 +59,12 @@ def _plain_index(index: Any) -> Any:
 
 def _is_basic(index: Any) -> bool:
     parts = index if isinstance(index, tuple) else (index,)
-    return all(p is None or p is Ellipsis or isinstance(p, (int, slice)) for p in parts)
+    return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice)) for p in parts)
 
 
 def _bool_to_int(index: Any) -> Any:
-    """Boolean masks become integer index arrays, so np.add.at can scatter through them."""
+    """Boolean masks become integer index arrays (x[mask] is x[mask.nonzero()]): the
+    backward scatters through them, and on a GPU the mask's count is read back once."""
     parts = index if isinstance(index, tuple) else (index,)
     out: list[Any] = []
     for p in parts:
@@ -85,6 +88,7 @@ class GetItem(Function):
                 if B.is_array(p) and B.device_of(p) != B.device_of(x):
                     raise B.DeviceMismatchError(
                         f"GetItem: index is on {B.device_of(p)} but the tensor is on {B.device_of(x)}")
+            self.index = _bool_to_int(self.index)
         return x[self.index]
 
     def backward(self, gy: Any) -> Any:
@@ -93,7 +97,7 @@ class GetItem(Function):
         if _is_basic(self.index):
             gx[self.index] = gy
         else:
-            B.scatter_add(gx, _bool_to_int(self.index), gy)
+            B.scatter_add(gx, self.index, gy)
         return gx
 
 

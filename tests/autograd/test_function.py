@@ -313,3 +313,23 @@ def test_a_raw_array_operand_on_another_device_is_an_error_not_a_copy(monkeypatc
     monkeypatch.setattr(B, "device_of", lambda a: "cuda" if a is other else real(a))
     with pytest.raises(md.DeviceMismatchError, match="Add"):
         x + other
+
+
+@pytest.mark.parametrize("scalar", [np.float32(2.0), np.float64(2.0), np.int64(2), np.int32(2)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_numpy_scalars_act_as_python_numbers(backend, scalar, dtype):
+    # as torch: a NumPy scalar neither moves the result off the tensor's device nor upcasts it
+    x = md.tensor([1.0, -2.0], dtype=dtype, requires_grad=True, device=backend)
+    for y in (x * scalar, scalar * x, x + scalar, x - scalar, x / scalar, x ** scalar):
+        assert y.device == x.device and y.dtype == np.dtype(dtype)
+    (x * scalar).sum().backward()
+    assert_close(x.grad, [2.0, 2.0])
+    assert (x > np.float32(0)).device == x.device
+
+
+@pytest.mark.parametrize("grad", [1.0, 2, np.float64(1.0), np.float32(1.0), np.array(1.0)])
+def test_backward_takes_a_number_on_any_device(backend, grad):
+    x = md.tensor([1.0, 2.0], dtype="float64", requires_grad=True, device=backend)
+    (x * 3).sum().backward(grad)
+    assert x.grad.device == x.device
+    assert_close(x.grad, [3.0 * float(grad)] * 2)

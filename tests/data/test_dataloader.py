@@ -110,3 +110,11 @@ def test_bad_arguments_raise():
         DataLoader(TensorDataset(np.arange(3)), batch_size=0)
     with pytest.raises(TypeError, match="__len__"):
         DataLoader(object())
+
+
+def test_device_arrays_stay_on_their_device(backend):
+    xp = md.backend.module_for(backend)
+    md.set_backend("numpy")  # the default says CPU, but the data already lives on `backend`
+    x, y = xp.zeros((6, 3), dtype=xp.float32), xp.arange(6)
+    xb, yb = next(iter(DataLoader(TensorDataset(x, y), batch_size=4)))
+    assert xb.device == yb.device == ("cuda" if backend == "cupy" else "cpu")

@@ -31,7 +31,7 @@ def test_training_statistics(backend):
 
 
 def test_eval_is_identity_and_train_turns_it_back_on(backend):
-    model = nn.Sequential(nn.Dense(4, 4), nn.Dropout(0.9))
+    model = nn.Sequential(nn.Dense(4, 4), nn.Dropout(0.9)).to(backend)
     x = rand_tensor((8, 4), backend, requires_grad=False).astype("float32")
     model.eval()
     assert model[1].training is False

@@ -71,7 +71,7 @@ def test_softmax_default_axis_is_last(backend):
 def test_log_softmax_matches_torch_and_is_stable_at_1e4(backend):
     # torch.log_softmax(x, dim=-1) in float64, then (y * w).sum().backward()
     x = t64([[1.0, 2.0, 3.0], [1e4, 0.0, -1e4]], backend)
-    w = np.array([[0.5, -1.0, 2.0], [1.0, 3.0, -2.0]])
+    w = t64([[0.5, -1.0, 2.0], [1.0, 3.0, -2.0]], backend, requires_grad=False)
     y = F.log_softmax(x)
     (y * w).sum().backward()
     assert_close(y, [[-2.4076059644443806, -1.4076059644443804, -0.4076059644443804],
@@ -83,7 +83,7 @@ def test_log_softmax_matches_torch_and_is_stable_at_1e4(backend):
 def test_softmax_matches_torch_and_is_stable_at_1e4(backend):
     # torch.softmax(x, dim=0) in float64, then (y * w).sum().backward()
     x = t64([[1.0, 2.0, 3.0], [1e4, 0.0, -1e4]], backend)
-    w = np.array([[0.5, -1.0, 2.0], [1.0, 3.0, -2.0]])
+    w = t64([[0.5, -1.0, 2.0], [1.0, 3.0, -2.0]], backend, requires_grad=False)
     y = F.softmax(x, axis=0)
     (y * w).sum().backward()
     assert_close(y, [[0.0, 0.8807970779778823, 1.0], [1.0, 0.11920292202211755, 0.0]])

@@ -58,3 +58,18 @@ def test_bad_ids_raise_value_error_naming_embedding(ids, message):
 def test_weight_must_be_2d():
     with pytest.raises(ValueError, match=r"Embedding: weight must be 2-D .*got shape \(4,\)"):
         F.embedding([0], md.zeros(4))
+
+
+@pytest.mark.gpu
+def test_bad_ids_on_the_gpu_give_nan_rows_without_a_host_read(backend):
+    """On the GPU a host check would stall each step: a bad id gives a NaN row and adds no
+    gradient (the CPU raises, above)."""
+    if backend != "cupy":
+        pytest.skip("the CPU raises on bad ids: test_bad_ids_raise_value_error_naming_embedding")
+    weight = md.tensor(np.arange(8.0).reshape(4, 2), dtype="float64", requires_grad=True, device=backend)
+    out = F.embedding(md.tensor([1, 4, -1, 1], device=backend), weight)
+    got = out.numpy()
+    assert_close(got[[0, 3]], [[2.0, 3.0], [2.0, 3.0]])
+    assert np.isnan(got[1:3]).all()
+    (out * md.tensor(np.ones((4, 2)), dtype="float64", device=backend)).sum().backward()
+    assert_close(weight.grad, [[0.0, 0.0], [2.0, 2.0], [0.0, 0.0], [0.0, 0.0]])

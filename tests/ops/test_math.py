@@ -260,3 +260,11 @@ def test_where_known_values_and_scalar_branch(backend):
     md.where(cond, a, b).sum().backward()
     assert_close(a.grad, [2.0, 0.0])  # broadcast over 2 rows
     assert_close(b.grad, [[1.0], [1.0]])
+
+
+def test_clip_with_no_bounds_is_a_copy(backend):
+    x = t64([1.0, -2.0], backend)
+    y = x.clip()
+    assert_close(y, [1.0, -2.0])
+    y.sum().backward()
+    assert_close(x.grad, [1.0, 1.0])

@@ -321,3 +321,14 @@ def test_squeeze_unsqueeze_bad_axis(backend):
         x.squeeze(2)
     with pytest.raises(ValueError, match="unsqueeze"):
         x.unsqueeze(3)
+
+
+def test_numpy_integer_indexes_are_basic_indexes(backend):
+    x = t64(np.arange(12.0).reshape(3, 4), backend)
+    y = x[np.int64(1)] + x[0, np.int32(2)]
+    assert y.shape == (4,) and y.device == x.device
+    y.sum().backward()
+    expected = np.zeros((3, 4))
+    expected[1] = 1.0
+    expected[0, 2] = 4.0
+    assert_close(x.grad, expected)

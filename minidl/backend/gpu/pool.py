@@ -68,6 +68,19 @@ extern "C" __global__ void maxpool_backward(const T* gy, const long long* argmax
     }
 }
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 600
+// double atomicAdd is native from sm_60 on; before it, the CUDA guide's compare-and-swap loop
+__device__ double atomicAdd(double* address, double val) {
+    unsigned long long* a = (unsigned long long*)address;
+    unsigned long long old = *a, assumed;
+    do {
+        assumed = old;
+        old = atomicCAS(a, assumed, __double_as_longlong(val + __longlong_as_double(assumed)));
+    } while (assumed != old);
+    return __longlong_as_double(old);
+}
+#endif
+
 extern "C" __global__ void maxpool_backward_scatter(const T* gy, const long long* argmax, T* dx,
                                                     I total, I HW, I OHW) {
     for (I t = (I)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (I)blockDim.x * gridDim.x) {
