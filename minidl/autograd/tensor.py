@@ -334,6 +334,9 @@ def tensor(data: Any, dtype: DTypeLike = None, requires_grad: bool = False,
             host = np.asarray(data)
         except ValueError as exc:  # ragged nested lists
             raise ValueError(f"tensor(): data is not a rectangular array ({exc})") from None
+        except TypeError as exc:  # e.g. a list of CuPy arrays: never copied to the host silently
+            raise TypeError(f"tensor(): cannot build an array from this data ({exc}); "
+                            f"combine GPU arrays or tensors with md.stack instead") from None
         if dt is None:
             dt = _default_dtype(host)
         host = host.astype(dt, copy=False)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minidl.backend import random as _random
+from minidl.backend import device_of, random as _random
 
 
 def random_shift(images: np.ndarray, max_shift: int = 2,
@@ -14,6 +14,9 @@ def random_shift(images: np.ndarray, max_shift: int = 2,
     uniformly from [-max_shift, max_shift]. Returns a new array of the same shape
     and dtype. `rng` defaults to the library generator (seeded by md.manual_seed).
     """
+    if device_of(images) == "cuda":
+        raise TypeError("random_shift: images must be host data (a NumPy array), got a CuPy array; "
+                        "augment before moving batches to the GPU")
     images = np.asarray(images)
     if images.ndim not in (3, 4):
         raise ValueError(f"random_shift: expected images (N, H, W) or (N, C, H, W), "
