@@ -9,7 +9,10 @@ from pathlib import Path
 # `gpu` tests run the GPU path's code without a GPU. Set before minidl can load CuPy.
 EMULATED_GPU = os.environ.get("MINIDL_EMULATE_GPU") == "1"
 if EMULATED_GPU:
-    sys.path.insert(0, str(Path(__file__).resolve().parent / "emulated_gpu"))
+    _EMULATOR = str(Path(__file__).resolve().parent / "emulated_gpu")
+    sys.path.insert(0, _EMULATOR)
+    # child processes (the mpiexec ranks of the distributed tests) find it too
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_EMULATOR, os.environ.get("PYTHONPATH")) if p)
 
 import pytest
 from hypothesis import HealthCheck, settings

@@ -10,7 +10,9 @@ import math
 import numpy as np
 import pytest
 
+import minidl as md
 from benchmarks import compare, kernel_cases, workloads
+from tests.conftest import GPU_REASON
 
 
 @pytest.fixture
@@ -32,6 +34,28 @@ def test_every_model_step_runs(mnist, case):
     assert why is None
     step(0)
     step(1)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", kernel_cases.CASES, ids=lambda c: c.name)
+def test_every_kernel_case_runs_on_the_gpu(case):
+    if not md.cuda_available():
+        pytest.skip(GPU_REASON)
+    case.make("cupy", case.sizes[0])()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", ["cnn:train:4", "mlp:train:4", "lstm:train:4", "cnn:infer:8"])
+def test_every_model_step_runs_on_the_gpu(mnist, case):
+    if not md.cuda_available():
+        pytest.skip(GPU_REASON)
+    step, why = workloads.make_step("minidl-cupy", case, pool=2, data_limit=16)
+    assert why is None
+    step(0)
+    step(1)
+    r = compare.measure("minidl-cupy", case, repeats=1, warmup=0, repeat_time=0.0, max_steps=1,
+                        data_limit=16)
+    assert all(math.isfinite(v) and v > 0 for v in r["rates"])
 
 
 def test_measure_and_memory_paths(mnist):

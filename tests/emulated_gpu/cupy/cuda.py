@@ -1,18 +1,21 @@
-"""cupy.cuda of the emulator: one device, one stream, events that time on the host clock."""
+"""cupy.cuda of the emulator: two devices (so the 2-GPU NCCL tests run, one device per
+MPI rank), one stream, events that time on the host clock, and NCCL over MPI."""
 from __future__ import annotations
 
 import time
 from typing import Any
 
+DEVICES = 2
+
 
 class runtime:  # noqa: N801 - CuPy's name
     @staticmethod
     def getDeviceCount() -> int:  # noqa: N802
-        return 1
+        return DEVICES
 
     @staticmethod
     def getDevice() -> int:  # noqa: N802
-        return 0
+        return _current
 
     @staticmethod
     def getDeviceProperties(device: int) -> dict:  # noqa: N802
@@ -30,12 +33,15 @@ def _count_sync() -> None:
 
 
 class Device:
-    def __init__(self, device: int = 0) -> None:
-        self.id = int(device)
+    def __init__(self, device: int | None = None) -> None:
+        self.id = _current if device is None else int(device)
 
     def use(self) -> None:
-        if self.id != 0:
-            raise RuntimeError(f"cudaErrorInvalidDevice: the emulator has device 0 only, not {self.id}")
+        global _current
+        if not 0 <= self.id < DEVICES:
+            raise RuntimeError(f"cudaErrorInvalidDevice: the emulator has devices 0..{DEVICES - 1}, "
+                               f"not {self.id}")
+        _current = self.id
 
     def synchronize(self) -> None:
         _count_sync()
@@ -103,4 +109,15 @@ def get_elapsed_time(start: Event, end: Event) -> float:
 
 
 def get_device_id() -> int:
-    return 0
+    return _current
+
+
+_current = 0
+
+
+def __getattr__(name: str) -> Any:
+    if name == "nccl":  # `from cupy.cuda import nccl`, as CuPy's optional NCCL module
+        import importlib  # noqa: PLC0415
+
+        return importlib.import_module("cupy.nccl_emulated")
+    raise AttributeError(f"module 'cupy.cuda' has no attribute {name!r} (CuPy emulator)")
