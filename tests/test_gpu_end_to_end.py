@@ -426,3 +426,24 @@ def test_training_step_reads_nothing_back(dev, model_name):
     for _ in range(2):
         step()
     assert cp.host_syncs == 0, f"{cp.host_syncs} host reads in two {model_name} training steps"
+
+
+def test_fit_on_device_data_syncs_per_epoch_not_per_batch(dev):
+    """fit on CuPy data: the epoch's order goes to the GPU once and the metrics come back at
+    the epoch's end; nothing moves per batch (counted on the CuPy emulator)."""
+    cp = md.backend.get_cupy()
+    if not _emulated(cp):
+        pytest.skip("counts host transfers on the CuPy emulator (MINIDL_EMULATE_GPU=1)")
+    rng = np.random.default_rng(0)
+    x = cp.asarray(rng.standard_normal((128, 6, 6)).astype("float32"))
+    y = cp.asarray(rng.integers(0, 4, size=128))
+    counts = []
+    for batch_size in (8, 32):
+        md.manual_seed(0)
+        model = _mlp()
+        model.to(dev)
+        model.compile(optim.Adam(model.parameters(), lr=1e-2), "cross_entropy", metrics=["accuracy"])
+        cp.reset_host_syncs()
+        model.fit(x, y, epochs=2, batch_size=batch_size, verbose=0)
+        counts.append(cp.reset_host_syncs())
+    assert counts[0] == counts[1] <= 2 * 4, counts  # per epoch: 2 order copies, loss and accuracy

@@ -62,10 +62,14 @@ class DataLoader:
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
         order = self._order()
+        on_device = {}  # the epoch's order copied once to each device holding data
+        if isinstance(self.dataset, TensorDataset):
+            on_device = {id(a): B.array_module(a).asarray(order) for a in self.dataset.arrays
+                         if B.device_of(a) == "cuda"}
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             idx = order[start:start + self.batch_size]
             if isinstance(self.dataset, TensorDataset):
-                fields = _gather(self.dataset.arrays, idx)
+                fields = _gather(self.dataset.arrays, idx, on_device, start)
             else:
                 fields = _collate([self.dataset[int(i)] for i in idx])
             # device arrays stay where they are; host data goes to the default backend
@@ -77,13 +81,16 @@ class DataLoader:
                 f"drop_last={self.drop_last})")
 
 
-def _gather(arrays: tuple[Any, ...], idx: np.ndarray) -> list[Any]:
-    """Rows `idx` of each array; a contiguous run is sliced (a view) instead of gathered."""
+def _gather(arrays: tuple[Any, ...], idx: np.ndarray, on_device: dict[int, Any], start: int) -> list[Any]:
+    """Rows `idx` (= order[start:start + len(idx)]) of each array; a contiguous run is sliced
+    (a view) instead of gathered. A GPU array is gathered through its device copy of the
+    order (`on_device`), so no index is copied to the GPU per batch."""
     contiguous = len(idx) > 0 and idx[-1] - idx[0] == len(idx) - 1 and bool(np.all(np.diff(idx) == 1))
     if contiguous:
         sel: Any = slice(int(idx[0]), int(idx[-1]) + 1)
         return [a[sel] for a in arrays]
-    return [a[B.array_module(a).asarray(idx)] for a in arrays]
+    return [a[on_device[id(a)][start:start + len(idx)]] if id(a) in on_device else a[idx]
+            for a in arrays]
 
 
 def _collate(samples: list[Any]) -> list[Any]:

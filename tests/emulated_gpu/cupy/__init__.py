@@ -11,7 +11,8 @@ the ways minidl talks to CuPy, where code that works on NumPy breaks on a GPU.
 - `RawKernel` compiles the CUDA source as C++ (tests/backend/host_cuda.py) and runs it on
   a small emulated grid, so the real kernels run, not the NumPy references.
 - Every read back to the host (`.get()`, `.item()`, `float()`, `bool()`, a boolean mask, a
-  stream synchronize...) is counted in `host_syncs`, so tests can assert a step has none.
+  stream synchronize...) and every copy from host memory (`asarray` of host data, `.set()`)
+  is counted in `host_syncs`, so tests can assert a step has none.
 - `get_default_memory_pool().used_bytes()` is the bytes held by live device arrays.
 """
 from __future__ import annotations
@@ -117,6 +118,8 @@ def _index(key: Any) -> Any:
     for k in items:
         if isinstance(k, (ndarray, _np.ndarray)) and k.dtype == _np.bool_:
             _sync()  # CuPy must learn the mask's count on the host
+        elif isinstance(k, (_np.ndarray, list)):
+            _sync()  # a host index array is copied to the device first
     if isinstance(key, tuple):
         return tuple(k._a if isinstance(k, ndarray) else k for k in key)
     return key._a if isinstance(key, ndarray) else key
@@ -146,6 +149,7 @@ class ndarray:
         return _np.array(self._a, order=order)
 
     def set(self, arr: _np.ndarray, stream: Any = None) -> None:
+        _sync()
         if not self._a.flags.c_contiguous:
             raise RuntimeError("Cannot set to non-contiguous array")
         self._a[...] = arr
@@ -216,6 +220,10 @@ class ndarray:
         return _out(self._a[_index(key)])
 
     def __setitem__(self, key: Any, value: Any) -> None:
+        if isinstance(value, (_np.ndarray, list)):
+            _sync()  # CuPy copies host values to the device first
+            self._a[_index(key)] = value
+            return
         self._a[_index(key)] = _dev(value, "value")
 
     def __copy__(self) -> "ndarray":
@@ -276,16 +284,26 @@ def __getattr__(name: str) -> Any:
 
 
 # -- creating device arrays: the only functions that take host data
+def _upload(obj: Any) -> None:
+    """A copy from host memory waits for the host side of the transfer (pageable memory),
+    so it counts as a sync; a Python number is written by a fill kernel and does not."""
+    if not isinstance(obj, (bool, int, float, complex)):
+        _sync()
+
+
 def array(obj: Any, dtype: Any = None, copy: bool = True, order: str = "K", subok: bool = False,
           ndmin: int = 0) -> ndarray:
     if isinstance(obj, ndarray):
         obj = obj._a
+    else:
+        _upload(obj)
     return _wrap(_np.array(obj, dtype=dtype, copy=True, order=order, ndmin=ndmin))
 
 
 def asarray(a: Any, dtype: Any = None, order: Any = None) -> ndarray:
     if isinstance(a, ndarray):
         return a if dtype is None or _np.dtype(dtype) == a.dtype else a.astype(dtype)
+    _upload(a)
     return _wrap(_np.array(a, dtype=dtype, order=order or "K"))
 
 
