@@ -52,3 +52,27 @@ def test_saturated_gates_stay_finite(runner):
     np.testing.assert_array_equal(gates, [[1, 0, 1, 0, -1, 1, 0, 1]])
     np.testing.assert_allclose(c_new, [[0.5 - 1, 0]])
     np.testing.assert_allclose(h_new, [[0, 0]])
+
+
+def test_kernels_write_into_suitable_out_arrays(runner):
+    """A sequence op hands preallocated step buffers: the kernels fill them directly (no
+    copy per step), and fall back to new arrays for a buffer they cannot write."""
+    rng = np.random.default_rng(3)
+    z, c = rng.standard_normal((2, 12)), rng.standard_normal((2, 3))
+    want = ref.lstm_cell_forward(z, c)
+    out = tuple(runner.to(np.zeros_like(a)) for a in want)
+    got = gpu.lstm_cell_forward(runner.to(z), runner.to(c), out)
+    assert all(g is o for g, o in zip(got, out))
+    for a, e in zip(out, want):
+        np.testing.assert_allclose(runner.back(a), e, **tolerance("float64"))
+    strided = runner.to(np.zeros((2, 6)))[:, ::2]  # not C-contiguous: the kernel writes a new array
+    got = gpu.lstm_cell_forward(runner.to(z), runner.to(c), (strided, out[1], out[2]))
+    assert got[0] is not strided
+    np.testing.assert_allclose(runner.back(got[0]), want[0], **tolerance("float64"))
+    gh, gc = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    bout = (runner.to(np.zeros((2, 12))), runner.to(np.zeros((2, 3))))
+    saved = (runner.to(a) for a in (want[2], c, want[1]))  # gates, c, c_new
+    got = gpu.lstm_cell_backward(runner.to(gh), runner.to(gc), *saved, bout)
+    assert all(g is o for g, o in zip(got, bout))
+    for a, e in zip(bout, ref.lstm_cell_backward(gh, gc, want[2], c, want[1])):
+        np.testing.assert_allclose(runner.back(a), e, **tolerance("float64"))

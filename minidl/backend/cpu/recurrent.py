@@ -31,7 +31,7 @@ def lstm_cell_forward(z: Any, c: Any, out: tuple[Any, Any, Any] | None = None) -
     if use_numba(z, c) and z.dtype == c.dtype:  # one fused Numba pass
         return kernels("recurrent").lstm_cell_forward(z, c, out)
     if use_cupy(z, c):  # one fused CuPy kernel
-        return _into(out, gpu_kernels("recurrent").lstm_cell_forward(z, c))
+        return _into(out, gpu_kernels("recurrent").lstm_cell_forward(z, c, out))
     return _into(out, lstm_cell_forward_reference(z, c))
 
 
@@ -40,7 +40,8 @@ def _into(out: Any, results: tuple[Any, ...]) -> tuple[Any, ...]:
     if out is None:
         return results
     for dst, src in zip(out, results):
-        dst[...] = src
+        if dst is not src:  # a kernel may have written `out` already
+            dst[...] = src
     return tuple(out)
 
 
@@ -71,7 +72,7 @@ def lstm_cell_backward(gh: Any, gc: Any, gates: Any, c: Any, c_new: Any,
     if use_numba(*given) and all(a.dtype == c.dtype for a in given):  # one fused Numba pass
         return kernels("recurrent").lstm_cell_backward(gh, gc, gates, c, c_new, out)
     if use_cupy(gates, c, c_new, gh, gc):  # one fused CuPy kernel
-        return _into(out, gpu_kernels("recurrent").lstm_cell_backward(gh, gc, gates, c, c_new))
+        return _into(out, gpu_kernels("recurrent").lstm_cell_backward(gh, gc, gates, c, c_new, out))
     return _into(out, lstm_cell_backward_reference(gh, gc, gates, c, c_new))
 
 

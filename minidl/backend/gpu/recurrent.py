@@ -56,23 +56,32 @@ extern "C" __global__ void lstm_backward(const T* gh, const T* gc, const T* gate
 """
 
 
-def lstm_cell_forward(z: Any, c: Any) -> tuple[Any, Any, Any]:
-    """z (N, 4H), c (N, H) -> (h_new, c_new, gates): (N, H), (N, H), (N, 4H) activated gates."""
+def _outputs(xp: Any, out: Any, shapes: tuple[tuple[int, ...], ...], dtype: Any) -> tuple[Any, ...]:
+    """The caller's `out` arrays when the kernel can write them directly (C-contiguous, of
+    the right shape and dtype), else fresh ones: a sequence op then saves a copy per step."""
+    if out is not None and all(o.flags.c_contiguous and o.shape == s and o.dtype == dtype
+                               for o, s in zip(out, shapes)):
+        return tuple(out)
+    return tuple(xp.empty(s, dtype=dtype) for s in shapes)
+
+
+def lstm_cell_forward(z: Any, c: Any, out: Any = None) -> tuple[Any, Any, Any]:
+    """z (N, 4H), c (N, H) -> (h_new, c_new, gates): (N, H), (N, H), (N, 4H) activated gates,
+    written into `out` when it suits the kernel (check the result: it may be new arrays)."""
     xp = array_module(z, c)
     z = build.contiguous(xp, z)
     c = build.contiguous(xp, c, z.dtype)
     n, h = c.shape
-    h_new = xp.empty((n, h), dtype=z.dtype)
-    c_new = xp.empty((n, h), dtype=z.dtype)
-    gates = xp.empty_like(z)
+    h_new, c_new, gates = _outputs(xp, out, ((n, h), (n, h), z.shape), z.dtype)
     index = build.index_dtype(z.size)
     args = (z, c, h_new, c_new, gates) + build.scalars(index, c.size, h)
     build.launch(SOURCE, "lstm_forward", z.dtype, index, c.size, args)
     return h_new, c_new, gates
 
 
-def lstm_cell_backward(gh: Any, gc: Any, gates: Any, c: Any, c_new: Any) -> tuple[Any, Any]:
-    """Gradients of one step: gh, gc (N, H) (either may be None) -> (dz (N, 4H), dc (N, H))."""
+def lstm_cell_backward(gh: Any, gc: Any, gates: Any, c: Any, c_new: Any, out: Any = None) -> tuple[Any, Any]:
+    """Gradients of one step: gh, gc (N, H) (either may be None) -> (dz (N, 4H), dc (N, H)),
+    written into `out` when it suits the kernel (check the result: it may be new arrays)."""
     xp = array_module(gates, c)
     dtype = gates.dtype
     gates = build.contiguous(xp, gates)
@@ -82,8 +91,7 @@ def lstm_cell_backward(gh: Any, gc: Any, gates: Any, c: Any, c_new: Any) -> tupl
     gh_ = c if gh is None else build.contiguous(xp, gh, dtype)
     gc_ = c if gc is None else build.contiguous(xp, gc, dtype)
     n, h = c.shape
-    dz = xp.empty_like(gates)
-    dc = xp.empty((n, h), dtype=dtype)
+    dz, dc = _outputs(xp, out, (gates.shape, (n, h)), dtype)
     index = build.index_dtype(gates.size)
     args = ((gh_, gc_, gates, c, c_new, dz, dc) + build.scalars(index, c.size, h)
             + build.scalars("int32", gh is not None, gc is not None))
