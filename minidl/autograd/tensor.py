@@ -87,7 +87,8 @@ class Tensor:
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's `.grad`.
 
-        `grad` defaults to 1 for a single-element tensor; a non-scalar needs it.
+        `grad` defaults to 1 for a single-element tensor (which also takes a number, on
+        any device); a non-scalar needs a grad of its shape, on its device.
         """
         if not self.requires_grad:
             raise RuntimeError("backward(): this tensor does not require grad and has no graph")
@@ -100,9 +101,11 @@ class Tensor:
             g = xp.ones(self.shape, dtype=self.dtype)
         else:
             g = grad.data if isinstance(grad, Tensor) else grad
-            if isinstance(g, (int, float, np.generic)) or isinstance(g, np.ndarray) and g.ndim == 0:
-                # a number (or a 0-d host array): the same on every device
+            number = isinstance(g, (int, float, np.generic)) or isinstance(g, np.ndarray) and g.ndim == 0
+            if number and self.size == 1:  # a number for a single value: the same on every device
                 g = xp.full(self.shape, np.asarray(g).item(), dtype=self.dtype)
+            elif number:
+                raise ValueError(f"backward(): grad is a single number, expected shape {self.shape}")
             elif B.device_of(g) != self.device:
                 raise B.DeviceMismatchError(
                     f"backward(): grad is on {B.device_of(g)} but the output is on {self.device}")

@@ -156,12 +156,6 @@ def scatter_add(target: Any, index: Any, values: Any) -> None:
     """target[index] += values, accumulating over repeated indices, on either backend."""
     if device_of(target) == "cuda":
         # atomic adds: sums over repeated indices may round differently run to run
-        cp = get_cupy()
-        if hasattr(cp.add, "at"):
-            cp.add.at(target, index, values)
-        else:  # an early CuPy 12 without ufunc.at
-            import cupyx  # noqa: PLC0415
-
-            cupyx.scatter_add(target, index, values)
+        get_cupy().add.at(target, index, values)
     else:
         np.add.at(target, index, values)

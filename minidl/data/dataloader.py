@@ -15,8 +15,9 @@ from minidl.data.dataset import TensorDataset
 class DataLoader:
     """Iterate over `dataset` in batches of `batch_size` samples.
 
-    Each batch is a tuple of Tensors on the default backend, one per field of a
-    sample (for `TensorDataset(x, y)`: `(x_batch, y_batch)`). With `shuffle=True`
+    Each batch is a tuple of Tensors, one per field of a
+    sample (for `TensorDataset(x, y)`: `(x_batch, y_batch)`); host fields go to the
+    default backend, GPU fields stay on the GPU. With `shuffle=True`
     every epoch (every `iter()`) draws a fresh permutation of the indices from a
     generator seeded by `seed`, or from the library generator that
     `md.manual_seed` seeds; the data itself is never copied as a whole, only the

@@ -125,7 +125,7 @@ class ProcessGroup:
         if self.nccl is not None:
             _in_place(array, nccl_fn)
             return
-        host = np.ascontiguousarray(B.to_numpy(array))
+        host = B.to_numpy(array)
         mpi_fn(host)
         array[...] = B.get_cupy().asarray(host)  # ndarray.set() refuses non-contiguous arrays
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from minidl.autograd.function import Function
 from minidl.autograd.tensor import Tensor
 from minidl.backend import array_module
@@ -21,8 +23,10 @@ class Dropout(Function):
         if self.p >= 1:
             self.mask = xp.zeros(x.shape, dtype=dtype)
         else:
-            # drawn in the mask's own precision: half the random bits for float32
-            self.mask = (generator(xp).random(x.shape, dtype=dtype) >= self.p).astype(dtype)
+            # drawn in float32 unless the mask is float64: half the random bits (generators
+            # draw float32 or float64 only)
+            draw = "float64" if dtype == np.float64 else "float32"
+            self.mask = (generator(xp).random(x.shape, dtype=draw) >= self.p).astype(dtype)
             self.mask *= 1.0 / (1.0 - self.p)
         return x * self.mask
 

@@ -28,7 +28,7 @@ class Embedding(Function):
             raise ValueError(f"Embedding: ids must lie in [0, {num}) for a table of {num} rows, "
                              f"got values from {int(ids.min())} to {int(ids.max())}")
         if self.needs_input_grad[1]:
-            self.ids, self.weight_shape = ids, weight.shape
+            self.ids, self.weight_shape, self.valid = ids, weight.shape, None
         return weight[ids]
 
     def _forward_on_device(self, ids: Any, weight: Any) -> Any:
@@ -42,13 +42,14 @@ class Embedding(Function):
             self.ids, self.weight_shape = safe, weight.shape
             self.valid = valid
         out = weight[safe]
-        nan = xp.asarray(float("nan"), dtype=out.dtype) if out.dtype.kind == "f" else 0
-        return xp.where(valid[..., None], out, nan)
+        kind_nan = float("nan") if out.dtype.kind == "f" else 0
+        fill = xp.full((), kind_nan, dtype=out.dtype)
+        return xp.where(valid[..., None], out, fill)
 
     def backward(self, gy: Any) -> tuple[None, Any]:
         xp = array_module(gy)
         gw = xp.zeros(self.weight_shape, dtype=gy.dtype)
-        if getattr(self, "valid", None) is not None:
+        if self.valid is not None:
             gy = xp.where(self.valid[..., None], gy, 0)  # bad ids (GPU) add nothing
         B.scatter_add(gw, self.ids, gy)
         return None, gw
@@ -57,8 +58,9 @@ class Embedding(Function):
 def embedding(ids: Any, weight: Any) -> Any:
     """Rows of `weight` (num, dim) at integer `ids` of any shape S -> S + (dim,).
 
-    ids may be a Tensor, an array or a list; out-of-range or non-integer ids raise
-    ValueError. The gradient reaches only `weight`.
+    ids may be a Tensor, an array or a list; non-integer ids raise ValueError, and so do
+    out-of-range ids on the CPU (on the GPU they give rows of NaN, with no host read).
+    The gradient reaches only `weight`.
     """
     if not isinstance(ids, Tensor):
         device = weight.device if isinstance(weight, Tensor) else None

@@ -134,6 +134,8 @@ class Clip(Function):
     """Clamp to [lo, hi]; the gradient passes only where the input was inside."""
 
     def __init__(self, lo: float | None, hi: float | None) -> None:
+        if lo is None and hi is None:  # as torch.clip (and CuPy's clip) refuse it
+            raise ValueError("Clip: at least one of lo and hi must not be None")
         self.lo, self.hi = lo, hi
 
     def forward(self, x: Any) -> Any:
@@ -143,8 +145,6 @@ class Clip(Function):
             self.mask &= x >= self.lo
         if self.hi is not None:
             self.mask &= x <= self.hi
-        if self.lo is None and self.hi is None:
-            return x.copy()  # NumPy allows this clip; CuPy raises
         return xp.clip(x, self.lo, self.hi)
 
     def backward(self, gy: Any) -> Any:

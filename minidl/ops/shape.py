@@ -62,16 +62,28 @@ def _is_basic(index: Any) -> bool:
     return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice)) for p in parts)
 
 
-def _bool_to_int(index: Any) -> Any:
+def _is_mask(p: Any) -> bool:
+    return B.is_array(p) and p.ndim > 0 and p.dtype == bool
+
+
+def _bool_to_int(index: Any, shape: tuple[int, ...]) -> Any:
     """Boolean masks become integer index arrays (x[mask] is x[mask.nonzero()]): the
-    backward scatters through them, and on a GPU the mask's count is read back once."""
+    backward scatters through them, and on a GPU the mask's count is read back once.
+    Each mask must match the axes it covers, as NumPy requires."""
     parts = index if isinstance(index, tuple) else (index,)
+    used = sum(p.ndim if _is_mask(p) else 0 if p is None or p is Ellipsis else 1 for p in parts)
     out: list[Any] = []
+    axis = 0
     for p in parts:
-        if B.is_array(p) and p.dtype == bool:
+        if _is_mask(p):
+            covered = tuple(shape[axis:axis + p.ndim])
+            if tuple(p.shape) != covered:
+                raise IndexError(f"GetItem: boolean index of shape {tuple(p.shape)} does not match "
+                                 f"the indexed axes {axis}.. of shape {covered}")
             out.extend(p.nonzero())
         else:
             out.append(p)
+        axis += p.ndim if _is_mask(p) else len(shape) - used if p is Ellipsis else p is not None
     return tuple(out)
 
 
@@ -85,10 +97,12 @@ class GetItem(Function):
         self.in_shape, self.in_dtype = x.shape, x.dtype
         if not _is_basic(self.index):
             for p in (self.index if isinstance(self.index, tuple) else (self.index,)):
-                if B.is_array(p) and B.device_of(p) != B.device_of(x):
-                    raise B.DeviceMismatchError(
-                        f"GetItem: index is on {B.device_of(p)} but the tensor is on {B.device_of(x)}")
-            self.index = _bool_to_int(self.index)
+                # index arrays must live with x; NumPy scalars are plain numbers anywhere
+                if isinstance(p, np.ndarray) or B.device_of(p) == "cuda":
+                    if B.device_of(p) != B.device_of(x):
+                        raise B.DeviceMismatchError(f"GetItem: index is on {B.device_of(p)} but the "
+                                                    f"tensor is on {B.device_of(x)}")
+            self.index = _bool_to_int(self.index, x.shape)
         return x[self.index]
 
     def backward(self, gy: Any) -> Any:

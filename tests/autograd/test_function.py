@@ -333,3 +333,9 @@ def test_backward_takes_a_number_on_any_device(backend, grad):
     (x * 3).sum().backward(grad)
     assert x.grad.device == x.device
     assert_close(x.grad, [3.0 * float(grad)] * 2)
+
+
+def test_backward_number_for_a_non_scalar_output_is_a_shape_error(backend):
+    x = md.tensor([1.0, 2.0], dtype="float64", requires_grad=True, device=backend)
+    with pytest.raises(ValueError, match=r"grad is a single number, expected shape \(2,\)"):
+        (x * 3).backward(2.0)

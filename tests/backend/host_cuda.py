@@ -89,13 +89,15 @@ def scalar_arg(a: np.generic) -> Any:
     return _CTYPES[a.dtype](a.item())
 
 
-def _arg(a: Any) -> Any:
+def arg(a: Any) -> Any:
+    """A kernel argument for ctypes: a C-contiguous array's pointer, or a NumPy scalar."""
     if isinstance(a, np.ndarray):
         assert a.flags.c_contiguous, "kernels take C-contiguous arrays"
         return ctypes.c_void_p(a.ctypes.data)
     if isinstance(a, np.generic):
         return scalar_arg(a)
-    raise TypeError(f"kernel argument of type {type(a).__name__}: pass arrays or NumPy scalars")
+    raise TypeError(f"kernel argument of type {type(a).__name__}: pass arrays or NumPy scalars "
+                    "of the kernel's exact C types")
 
 
 def launch(source: str, name: str, dtype: Any, index: Any, total: int, args: tuple[Any, ...]) -> None:
@@ -103,4 +105,4 @@ def launch(source: str, name: str, dtype: Any, index: Any, total: int, args: tup
     if total == 0:
         return
     lib = compile_code(build.full_source(source, np.dtype(dtype), np.dtype(index)))
-    run_threads(lib, name, [_arg(a) for a in args])
+    run_threads(lib, name, [arg(a) for a in args])

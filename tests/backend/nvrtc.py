@@ -24,9 +24,10 @@ def library() -> ctypes.CDLL | None:
             candidates += sorted(glob.glob(os.path.join(folder, "lib", "libnvrtc.so*")))
     except ImportError:
         pass
-    candidates += ["libnvrtc.so.12", "libnvrtc.so.13", "libnvrtc.so"]
+    # CUDA 12's NVRTC only: CUDA 13's no longer compiles for the old architecture tested
+    candidates += ["libnvrtc.so.12"]
     for name in candidates:
-        if ".alt." in name:
+        if ".alt." in name:  # the wheel's variant built against another C++ runtime
             continue
         try:
             return ctypes.CDLL(name)

@@ -15,6 +15,7 @@ import pytest
 import minidl as md
 import minidl.functional as F
 from minidl import backend as B
+from tests.conftest import EMULATED_GPU
 
 ROOT = Path(__file__).resolve().parents[2]
 HAS_CUPY = importlib.util.find_spec("cupy") is not None
@@ -24,7 +25,9 @@ INSTALL_HINT = 'pip install "minidl[gpu]"'
 def run_python(code: str, env_extra: dict[str, str] | None = None, extra_path: Path | None = None):
     """Run code in a fresh interpreter (so import-time behaviour is observable)."""
     env = {k: v for k, v in os.environ.items() if k != "MINIDL_BACKEND"}
-    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (extra_path, ROOT) if p is not None)
+    # the CuPy emulator's folder stays on the path when this run uses it
+    emulator = os.environ["PYTHONPATH"].split(os.pathsep)[0] if EMULATED_GPU else None
+    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (extra_path, emulator, ROOT) if p is not None)
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)

@@ -8,15 +8,19 @@ architecture (sm_52), where double atomicAdd needs the compare-and-swap fallback
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import re
 
 import numpy as np
 import pytest
 
+import minidl.backend.gpu as gpu_package
 from minidl.backend.gpu import build
 from tests.backend import nvrtc
 
-CONCERNS = ["conv", "pool", "recurrent", "loss", "optim"]
+# every kernel module of the package (a module with a CUDA SOURCE), so none is missed
+CONCERNS = sorted(m.name for m in pkgutil.iter_modules(gpu_package.__path__)
+                  if hasattr(importlib.import_module(f"minidl.backend.gpu.{m.name}"), "SOURCE"))
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +42,10 @@ def test_kernel_source_compiles_with_nvrtc(have_nvrtc, concern, dtype, index, ar
     assert declared, f"no kernels found in minidl.backend.gpu.{concern}"
     entries = set(re.findall(r"\.entry (\w+)\(", ptx))
     assert declared <= entries, f"kernels missing from the PTX: {sorted(declared - entries)}"
+
+
+def test_every_kernel_module_is_found():
+    assert {"conv", "pool", "recurrent", "loss", "optim"} <= set(CONCERNS)
 
 
 def test_a_broken_source_is_reported_with_the_compiler_log(have_nvrtc):

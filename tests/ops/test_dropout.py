@@ -69,3 +69,10 @@ def test_p_one_gives_zeros_and_zero_gradient():
 def test_bad_p_raises(p):
     with pytest.raises(ValueError, match=r"dropout: p must be a probability in \[0, 1\]"):
         F.dropout(md.ones(3), p)
+
+
+def test_float16_dropout_keeps_its_dtype(backend):
+    md.manual_seed(0)
+    y = F.dropout(md.ones(100, dtype="float16", device=backend), 0.5)
+    assert y.dtype == np.float16
+    assert set(np.unique(y.numpy()).tolist()) <= {0.0, 2.0}

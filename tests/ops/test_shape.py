@@ -332,3 +332,24 @@ def test_numpy_integer_indexes_are_basic_indexes(backend):
     expected[1] = 1.0
     expected[0, 2] = 4.0
     assert_close(x.grad, expected)
+
+
+def test_boolean_masks_must_match_the_axes_they_cover(backend):
+    x = t64(np.arange(12.0).reshape(3, 4), backend)
+    xp = md.backend.module_for(backend)
+    with pytest.raises(IndexError, match=r"GetItem: boolean index of shape \(4,\)"):
+        x[xp.asarray([True, False, False, False])]
+    with pytest.raises(IndexError, match=r"boolean index of shape \(3,\)"):
+        x[:, xp.asarray([True, False, True])]
+    y = x[..., xp.asarray([True, False, True, False])]  # an Ellipsis before the mask
+    assert_close(y, np.arange(12.0).reshape(3, 4)[:, [0, 2]])
+
+
+def test_zero_dim_boolean_index_and_numpy_integer_with_an_index_array(backend):
+    x = t64(np.arange(6.0).reshape(2, 3), backend)
+    assert x[np.True_].shape == (1, 2, 3) and x[np.False_].shape == (0, 2, 3)
+    cols = md.tensor([0, 2], device=backend)
+    y = x[np.int64(1), cols]
+    assert_close(y, [3.0, 5.0])
+    y.sum().backward()
+    assert_close(x.grad, [[0.0, 0.0, 0.0], [1.0, 0.0, 1.0]])

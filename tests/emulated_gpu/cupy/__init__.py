@@ -82,13 +82,23 @@ def _call(f: Any, args: tuple, kwargs: dict) -> Any:
     return out if isinstance(out, ndarray) else _out(r)
 
 
+# the size of their result depends on the data: CuPy reads it back to the host
+_DATA_SIZED = {"nonzero", "argwhere", "flatnonzero", "unique", "extract", "compress"}
+# NumPy gives a Python bool, CuPy a 0-d device array
+_BOOL_RESULTS = {"allclose", "array_equal", "array_equiv"}
+
+
 def _function(f: Any, name: str) -> Any:
     def call(*args: Any, **kwargs: Any) -> Any:
-        return _call(f, args, kwargs)
+        if name in _DATA_SIZED or name == "where" and len(args) + len(kwargs) == 1:
+            _sync()
+        r = _call(f, args, kwargs)
+        return _wrap(_np.asarray(r)) if name in _BOOL_RESULTS else r
     call.__name__ = call.__qualname__ = name
     return call
 
 
+_AT_UFUNCS = {"add", "maximum", "minimum"}
 _AT_DTYPES = {_np.dtype(t) for t in (_np.float16, _np.float32, _np.float64, _np.int32, _np.uint32, _np.uint64)}
 
 
@@ -99,17 +109,34 @@ class ufunc:
         self._f, self.__name__, self.nin, self.nout = f, f.__name__, f.nin, f.nout
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        _no_lists(self.__name__, args)
         return _call(self._f, args, kwargs)
 
     def at(self, a: Any, indices: Any, b: Any = None) -> None:
         if not isinstance(a, ndarray):
             raise TypeError(f"{self.__name__}.at: a must be a cupy.ndarray, not {type(a).__name__}")
+        if self.__name__ not in _AT_UFUNCS:
+            raise NotImplementedError(f"{self.__name__}.at is not supported (CuPy has {sorted(_AT_UFUNCS)})")
         if a.dtype not in _AT_DTYPES:
             raise TypeError(f"{self.__name__}.at: dtype {a.dtype} is not supported (CUDA atomics)")
-        self._f.at(a._a, _index(indices), b if b is None or _np.isscalar(b) else _dev(b, "value"))
+        self._f.at(a._a, _index(indices), _value(b))
 
     def __repr__(self) -> str:
         return f"<ufunc '{self.__name__}' (emulated)>"
+
+
+def _no_lists(name: str, args: tuple) -> None:
+    for a in args:
+        if isinstance(a, list):
+            raise TypeError(f"{name}: Unsupported type <class 'list'> (CuPy takes arrays and scalars)")
+
+
+def _value(value: Any) -> Any:
+    """A value to store: device arrays unwrapped; host data is copied over (counted)."""
+    if isinstance(value, (_np.ndarray, list)):
+        _sync()
+        return value
+    return _dev(value, "value")
 
 
 def _index(key: Any) -> Any:
@@ -152,6 +179,8 @@ class ndarray:
         _sync()
         if not self._a.flags.c_contiguous:
             raise RuntimeError("Cannot set to non-contiguous array")
+        if not isinstance(arr, _np.ndarray) or arr.dtype != self.dtype or arr.shape != self.shape:
+            raise ValueError("set(): expected a NumPy array of the same dtype and shape")
         self._a[...] = arr
 
     def item(self) -> Any:
@@ -214,17 +243,18 @@ class ndarray:
         return (_out(v) for v in self._a)
 
     def __repr__(self) -> str:
+        _sync()  # printing reads the values back
         return repr(self._a)
+
+    def __str__(self) -> str:
+        _sync()
+        return str(self._a)
 
     def __getitem__(self, key: Any) -> "ndarray":
         return _out(self._a[_index(key)])
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        if isinstance(value, (_np.ndarray, list)):
-            _sync()  # CuPy copies host values to the device first
-            self._a[_index(key)] = value
-            return
-        self._a[_index(key)] = _dev(value, "value")
+        self._a[_index(key)] = _value(value)
 
     def __copy__(self) -> "ndarray":
         return _wrap(self._a.copy())
@@ -238,6 +268,10 @@ class ndarray:
 
 def _method(name: str) -> Any:
     def call(self: ndarray, *args: Any, **kwargs: Any) -> Any:
+        if name.startswith("__"):
+            _no_lists(name, args)
+        if name == "clip" and all(v is None for v in (*args, *kwargs.values())):
+            raise ValueError("array_clip: must set either max or min")
         r = getattr(self._a, name)(*_dev(args), **_dev(kwargs))
         if r is self._a:  # in-place operators return the array itself
             return self
@@ -270,8 +304,10 @@ def _lookup(name: str) -> Any:
         return None
     if isinstance(obj, _np.ufunc):
         return ufunc(obj)
-    if isinstance(obj, type) or name in _PLAIN or not callable(obj):
-        return obj  # dtypes and scalar types, metadata functions, constants
+    if isinstance(obj, type) or not callable(obj):
+        return obj  # dtypes and scalar types, constants
+    if name in _PLAIN:  # metadata: device arrays unwrapped, the result as it is
+        return lambda *args, **kwargs: obj(*_dev(args), **_dev(kwargs))
     return _function(obj, name)
 
 
@@ -303,6 +339,8 @@ def array(obj: Any, dtype: Any = None, copy: bool = True, order: str = "K", subo
 def asarray(a: Any, dtype: Any = None, order: Any = None) -> ndarray:
     if isinstance(a, ndarray):
         return a if dtype is None or _np.dtype(dtype) == a.dtype else a.astype(dtype)
+    if isinstance(a, (list, tuple)) and a and all(isinstance(v, ndarray) for v in a):
+        return _wrap(_np.array([v._a for v in a], dtype=dtype))  # stacked on the device
     _upload(a)
     return _wrap(_np.array(a, dtype=dtype, order=order or "K"))
 
@@ -327,70 +365,12 @@ def ascontiguousarray(a: Any, dtype: Any = None) -> ndarray:
     return a if r is a._a else _wrap(r)
 
 
-class RawKernel:
-    """A CUDA kernel run on the host: compiled as C++, every emulated thread in turn.
-
-    The grid asked for is not honoured: minidl's kernels loop grid-stride, so a small
-    emulated grid covers any work. Arguments must be device arrays (C-contiguous) or NumPy
-    scalars of the kernel's exact C types."""
-
-    def __init__(self, code: str, name: str, options: tuple = (), backend: str = "nvrtc",
-                 translate_cucomplex: bool = False, enable_cooperative_groups: bool = False,
-                 jitify: bool = False) -> None:
-        self.code, self.name, self.options = code, name, tuple(options)
-
-    def __call__(self, grid: tuple, block: tuple, args: tuple, shared_mem: int = 0,
-                 stream: Any = None) -> None:
-        import ctypes  # noqa: PLC0415
-
-        from tests.backend import host_cuda  # noqa: PLC0415
-
-        cargs = []
-        for a in args:
-            if isinstance(a, ndarray):
-                if not a._a.flags.c_contiguous:
-                    raise ValueError(f"kernel {self.name}: a non-contiguous array argument")
-                cargs.append(ctypes.c_void_p(a._a.ctypes.data))
-            elif isinstance(a, _np.generic):
-                cargs.append(host_cuda.scalar_arg(a))
-            else:
-                raise TypeError(f"kernel {self.name}: argument of type {type(a).__name__}; the emulator "
-                                "takes device arrays and NumPy scalars of the kernel's exact C types")
-        host_cuda.run_threads(host_cuda.compile_code(self.code), self.name, cargs)
-
-
-class MemoryPool:
-    """The bytes held by live device arrays (views counted once, with their base)."""
-
-    def used_bytes(self) -> int:
-        bases: dict[int, int] = {}
-        for arr in list(_live.values()):
-            b = arr._a
-            while isinstance(b.base, _np.ndarray):
-                b = b.base
-            bases[id(b)] = b.nbytes
-        return sum(bases.values())
-
-    total_bytes = used_bytes
-
-    def free_all_blocks(self, stream: Any = None) -> None:
-        pass
-
-
-_pool = MemoryPool()
-
-
-def get_default_memory_pool() -> MemoryPool:
-    return _pool
-
-
-def get_default_pinned_memory_pool() -> MemoryPool:
-    return _pool
-
-
 def reset_host_syncs() -> int:
     """Zero the host-sync counter; returns what it was."""
     global host_syncs
     before, host_syncs = host_syncs, 0
     return before
 
+
+from ._kernel import RawKernel  # noqa: E402, F401 - they use the array type above
+from ._memory import MemoryPool, get_default_memory_pool, get_default_pinned_memory_pool  # noqa: E402, F401

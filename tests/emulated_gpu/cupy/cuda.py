@@ -47,11 +47,12 @@ class Device:
         _count_sync()
 
     def __enter__(self) -> "Device":
+        self._before = _current
         self.use()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        pass
+        Device(self._before).use()
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Device) and other.id == self.id
