@@ -92,8 +92,8 @@ def _constant(value: Any, ref: Tensor | None) -> Tensor:
     if ref is None:
         return as_tensor(value)
     if isinstance(value, np.generic) and value.dtype.kind in "biuf":
-        # NumPy scalars act as the Python numbers they hold, as in PyTorch: the same
-        # result dtype on every device, and no host array mixed into a GPU op
+        # NumPy scalars act as the Python numbers they hold (PyTorch's rule for float
+        # tensors): the same result dtype on every device, no host array in a GPU op
         value = value.item()
     if isinstance(value, bool):
         dtype = "bool"
