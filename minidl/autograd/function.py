@@ -27,6 +27,10 @@ class Function:
     generation: int = 0
     inputs: tuple[Tensor, ...] | None = None
     needs_input_grad: tuple[bool, ...] = ()
+    # arithmetic ops: integer inputs mixed with floats take the float dtype (PyTorch's rule)
+    promotes_ints: bool = False
+    # true division: integers in, a float out (float32, PyTorch's default dtype)
+    ints_make_float: bool = False
 
     @property
     def name(self) -> str:
@@ -41,6 +45,8 @@ class Function:
     def __call__(self, *inputs: Any) -> Any:
         xs = _lift(inputs)
         _check_devices(self, xs)
+        if self.promotes_ints:
+            xs = _promote_ints(xs, self.ints_make_float)
         record = is_grad_enabled() and any(x.requires_grad for x in xs)
         self.needs_input_grad = tuple(x.requires_grad and record for x in xs)
         try:
@@ -86,6 +92,18 @@ def _lift(inputs: tuple[Any, ...]) -> tuple[Tensor, ...]:
     """Tensors stay; Python numbers and arrays become constant tensors like the first tensor."""
     ref = next((x for x in inputs if isinstance(x, Tensor)), None)
     return tuple(x if isinstance(x, Tensor) else _constant(x, ref) for x in inputs)
+
+
+def _promote_ints(xs: tuple[Tensor, ...], always: bool) -> tuple[Tensor, ...]:
+    """Integer and bool inputs cast to the floating inputs' dtype, as PyTorch promotes
+    (NumPy would make int64 with float32 a float64); to float32 when every input is an
+    integer and the op makes floats anyway (`always`). Integer tensors carry no gradient,
+    so the cast needs none."""
+    floats = [x.dtype for x in xs if x.dtype.kind in "fc"]
+    if len(floats) == len(xs) or not (floats or always):
+        return xs
+    target = np.result_type(*floats) if floats else np.dtype(np.float32)
+    return tuple(x if x.dtype.kind in "fc" else Tensor(x.data.astype(target)) for x in xs)
 
 
 def _constant(value: Any, ref: Tensor | None) -> Tensor:

@@ -6,10 +6,13 @@ from typing import Any
 import numpy as np
 
 from minidl.autograd.function import Function
+from minidl.autograd.tensor import Tensor
 from minidl.backend import array_module
 
 
 class Add(Function):
+    promotes_ints = True
+
     def forward(self, a: Any, b: Any) -> Any:
         return a + b
 
@@ -18,6 +21,8 @@ class Add(Function):
 
 
 class Sub(Function):
+    promotes_ints = True
+
     def forward(self, a: Any, b: Any) -> Any:
         return a - b
 
@@ -26,6 +31,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    promotes_ints = True
+
     def forward(self, a: Any, b: Any) -> Any:
         self.a, self.b = (a if self.needs_input_grad[1] else None,
                           b if self.needs_input_grad[0] else None)
@@ -38,6 +45,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    promotes_ints = ints_make_float = True
+
     def forward(self, a: Any, b: Any) -> Any:
         y = a / b
         self.b = b
@@ -76,6 +85,8 @@ class PowScalar(Function):
 
 class Pow(Function):
     """a ** b for two tensors (b may need a gradient: a**b * log a)."""
+
+    promotes_ints = True
 
     def forward(self, a: Any, b: Any) -> Any:
         y = a ** b
@@ -181,6 +192,8 @@ class Where(Function):
 class Maximum(Function):
     """Element-wise max of two tensors; ties send the gradient to the first."""
 
+    promotes_ints = True
+
     def forward(self, a: Any, b: Any) -> Any:
         self.a_wins = a >= b
         return array_module(a, b).maximum(a, b)
@@ -213,6 +226,8 @@ def pow(a: Any, b: Any) -> Any:  # noqa: A001 - mirrors the operator
     if isinstance(b, np.generic) and b.dtype.kind in "iuf":
         b = b.item()  # a NumPy scalar exponent is a number: it must not upcast x
     if isinstance(b, (int, float)) and not isinstance(b, bool):
+        if isinstance(b, float) and isinstance(a, Tensor) and a.dtype.kind in "biu":
+            a = astype(a, "float32")  # int ** float is a float32, as in PyTorch
         return PowScalar(b)(a)
     return Pow()(a, b)
 

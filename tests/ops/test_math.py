@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minidl as md
+from minidl.ops import math as math_ops
 from tests.helpers import assert_close, broadcastable_pair, rand_tensor, shapes
 
 SEEDS = st.integers(0, 2**16)
@@ -266,3 +267,27 @@ def test_clip_needs_a_bound(backend):
     # as torch.clip: "At least one of 'min' or 'max' must not be None"
     with pytest.raises(ValueError, match="Clip: at least one of lo and hi"):
         t64([1.0, -2.0], backend).clip()
+
+
+@pytest.mark.parametrize("expr, dtype", [
+    # each row checked against torch 2.13 with torch.tensor([1, 2]) (int64) etc.
+    (lambda i, f32, f64: i + 0.5, "float32"),
+    (lambda i, f32, f64: 0.5 - i, "float32"),
+    (lambda i, f32, f64: i * 2.5, "float32"),
+    (lambda i, f32, f64: i / 2, "float32"),
+    (lambda i, f32, f64: i / i, "float32"),
+    (lambda i, f32, f64: i ** 0.5, "float32"),
+    (lambda i, f32, f64: 2.5 ** i, "float32"),
+    (lambda i, f32, f64: i + f32, "float32"),
+    (lambda i, f32, f64: math_ops.maximum(i, f32), "float32"),
+    (lambda i, f32, f64: i + f64, "float64"),
+    (lambda i, f32, f64: i * 2, "int64"),
+    (lambda i, f32, f64: i ** 2, "int64"),
+    (lambda i, f32, f64: (i > 1) * 1.5, "float32"),
+])
+def test_integer_promotion_follows_torch(backend, expr, dtype):
+    i = md.tensor([1, 2], device=backend)
+    f32 = md.tensor([1.0, 2.0], device=backend)
+    f64 = md.tensor([1.0, 2.0], dtype="float64", device=backend)
+    out = expr(i, f32, f64)
+    assert out.dtype == np.dtype(dtype) and out.device == i.device
