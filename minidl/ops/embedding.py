@@ -42,8 +42,7 @@ class Embedding(Function):
             self.ids, self.weight_shape = safe, weight.shape
             self.valid = valid
         out = weight[safe]
-        kind_nan = float("nan") if out.dtype.kind == "f" else 0
-        fill = xp.full((), kind_nan, dtype=out.dtype)
+        fill = xp.full((), float("nan") if out.dtype.kind == "f" else 0, dtype=out.dtype)
         return xp.where(valid[..., None], out, fill)
 
     def backward(self, gy: Any) -> tuple[None, Any]:

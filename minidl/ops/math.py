@@ -6,7 +6,6 @@ from typing import Any
 import numpy as np
 
 from minidl.autograd.function import Function
-from minidl.autograd.tensor import Tensor
 from minidl.backend import array_module
 
 
@@ -70,8 +69,11 @@ class Neg(Function):
 class PowScalar(Function):
     """x ** c for a constant number c."""
 
+    promotes_ints = True
+
     def __init__(self, c: float) -> None:
         self.c = c
+        self.ints_make_float = isinstance(c, float)  # int ** 0.5 is a float32, as in PyTorch
 
     def forward(self, x: Any) -> Any:
         self.x = x
@@ -226,8 +228,6 @@ def pow(a: Any, b: Any) -> Any:  # noqa: A001 - mirrors the operator
     if isinstance(b, np.generic) and b.dtype.kind in "iuf":
         b = b.item()  # a NumPy scalar exponent is a number: it must not upcast x
     if isinstance(b, (int, float)) and not isinstance(b, bool):
-        if isinstance(b, float) and isinstance(a, Tensor) and a.dtype.kind in "biu":
-            a = astype(a, "float32")  # int ** float is a float32, as in PyTorch
         return PowScalar(b)(a)
     return Pow()(a, b)
 

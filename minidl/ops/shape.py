@@ -71,7 +71,10 @@ def _bool_to_int(index: Any, shape: tuple[int, ...]) -> Any:
     backward scatters through them, and on a GPU the mask's count is read back once.
     Each mask must match the axes it covers, as NumPy requires."""
     parts = index if isinstance(index, tuple) else (index,)
-    used = sum(p.ndim if _is_mask(p) else 0 if p is None or p is Ellipsis else 1 for p in parts)
+    def axes(p: Any) -> int:  # how many of x's axes an index part consumes
+        return p.ndim if _is_mask(p) else 0 if p is None or p is Ellipsis else 1
+
+    rest = len(shape) - sum(axes(p) for p in parts)  # what an Ellipsis stands for
     out: list[Any] = []
     axis = 0
     for p in parts:
@@ -83,7 +86,7 @@ def _bool_to_int(index: Any, shape: tuple[int, ...]) -> Any:
             out.extend(p.nonzero())
         else:
             out.append(p)
-        axis += p.ndim if _is_mask(p) else len(shape) - used if p is Ellipsis else p is not None
+        axis += rest if p is Ellipsis else axes(p)
     return tuple(out)
 
 

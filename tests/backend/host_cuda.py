@@ -84,18 +84,13 @@ def run_threads(lib: ctypes.CDLL, name: str, cargs: list[Any]) -> None:
             kernel(*cargs)
 
 
-def scalar_arg(a: np.generic) -> Any:
-    """A NumPy scalar as the ctypes value of its exact C type."""
-    return _CTYPES[a.dtype](a.item())
-
-
 def arg(a: Any) -> Any:
     """A kernel argument for ctypes: a C-contiguous array's pointer, or a NumPy scalar."""
     if isinstance(a, np.ndarray):
         assert a.flags.c_contiguous, "kernels take C-contiguous arrays"
         return ctypes.c_void_p(a.ctypes.data)
-    if isinstance(a, np.generic):
-        return scalar_arg(a)
+    if isinstance(a, np.generic):  # the ctypes value of its exact C type
+        return _CTYPES[a.dtype](a.item())
     raise TypeError(f"kernel argument of type {type(a).__name__}: pass arrays or NumPy scalars "
                     "of the kernel's exact C types")
 
