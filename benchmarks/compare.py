@@ -62,28 +62,17 @@ def peak_rss_mb() -> float:
 def measure(framework: str, case: str, repeats: int = 7, warmup: int = 3, repeat_time: float = 0.5,
             max_steps: int | None = None, threads: int = 2, data_limit: int = DATA_LIMIT) -> dict[str, Any]:
     """Time one case in this process. Returns images/s per repeat and the first-step time."""
-    from benchmarks import data, models, workloads
+    from benchmarks import data, workloads
 
-    model, mode, batch_s = case.split(":")
-    batch = int(batch_s)
+    batch = int(case.split(":")[2])
     if framework.startswith("torch"):
         import torch
 
         torch.set_num_threads(threads)
     images, labels = data.load_mnist(data_limit)
     base_rss = rss_mb()
-    train, infer, to_dev, sync = workloads.parts(framework, model)
-    pool = [(to_dev(models.model_input(model, x)), to_dev(y))
-            for x, y in data.batches(images, labels, batch, max(2, min(16, 16000 // batch)))]
+    step, sync = workloads.queued_step(framework, case, images, labels, max(2, min(16, 16000 // batch)))
     del images, labels
-
-    def step(k: int) -> None:
-        x, y = pool[k % len(pool)]
-        if mode == "train":
-            train(x, y)
-        else:
-            infer(x)
-
     sync()
     t0 = time.perf_counter()
     step(0)

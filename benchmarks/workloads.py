@@ -6,6 +6,7 @@ A case is "model:mode:batch" (model cnn|mlp|lstm, mode train|infer). Frameworks:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from benchmarks import data, models
 
@@ -48,19 +49,14 @@ def parts(framework: str, model: str) -> tuple[Callable, Callable, Callable, Cal
     return train, infer, to_dev, lambda: None
 
 
-def make_step(framework: str, case: str, pool: int = 16, data_limit: int = 8000
-              ) -> tuple[Callable[[int], None], str | None]:
-    """(step(k), None) running the k-th batch of a cycling pool, synchronised; or
-    (None, reason) when the framework is unavailable."""
-    reason = unavailable_reason(framework)
-    if reason:
-        return None, reason  # type: ignore[return-value]
+def queued_step(framework: str, case: str, images: Any, labels: Any, pool: int
+                ) -> tuple[Callable[[int], None], Callable[[], None]]:
+    """(step(k), synchronize()): step(k) queues the k-th batch of a cycling pool of `pool`
+    batches, already on the device, and does not wait for it (time around a sync)."""
     model, mode, batch_s = case.split(":")
-    batch = int(batch_s)
     train, infer, to_dev, sync = parts(framework, model)
-    images, labels = data.load_mnist(data_limit)
     batches = [(to_dev(models.model_input(model, x)), to_dev(y))
-               for x, y in data.batches(images, labels, batch, pool)]
+               for x, y in data.batches(images, labels, int(batch_s), pool)]
 
     def step(k: int) -> None:
         x, y = batches[k % len(batches)]
@@ -68,6 +64,21 @@ def make_step(framework: str, case: str, pool: int = 16, data_limit: int = 8000
             train(x, y)
         else:
             infer(x)
+
+    return step, sync
+
+
+def make_step(framework: str, case: str, pool: int = 16, data_limit: int = 8000
+              ) -> tuple[Callable[[int], None], str | None]:
+    """(step(k), None) running the k-th batch of a cycling pool, synchronised; or
+    (None, reason) when the framework is unavailable."""
+    reason = unavailable_reason(framework)
+    if reason:
+        return None, reason  # type: ignore[return-value]
+    step, sync = queued_step(framework, case, *data.load_mnist(data_limit), pool)
+
+    def synced(k: int) -> None:
+        step(k)
         sync()
 
-    return step, None
+    return synced, None
