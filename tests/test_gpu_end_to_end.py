@@ -135,7 +135,7 @@ def test_op_on_gpu_equals_numpy(dev, name, dtype):
 def test_fused_kernels_run_on_gpu_arrays(dev):
     """The hot paths hand CuPy arrays to the CuPy kernels (not to the NumPy references)."""
     from minidl.backend.cpu import conv, loss, optim as optim_ref, pool, recurrent  # noqa: PLC0415
-    from minidl.backend.gpu import build  # noqa: PLC0415
+    from minidl.kernels import _cuda as build  # noqa: PLC0415
 
     calls: list[str] = []
     real = build.launch

@@ -15,7 +15,7 @@ import pytest
 import minidl as md
 from minidl.backend import to_numpy
 from minidl.backend.cpu import dispatch
-from minidl.backend.gpu import build
+from minidl.kernels import _cuda as build
 from tests.backend import host_cuda
 from tests.conftest import GPU_REASON
 

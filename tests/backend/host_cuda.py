@@ -3,7 +3,7 @@
 The source is compiled as C++ with a small prelude (`__global__` dropped, blockIdx /
 threadIdx as globals, atomicAdd as a plain add) and every (block, thread) of a small
 grid runs in turn, so grid-stride loops are exercised too. `launch` has the signature
-of `minidl.backend.gpu.build.launch` and takes NumPy arrays: a test swaps it in with
+of `minidl.kernels._cuda.launch` and takes NumPy arrays: a test swaps it in with
 monkeypatch and calls the real wrappers. Build products are cached on disk by hash.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from minidl.backend.gpu import build
+from minidl.kernels import _cuda as build
 
 GRID, BLOCK = 2, 3  # six emulated threads: each handles every sixth item
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import minidl.backend.gpu as gpu_package
-from minidl.backend.gpu import build
+from minidl.kernels import _cuda as build
 from tests.backend import nvrtc
 
 # every kernel module of the package (a module with a CUDA SOURCE), so none is missed

@@ -17,7 +17,7 @@ import pytest
 import minidl as md
 from minidl.backend import gpu
 from minidl.backend.cpu import conv, dispatch, loss, optim, pool, recurrent
-from minidl.backend.gpu import build
+from minidl.kernels import _cuda as build
 from tests import test_gpu_end_to_end as e2e
 from tests.backend import host_cuda
 from tests.conftest import GPU_REASON

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from minidl.backend import array_module
-from minidl.backend.gpu import build
+from minidl.kernels import _cuda as build
 
 SOURCE = r"""
 extern "C" __global__ void im2col(const T* x, T* cols, I total, I C, I H, I W, I OH, I OW,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from minidl.backend import array_module
-from minidl.backend.gpu import build
+from minidl.kernels import _cuda as build
 
 SOURCE = r"""
 // the row's max m and sum of exp(z - m) (>= 1: the max contributes exp(0))

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from minidl.backend import array_module
-from minidl.backend.gpu import build
+from minidl.kernels import _cuda as build
 
 SOURCE = r"""
 extern "C" __global__ void sgd_update(T* p, const T* grad, T* buf, I total, T lr, T momentum,

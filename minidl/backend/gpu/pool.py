@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from minidl.backend import array_module
-from minidl.backend.gpu import build
+from minidl.kernels import _cuda as build
 
 SOURCE = r"""
 extern "C" __global__ void maxpool_forward(const T* x, T* y, long long* argmax, I total,

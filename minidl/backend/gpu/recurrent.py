@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from minidl.backend import array_module
-from minidl.backend.gpu import build
+from minidl.kernels import _cuda as build
 
 SOURCE = r"""
 __device__ __forceinline__ T sigm(T x) { return (T)0.5 * (tanh((T)0.5 * x) + (T)1); }

@@ -1,0 +1,147 @@
+"""THE routing rule (which implementation of a kernel runs for these arrays) and the one
+table of tuning constants.
+
+`route(*arrays)` looks only at its arguments (None is skipped):
+- "reference" when fast kernels are off (`MINIDL_KERNELS=reference`, or `set_kernels`),
+  when an array is not float32/float64, when the floats differ in dtype, when an array
+  is not C-contiguous, or when NumPy and CuPy arrays are mixed;
+- "cpu" (Numba) for NumPy arrays, when Numba imports;
+- "gpu" (CuPy RawKernels) for CuPy arrays.
+A concern's `__init__.py` may make an argument contiguous before asking, where that copy
+is cheaper than the reference; it never asks anything else.
+
+Nothing here changes the process: reading the mode or the tuning table writes no
+environment variable and imports nothing heavy. Numba is imported the first time a NumPy
+float array is routed (about half a second), never by `import minidl`.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, Literal
+
+import numpy as np
+
+Route = Literal["cpu", "gpu", "reference"]
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_MODES = ("auto", "reference")
+_OFF = ("0", "false", "no", "off")
+
+
+def _mode_from_env() -> str:
+    mode = os.environ.get("MINIDL_KERNELS", "").strip().lower()
+    if mode:
+        if mode not in _MODES:
+            raise ValueError(f"MINIDL_KERNELS must be one of {_MODES}, got {mode!r}")
+        return mode
+    legacy = os.environ.get("MINIDL_NUMBA")
+    if legacy is not None:
+        warnings.warn("MINIDL_NUMBA is deprecated: use MINIDL_KERNELS=reference (or auto)",
+                      DeprecationWarning, stacklevel=3)
+        return "reference" if legacy.strip().lower() in _OFF else "auto"
+    return "auto"
+
+
+_mode = _mode_from_env()
+_numba_ok: bool | None = None  # None: not tried yet
+
+
+def kernels_mode() -> str:
+    """"auto" (fast kernels where they apply) or "reference" (plain array code only)."""
+    return _mode
+
+
+def set_kernels(mode: str) -> str:
+    """Switch fast kernels on ("auto") or off ("reference") for this process; returns the
+    previous mode."""
+    global _mode
+    mode = str(mode).strip().lower()
+    if mode not in _MODES:
+        raise ValueError(f"set_kernels: mode must be one of {_MODES}, got {mode!r}")
+    before, _mode = _mode, mode
+    return before
+
+
+def numba_available() -> bool:
+    """True when Numba imports (tried once, on the first call)."""
+    global _numba_ok
+    if _numba_ok is None:
+        try:
+            import numba  # noqa: F401, PLC0415 - lazy on purpose: half a second of import
+        except Exception:  # noqa: BLE001 - not installed, or an llvmlite mismatch
+            _numba_ok = False
+        else:
+            _numba_ok = True
+    return _numba_ok
+
+
+def _is_numpy(a: Any) -> bool:
+    return type(a) is np.ndarray
+
+
+def route(*arrays: Any) -> Route:
+    """Which implementation runs for these arrays: "cpu", "gpu" or "reference"."""
+    if _mode == "reference":
+        return "reference"
+    dtype = kind = None
+    for a in arrays:
+        if a is None:
+            continue
+        here = "cpu" if _is_numpy(a) else ("gpu" if _is_cupy(a) else None)
+        if here is None or (kind is not None and here != kind):
+            return "reference"
+        if a.dtype not in FLOATS or (dtype is not None and a.dtype != dtype):
+            return "reference"
+        if not a.flags.c_contiguous:
+            return "reference"
+        kind, dtype = here, a.dtype
+    if kind is None:
+        return "reference"
+    if kind == "cpu" and not numba_available():
+        return "reference"
+    return kind
+
+
+def _is_cupy(a: Any) -> bool:
+    from minidl.backend import device_of  # noqa: PLC0415 - cheap; avoids an import cycle
+
+    return device_of(a) == "cuda"
+
+
+# --- tuning constants: one table, each overridable by the environment variable named ---
+# Measured on the project's 2-vCPU machines (docs/performance.md, "Tuning constants").
+# Waking Numba's sleeping workers costs tens of microseconds, so small work runs on the
+# calling thread; memory-bound element-wise kernels (a few ns per element) pay later
+# than conv/pool kernels.
+_TUNING_DEFAULTS: dict[str, int] = {
+    # conv/pool/loss kernels: parallel from this many output elements
+    "MINIDL_PARALLEL_MIN": 1 << 17,
+    # element-wise kernels (ReLU and friends): parallel from this many elements
+    "MINIDL_ELEMENTWISE_PARALLEL_MIN": 1 << 20,
+    # optimizer updates and the LSTM cell: parallel from this many elements
+    "MINIDL_UPDATE_PARALLEL_MIN": 1 << 18,
+    # Numba convolution: direct (wide-row) up to this patch size C_in*kH*kW, im2col + GEMM above
+    "MINIDL_DIRECT_CONV_MAX_PATCH": 576,
+}
+
+
+def _read_tuning() -> dict[str, int]:
+    table = {}
+    for name, default in _TUNING_DEFAULTS.items():
+        raw = os.environ.get(name)
+        if raw is None or not raw.strip():
+            table[name] = default
+            continue
+        try:
+            table[name] = int(raw)
+        except ValueError:
+            raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+    return table
+
+
+TUNING = _read_tuning()
+
+
+def tuning(name: str) -> int:
+    """One tuning constant by its environment-variable name, e.g. "MINIDL_PARALLEL_MIN"."""
+    return TUNING[name]
