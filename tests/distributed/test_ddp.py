@@ -188,17 +188,6 @@ def test_ddp_refuses_an_optimizer_it_cannot_hook():
         dist.DistributedDataParallel(nn.Dense(2, 2), optimizer=Plain(), group=MirrorGroup())
 
 
-def test_fit_in_a_job_of_one_does_not_import_distributed():
-    code = ("import sys, numpy as np, minidl as md\n"
-            "net = md.nn.Sequential(md.nn.Dense(3, 2))\n"
-            "net.compile('sgd', 'cross_entropy')\n"
-            "net.fit(np.ones((4, 3), np.float32), np.array([0, 1, 0, 1]), verbose=0)\n"
-            "print(sorted(m for m in sys.modules if m.startswith('minidl.distributed')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
-
-
 def test_init_without_mpi4py_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mpi4py", None)  # makes `from mpi4py import MPI` fail
     with pytest.raises(ImportError, match=r'pip install "minidl\[mpi\]"'):
