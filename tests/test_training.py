@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -177,6 +178,8 @@ def test_fit_in_a_job_of_one_does_not_import_distributed():
             "net.compile('sgd', 'cross_entropy')\n"
             "net.fit(np.ones((4, 3), np.float32), np.array([0, 1, 0, 1]), verbose=0)\n"
             "print(sorted(m for m in sys.modules if m.startswith('minidl.distributed')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    root = Path(__file__).resolve().parents[1]  # this checkout's minidl
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=root, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
