@@ -306,7 +306,7 @@ def _fit_sync(model: Any, optimizer: Any, n_samples: int, shuffle: bool) -> Any:
     state = sys.modules.get("minidl.distributed.state")
     if state is None or state.get_world_size() <= 1:
         return None
-    from minidl.distributed.fit import FitSync  # noqa: PLC0415 - loaded already, by init()
+    from minidl.distributed.fit import FitSync  # noqa: PLC0415 - its package is loaded: init() ran
 
     return FitSync(model, optimizer, n_samples, shuffle)
 
