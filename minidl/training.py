@@ -6,6 +6,7 @@ exactly what one epoch does. Shapes: x (N, ...), y (N,) class ids or (N, K).
 """
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -252,11 +253,9 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
     After `minidl.distributed.init()` on several ranks, each rank trains on its shard at
     `batch_size` per rank, gradients are averaged, and only rank 0 draws or prints.
     """
-    from minidl.distributed.fit import fit_sync  # distributed imports nn: import when used
-
     compiled = _compiled(model, "fit")
     dataset = TensorDataset(*_as_arrays(model, x, y))
-    par = fit_sync(model, compiled.optimizer, len(dataset), shuffle)  # None in a job of one
+    par = _fit_sync(model, compiled.optimizer, len(dataset), shuffle)  # None in a job of one
     if par is None:
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle)
     else:
@@ -279,7 +278,7 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
             compiled.optimizer.zero_grad()
             loss.backward()
             if par is not None:
-                par.sync_gradients()
+                par.sync_gradients()  # nothing when the optimizer's own step hook averages
             compiled.optimizer.step()
             meter.add(loss, out, yb)
             bar.step(meter)
@@ -297,6 +296,19 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
             shown = "  ".join(f"{k}={v:.4f}" for k, v in logs.items())
             print(f"Epoch {epoch + 1}/{epochs}  {shown}  ({seconds:.1f}s, {meter.count / seconds:.0f} img/s)")
     return history
+
+
+def _fit_sync(model: Any, optimizer: Any, n_samples: int, shuffle: bool) -> Any:
+    """minidl.distributed's FitSync when `init()` ran in a job of several ranks, else None.
+
+    Asks `sys.modules`, not an import: `init()` loads minidl.distributed, and a job that
+    never called it should not load it (nor the nn it imports) just to learn that."""
+    state = sys.modules.get("minidl.distributed.state")
+    if state is None or state.get_world_size() <= 1:
+        return None
+    from minidl.distributed.fit import FitSync  # noqa: PLC0415 - its package is loaded: init() ran
+
+    return FitSync(model, optimizer, n_samples, shuffle)
 
 
 def _evaluate_logs(model: Any, x: Any, y: Any, batch_size: int, prefix: str = "") -> dict[str, float]:

@@ -30,6 +30,20 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 GPU_REASON = "needs CuPy and an NVIDIA GPU (install minidl[gpu] on a CUDA machine)"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the emulator, the `gpu` tests skip, with the reason, where it cannot run CUDA kernels."""
+    if not EMULATED_GPU:
+        return
+    from tests.backend import host_cuda  # noqa: PLC0415 - only the emulated run needs it
+
+    if host_cuda.compiler() is None:
+        skip = pytest.mark.skip(reason="the CuPy emulator runs the CUDA kernels as C++: no C++ "
+                                       "compiler (g++/c++/clang++) on PATH")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip)
+
+
 @pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
 def backend(request: pytest.FixtureRequest) -> str:
     """Every available backend; the cupy case skips with the reason where there is no GPU."""

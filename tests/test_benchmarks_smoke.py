@@ -1,18 +1,24 @@
 """One tiny iteration of every benchmark path, so benchmarks/ cannot rot unnoticed.
 
-Runs minidl only (the suite never imports torch); timings are not checked.
+Runs minidl only (the suite never imports torch); timings are not checked, but every case
+must really run: a kernel case computes what the reference computes, a training step
+lowers the loss, and every number that comes out is finite.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import math
+from typing import Any
 
 import numpy as np
 import pytest
 
 import minidl as md
-from benchmarks import compare, kernel_cases, workloads
+from benchmarks import compare, kernel_cases, models, workloads
 from tests.conftest import GPU_REASON
+
+STEPS = 3
 
 
 @pytest.fixture
@@ -22,18 +28,106 @@ def mnist(shared_data, monkeypatch):
     return shared_data
 
 
+# ---- kernel cases -------------------------------------------------------------------------
+
+def _arrays(value: Any) -> list[Any]:
+    if isinstance(value, (tuple, list)):
+        return [a for v in value for a in _arrays(v)]
+    return [] if value is None else [value]
+
+
+def _closed_over(fn: Any) -> dict[str, Any]:
+    """The arrays a case's callable works on (through one wrapper, as the GPU sync adds)."""
+    found = {}
+    for name, value in inspect.getclosurevars(fn).nonlocals.items():
+        if md.backend.is_array(value):
+            found[name] = value
+        elif inspect.isfunction(value) and value.__closure__:
+            found.update(_closed_over(value))
+    return found
+
+
+def run_kernel_case(case: kernel_cases.KernelCase, impl: str) -> list[np.ndarray]:
+    """One call of `impl` on the case's smallest size: its first output and the arrays it
+    updated in place (the optimizer kernels return nothing), as NumPy arrays."""
+    run = case.make(impl, case.sizes[0])
+    inputs = _closed_over(run)
+    before = {k: md.backend.to_numpy(v).copy() for k, v in inputs.items()}
+    outputs = _arrays(run())
+    updated = [md.backend.to_numpy(v) for k, v in inputs.items()
+               if not np.array_equal(before[k], md.backend.to_numpy(v))]
+    results = [md.backend.to_numpy(a) for a in outputs[:1]] + updated
+    assert results, f"{case.name} ({impl}) returned nothing and changed nothing"
+    for a in [md.backend.to_numpy(o) for o in outputs] + updated:
+        assert np.isfinite(a).all(), f"{case.name} ({impl}) gave non-finite values"
+    return results
+
+
+def assert_same_results(case: kernel_cases.KernelCase, got: list[np.ndarray],
+                        want: list[np.ndarray]) -> None:
+    assert [a.shape for a in got] == [a.shape for a in want], case.name
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=case.name)
+
+
 @pytest.mark.parametrize("case", kernel_cases.CASES, ids=lambda c: c.name)
-def test_every_kernel_case_runs(case):
-    outs = [case.make(impl, case.sizes[0])() for impl in ("reference", "numba")]
-    assert len(outs) == 2
+def test_every_kernel_case_computes_what_the_reference_does(case):
+    assert_same_results(case, run_kernel_case(case, "numba"), run_kernel_case(case, "reference"))
 
 
-@pytest.mark.parametrize("case", ["cnn:train:4", "mlp:train:4", "lstm:train:4", "cnn:infer:8"])
-def test_every_model_step_runs(mnist, case):
-    step, why = workloads.make_step("minidl", case, pool=2, data_limit=16)
+# ---- model steps --------------------------------------------------------------------------
+
+@pytest.fixture
+def recorded(monkeypatch) -> dict[str, list[np.ndarray]]:
+    """What minidl's benchmark train steps and inferences return, read back as NumPy."""
+    seen: dict[str, list[np.ndarray]] = {"loss": [], "logits": []}
+    build = models.minidl_workload
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        train, infer, to_device = build(*args, **kwargs)
+
+        def train_step(x: Any, y: Any) -> Any:
+            loss = train(x, y)
+            seen["loss"].append(loss.numpy())
+            return loss
+
+        def inference(x: Any) -> Any:
+            out = infer(x)
+            seen["logits"].append(out.numpy())
+            return out
+
+        return train_step, inference, to_device
+
+    monkeypatch.setattr(models, "minidl_workload", recording)
+    return seen
+
+
+def check_model_steps(framework: str, case: str, seen: dict[str, list[np.ndarray]]) -> None:
+    """STEPS steps of the case on one batch: a training step lowers the loss every time, an
+    inference gives the same finite (batch, 10) logits every time."""
+    step, why = workloads.make_step(framework, case, pool=1, data_limit=16)
     assert why is None
-    step(0)
-    step(1)
+    for k in range(STEPS):
+        step(k)
+    batch = int(case.split(":")[2])
+    if ":train:" in case:
+        losses = [float(v) for v in seen["loss"]]
+        assert len(losses) == STEPS and all(math.isfinite(v) for v in losses), losses
+        assert all(b < a for a, b in zip(losses, losses[1:])), f"{case}: the loss did not go down: {losses}"
+    else:
+        logits = seen["logits"]
+        assert len(logits) == STEPS and logits[0].shape == (batch, 10)
+        assert np.isfinite(logits[0]).all()
+        for other in logits[1:]:
+            np.testing.assert_array_equal(other, logits[0])
+
+
+MODEL_CASES = ["cnn:train:4", "mlp:train:4", "lstm:train:4", "cnn:infer:8"]
+
+
+@pytest.mark.parametrize("case", MODEL_CASES)
+def test_every_model_step_runs(mnist, recorded, case):
+    check_model_steps("minidl", case, recorded)
 
 
 @pytest.mark.gpu
@@ -41,18 +135,15 @@ def test_every_model_step_runs(mnist, case):
 def test_every_kernel_case_runs_on_the_gpu(case):
     if not md.cuda_available():
         pytest.skip(GPU_REASON)
-    case.make("cupy", case.sizes[0])()
+    assert_same_results(case, run_kernel_case(case, "cupy"), run_kernel_case(case, "reference"))
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("case", ["cnn:train:4", "mlp:train:4", "lstm:train:4", "cnn:infer:8"])
-def test_every_model_step_runs_on_the_gpu(mnist, case):
+@pytest.mark.parametrize("case", MODEL_CASES)
+def test_every_model_step_runs_on_the_gpu(mnist, recorded, case):
     if not md.cuda_available():
         pytest.skip(GPU_REASON)
-    step, why = workloads.make_step("minidl-cupy", case, pool=2, data_limit=16)
-    assert why is None
-    step(0)
-    step(1)
+    check_model_steps("minidl-cupy", case, recorded)
     r = compare.measure("minidl-cupy", case, repeats=1, warmup=0, repeat_time=0.0, max_steps=1,
                         data_limit=16)
     assert all(math.isfinite(v) and v > 0 for v in r["rates"])

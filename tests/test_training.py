@@ -1,7 +1,9 @@
 """Keras-style compile/fit/evaluate/predict and History, on a tiny real MNIST subset."""
 from __future__ import annotations
 
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -168,3 +170,16 @@ def test_history_plot_without_matplotlib_says_how_to_install(tmp_path, monkeypat
     history.append({"loss": 1.0})
     with pytest.raises(ImportError, match=r"minidl\[plot\]"):
         history.plot(tmp_path / "x.png")
+
+
+def test_fit_in_a_job_of_one_does_not_import_distributed():
+    code = ("import sys, numpy as np, minidl as md\n"
+            "net = md.nn.Sequential(md.nn.Dense(3, 2))\n"
+            "net.compile('sgd', 'cross_entropy')\n"
+            "net.fit(np.ones((4, 3), np.float32), np.array([0, 1, 0, 1]), verbose=0)\n"
+            "print(sorted(m for m in sys.modules if m.startswith('minidl.distributed')))")
+    root = Path(__file__).resolve().parents[1]  # this checkout's minidl
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=root, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -15,13 +15,13 @@ that; on GPUs (NCCL on its own stream) it would pay more, and is left for later.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import weakref
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from minidl import backend as B
-from minidl.autograd.grad_mode import enable_grad
 from minidl.autograd.tensor import Tensor
 from minidl.distributed import state
 from minidl.distributed.bucket import DEFAULT_BUCKET_MB, Bucket, plan_buckets
@@ -123,14 +123,51 @@ def broadcast_optimizer_state(optimizer: Any, group: ProcessGroup | None = None,
         optimizer.load_state_dict(saved)
 
 
+class AverageGradientsHook:
+    """The step pre-hook that averages gradients over the ranks before an optimizer updates.
+
+    One per optimizer: `install` replaces an earlier one, so whichever way a model, its
+    wrapper and `fit` share an optimizer, a step averages its gradients exactly once.
+    """
+
+    def __init__(self, reducer: GradientReducer) -> None:
+        self.reducer = reducer
+        self.handle: Any = None
+
+    def __call__(self, optimizer: Any) -> None:
+        self.reducer.all_reduce_gradients()
+
+    @classmethod
+    def install(cls, optimizer: Any, reducer: GradientReducer) -> AverageGradientsHook:
+        previous = cls.of(optimizer)
+        if previous is not None:
+            previous.handle.remove()
+        hook = cls(reducer)
+        hook.handle = optimizer.register_step_pre_hook(hook)
+        return hook
+
+    @classmethod
+    def of(cls, optimizer: Any) -> AverageGradientsHook | None:
+        """The hook averaging `optimizer`'s gradients, or None (also for an optimizer that is
+        not a minidl one: `compile` accepts any object with step and zero_grad)."""
+        hooks = getattr(optimizer, "_step_pre_hooks", {})  # minidl's own Optimizer: read, never written
+        return next((h for h in hooks.values() if isinstance(h, cls)), None)
+
+
 class DistributedDataParallel(Module):
     """Wrap a model for data-parallel training; forward calls the model.
 
     At construction: checks every rank built the same model (names, shapes, dtypes), then
     copies rank 0's parameters (and `optimizer`'s state, when given) to every rank. After
     `loss.backward()`, call `sync_gradients()` to average gradients over ranks; when an
-    `optimizer` is given its `step()` does that first by itself. Shapes: whatever the model
-    takes. Without `init()` it is a transparent wrapper (a job of one).
+    `optimizer` is given, a step pre-hook on it does that at every `step()` (after the
+    closure, before the update). Shapes: whatever the model takes. Without `init()` it is a
+    transparent wrapper (a job of one).
+
+    The hook lives as long as this wrapper, as PyTorch's gradient hooks live as long as its
+    DistributedDataParallel: keep the wrapper while you train (drop it, and the optimizer
+    steps on this rank's gradients alone). Wrapping again with the same optimizer replaces
+    the earlier wrapper's hook: a step never averages twice.
 
         model = dist.DistributedDataParallel(net, optimizer=opt)
         loss = F.cross_entropy(model(x), y); opt.zero_grad(); loss.backward(); opt.step()
@@ -143,6 +180,9 @@ class DistributedDataParallel(Module):
             raise TypeError(f"DistributedDataParallel: expected a Module, got {type(module).__name__}")
         if bucket_cap_mb <= 0:
             raise ValueError(f"DistributedDataParallel: bucket_cap_mb must be > 0, got {bucket_cap_mb}")
+        if optimizer is not None and not callable(getattr(optimizer, "register_step_pre_hook", None)):
+            raise TypeError(f"DistributedDataParallel: optimizer must be a minidl optimizer (it needs "
+                            f"register_step_pre_hook), got {type(optimizer).__name__}")
         self.module = module
         group = group or (state.get_group() if state.is_initialized() else None)
         self.group = group
@@ -154,7 +194,8 @@ class DistributedDataParallel(Module):
         self.reducer.broadcast_parameters()
         if optimizer is not None:
             broadcast_optimizer_state(optimizer, group)
-            hook_optimizer(optimizer, self.sync_gradients)
+            hook = AverageGradientsHook.install(optimizer, self.reducer)
+            weakref.finalize(self, hook.handle.remove)  # the hook goes with the wrapper
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self.module(*args, **kwargs)
@@ -168,22 +209,3 @@ class DistributedDataParallel(Module):
         if self.reducer is None:
             return "world_size=1"
         return f"world_size={self.group.world_size}, buckets={len(self.reducer.buckets)}"
-
-
-def hook_optimizer(optimizer: Any, sync: Callable[[], None]) -> None:
-    """Make `optimizer.step()` run `sync()` (after the closure, if any) before updating."""
-    if getattr(optimizer, "_minidl_ddp_synced", False):
-        return
-    original = optimizer.step
-
-    def step(closure: Callable[[], Any] | None = None) -> Any:
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
-        sync()
-        original()
-        return loss
-
-    optimizer.step = step
-    optimizer._minidl_ddp_synced = True

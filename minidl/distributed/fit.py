@@ -14,6 +14,7 @@ import numpy as np
 from minidl.backend import random as _random
 from minidl.distributed import state
 from minidl.distributed.ddp import (
+    AverageGradientsHook,
     DistributedDataParallel,
     GradientReducer,
     broadcast_optimizer_state,
@@ -24,11 +25,18 @@ from minidl.distributed.sampler import DistributedSampler
 
 class FitSync:
     """Rank 0's weights and optimizer state everywhere at start, then per-step gradient
-    averaging, a shared shuffled shard per epoch, and metric totals over ranks."""
+    averaging, a shared shuffled shard per epoch, and metric totals over ranks.
+
+    The averaging comes from what fit is given, once per step: the optimizer's own hook
+    when a DistributedDataParallel installed one (then `sync_gradients` does nothing), else
+    the wrapper's reducer when the model is one, else a reducer of fit's own.
+    """
 
     def __init__(self, model: Any, optimizer: Any, n_samples: int, shuffle: bool) -> None:
         group = state.get_group()
-        if isinstance(model, DistributedDataParallel) and model.reducer is not None:
+        if AverageGradientsHook.of(optimizer) is not None:
+            self._sync = _already_averaged  # step() averages by itself
+        elif isinstance(model, DistributedDataParallel) and model.reducer is not None:
             self._sync = model.sync_gradients  # already checked and broadcast when wrapped
         else:
             check_same_parameters(model.named_parameters(), group, where="fit")
@@ -56,8 +64,5 @@ class FitSync:
         return [None if v is None else t for v, t in zip(values, totals.tolist())]
 
 
-def fit_sync(model: Any, optimizer: Any, n_samples: int, shuffle: bool) -> FitSync | None:
-    """A FitSync when `init()` ran in a job of several ranks, else None (train as usual)."""
-    if state.get_world_size() <= 1:
-        return None
-    return FitSync(model, optimizer, n_samples, shuffle)
+def _already_averaged() -> None:
+    """The optimizer's step pre-hook averages the gradients: nothing to do before step()."""

@@ -1,6 +1,7 @@
-"""Optimizer: parameter groups, per-parameter state, step/zero_grad, state dicts."""
+"""Optimizer: parameter groups, per-parameter state, step/zero_grad, step hooks, state dicts."""
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -11,6 +12,27 @@ from minidl.autograd.grad_mode import enable_grad, no_grad
 from minidl.autograd.tensor import Tensor
 
 ParamsLike = Iterable[Tensor] | Iterable[dict[str, Any]] | Tensor
+StepHook = Callable[["Optimizer"], None]
+
+_hook_ids = itertools.count()
+
+
+class RemovableHandle:
+    """What `register_step_pre_hook` / `register_step_post_hook` return: `.remove()` unregisters
+    the hook (again is a no-op); also a context manager that removes it on exit, as PyTorch's."""
+
+    def __init__(self, hooks: dict[int, StepHook]) -> None:
+        self._hooks = hooks
+        self.id = next(_hook_ids)
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
 
 
 class Optimizer:
@@ -18,15 +40,27 @@ class Optimizer:
 
     Subclasses set `_state_keys` (the names in each parameter's state), implement
     `_check_group(group)` (raise ValueError on a bad hyperparameter) and
-    `_update(p, grad, group, state)` (one in-place update of `p.data` on raw arrays).
+    `_update(p, grad, group, state)` (one in-place update of `p.data` on raw arrays), or
+    `_step()` for an update that needs every parameter at once. They never define `step`:
+    the base `step` runs the closure and the step hooks around `_step`, so no subclass can
+    skip the hooks (a subclass that defines `step` is refused when the class is created).
     """
 
     _state_keys: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            raise TypeError(f"{cls.__name__} defines step(); a minidl optimizer implements "
+                            f"_update(p, grad, group, state) (or _step()) instead, so that "
+                            f"Optimizer.step runs the closure and the step hooks around it")
 
     def __init__(self, params: ParamsLike, defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
         self.state: dict[Tensor, dict[str, Any]] = {}
         self.param_groups: list[dict[str, Any]] = []
+        self._step_pre_hooks: dict[int, StepHook] = {}
+        self._step_post_hooks: dict[int, StepHook] = {}
         groups = [params] if isinstance(params, Tensor) else list(params)
         if not groups:
             raise ValueError(f"{self._name()}: got an empty parameter list")
@@ -79,18 +113,55 @@ class Optimizer:
                     p.grad = Tensor(B.array_module(p.data).zeros_like(p.grad.data))
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update every parameter that has a gradient; returns closure() when given."""
+        """Update every parameter that has a gradient; returns closure() when given.
+
+        Order: closure() (with gradients enabled), the pre-hooks, the update, the post-hooks.
+        """
         loss = None
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        for hook in list(self._step_pre_hooks.values()):
+            hook(self)
         with no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is not None:
-                        grad = self._checked_grad(p)
-                        self._update(p, grad, group, self._state_for(p))
+            self._step()
+        for hook in list(self._step_post_hooks.values()):
+            hook(self)
         return loss
+
+    def _step(self) -> None:
+        """One update of every parameter that has a gradient (gradients are off here)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    grad = self._checked_grad(p)
+                    self._update(p, grad, group, self._state_for(p))
+
+    def register_step_pre_hook(self, hook: StepHook) -> RemovableHandle:
+        """Call `hook(optimizer)` at every `step()`, after the closure (if any) and before the
+        update: the gradients it sees, or replaces, are the ones the update uses.
+
+        Unlike PyTorch's `hook(optimizer, args, kwargs)`, minidl's hook takes the optimizer
+        alone (API.md) and its return value is ignored; and it runs after the closure, where
+        PyTorch runs it before, so that a closure's fresh gradients are what it sees (the
+        gradient averaging of `distributed.DistributedDataParallel` relies on that). Hooks run
+        in registration order; `.remove()` on the returned handle unregisters this one.
+        """
+        return self._register(self._step_pre_hooks, hook, "register_step_pre_hook")
+
+    def register_step_post_hook(self, hook: StepHook) -> RemovableHandle:
+        """Call `hook(optimizer)` after every `step()`'s update (PyTorch's step post-hook,
+        taking the optimizer alone; its return value is ignored). `.remove()` on the returned
+        handle unregisters it."""
+        return self._register(self._step_post_hooks, hook, "register_step_post_hook")
+
+    def _register(self, hooks: dict[int, StepHook], hook: StepHook, what: str) -> RemovableHandle:
+        if not callable(hook):
+            raise TypeError(f"{self._name()}.{what}: expected a callable hook(optimizer), got "
+                            f"{type(hook).__name__}")
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
 
     def _update(self, p: Tensor, grad: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         raise NotImplementedError(f"{self._name()} has no _update()")

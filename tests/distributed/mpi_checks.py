@@ -67,6 +67,28 @@ def shape_mismatch(rank: int) -> str:
     return "no error"
 
 
+def averages_per_wiring(group: dist.ProcessGroup) -> dict:
+    """Each wiring of DDP, compile and fit: [gradient all-reduces (op "mean"), optimizer steps]."""
+    real = group.all_reduce
+    means = []
+
+    def counting(array, op="sum"):
+        if op == "mean":
+            means.append(1)
+        return real(array, op)
+
+    group.all_reduce = counting
+    try:
+        out = {}
+        for wiring in workload.WIRINGS:
+            means.clear()
+            steps = workload.train_wired(wiring)
+            out[wiring] = [len(means), steps]
+        return out
+    finally:
+        del group.all_reduce  # the class's method again
+
+
 def main(out: Path, backend: str) -> None:
     group = dist.init(backend=backend)
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -80,6 +102,7 @@ def main(out: Path, backend: str) -> None:
     save("unused", unused_gradients(rank, backend))
     save("sampler", sampler_shards(world))
     save("mismatch", shape_mismatch(rank))
+    save("averages", averages_per_wiring(group))
     for case in workload.CASES:
         params = workload.train(case, rank, world, workload.PER_RANK_BATCH, init_seed=rank, device=backend)
         np.savez(out / f"train_{case}_rank{rank}.npz", **params)

@@ -1,7 +1,9 @@
 """minidl.distributed in one process: the job-of-one defaults, DistributedDataParallel as a
-transparent wrapper, the start-up model check's message, the optimizer hook, lazy mpi4py."""
+transparent wrapper, the start-up model check's message, the optimizer hook (one gradient
+average per step however DDP, compile and fit are wired), lazy mpi4py."""
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 
@@ -11,7 +13,8 @@ import pytest
 import minidl as md
 import minidl.distributed as dist
 from minidl import nn, optim
-from minidl.distributed.ddp import hook_optimizer
+from minidl.distributed import state
+from tests.distributed import workload
 
 
 class FakeGroup:
@@ -88,17 +91,49 @@ def test_model_check_names_the_rank_and_the_first_differing_parameter():
         dist.check_same_parameters(net.named_parameters(), FakeGroup([as64, mine]))
 
 
-def test_hooked_step_syncs_after_the_closure_and_before_the_update():
+class MirrorGroup:
+    """A job of two whose other rank always holds exactly what this one holds (so a mean
+    changes nothing, a sum doubles), counting every collective: what it would cost."""
+
+    world_size = 2
+    rank = 0
+    backend = "numpy"
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def all_reduce(self, array, op="sum"):
+        self.calls.append(f"all_reduce:{op}")
+        if op == "sum":
+            array *= 2
+        return array
+
+    def broadcast(self, array, root=0):
+        self.calls.append("broadcast")
+        return array
+
+    def broadcast_object(self, obj, root=0):
+        self.calls.append("broadcast_object")
+        return obj
+
+    def all_gather_object(self, obj):
+        self.calls.append("all_gather_object")
+        return [obj, obj]
+
+    def gradient_averages(self) -> int:
+        """All-reduces of gradient buckets (op "mean"; one bucket per step for small models)."""
+        return self.calls.count("all_reduce:mean")
+
+
+def test_ddp_averages_in_a_step_hook_after_the_closure_and_before_the_update():
+    group = MirrorGroup()
     p = nn.Parameter(np.array([1.0, 2.0]))
+    net = nn.Sequential()
+    net.p = p
     opt = optim.SGD([p], lr=0.5)
     events = []
-
-    def sync():
-        events.append(("sync", p.grad.numpy().tolist()))
-        p.grad = md.tensor(p.grad.numpy() * 0.5)  # what an average with a zero-gradient rank does
-
-    hook_optimizer(opt, sync)
-    hook_optimizer(opt, sync)  # hooking twice must not sync twice
+    group.all_reduce = lambda a, op="sum": events.append(("all_reduce", op, a.tolist())) or a
+    model = dist.DistributedDataParallel(net, optimizer=opt, group=group)
 
     def closure():
         events.append("closure")
@@ -107,12 +142,50 @@ def test_hooked_step_syncs_after_the_closure_and_before_the_update():
         loss.backward()
         return loss
 
-    loss = opt.step(closure)
-    assert loss.item() == 5.0
-    assert events == ["closure", ("sync", [2.0, 4.0])]
-    np.testing.assert_allclose(p.numpy(), [0.5, 1.0])  # p - 0.5 * (grad / 2)
+    assert opt.step(closure).item() == 5.0
+    assert events == ["closure", ("all_reduce", "max", [1]), ("all_reduce", "mean", [2.0, 4.0])]
+    np.testing.assert_allclose(p.numpy(), [0.0, 0.0])  # p - 0.5 * grad: the update ran after it
+    assert model.reducer is not None
+
+
+@pytest.mark.parametrize("wiring", workload.WIRINGS)
+def test_one_gradient_average_per_step_however_it_is_wired(wiring, monkeypatch):
+    group = MirrorGroup()
+    monkeypatch.setattr(state, "_group", group)  # as init() would set it, without MPI
+    steps = workload.train_wired(wiring)
+    assert steps == workload.WIRED_STEPS
+    assert group.gradient_averages() == steps
+
+
+def test_the_hook_goes_with_the_wrapper(monkeypatch):
+    group = MirrorGroup()
+    p = nn.Parameter(np.array([1.0, 2.0]))
+    net = nn.Sequential()
+    net.p = p
+    opt = optim.SGD([p], lr=0.5)
+    model = dist.DistributedDataParallel(net, optimizer=opt, group=group)
+    p.grad = md.tensor([1.0, 1.0])
     opt.step()
-    assert len(events) == 3
+    assert group.gradient_averages() == 1
+    del model
+    gc.collect()
+    p.grad = md.tensor([1.0, 1.0])
+    opt.step()
+    assert group.gradient_averages() == 1  # no wrapper, no averaging (as in PyTorch)
+    assert not opt._step_pre_hooks
+
+
+def test_ddp_refuses_an_optimizer_it_cannot_hook():
+    class Plain:
+        def step(self):
+            pass
+
+        def zero_grad(self):
+            pass
+
+    with pytest.raises(TypeError, match="optimizer must be a minidl optimizer .*register_step_pre_hook"
+                                        ".*got Plain"):
+        dist.DistributedDataParallel(nn.Dense(2, 2), optimizer=Plain(), group=MirrorGroup())
 
 
 def test_init_without_mpi4py_says_how_to_install(monkeypatch):

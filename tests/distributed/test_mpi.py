@@ -74,6 +74,11 @@ def test_gradients_missing_on_some_ranks_count_as_zero(checks: Path) -> None:
         assert got["p2"] is None  # no rank had one: the optimizer must skip it
 
 
+def test_one_gradient_average_per_step_however_it_is_wired(checks: Path) -> None:
+    for got in read(checks, "averages"):
+        assert got == {w: [workload.WIRED_STEPS, workload.WIRED_STEPS] for w in workload.WIRINGS}
+
+
 def test_sampler_shards_across_processes(checks: Path) -> None:
     shards = read(checks, "sampler")
     for case in ("pad", "drop", "plain"):

@@ -15,7 +15,7 @@ import numpy as np
 
 import minidl as md
 import minidl.functional as F
-from minidl import nn, optim
+from minidl import nn, optim, training
 from minidl.data import DataLoader, TensorDataset
 from minidl.distributed import DistributedDataParallel, DistributedSampler
 
@@ -65,7 +65,7 @@ def train(case: str, rank: int, world: int, batch: int, init_seed: int,
             loss = F.cross_entropy(model(xb.to(device)), yb.to(device))
             opt.zero_grad()
             loss.backward()
-            opt.step()  # DistributedDataParallel hooked it: gradients are averaged first
+            opt.step()  # DistributedDataParallel's step hook averages the gradients first
     return {k: v for k, v in net.state_dict().items()}
 
 
@@ -78,3 +78,46 @@ def fit(batch: int, init_seed: int) -> tuple[dict[str, np.ndarray], dict[str, li
     history = net.fit(x, y, epochs=EPOCHS, batch_size=batch, shuffle=False, verbose=0,
                       validation_data=(x[:8], y[:8]))
     return dict(net.state_dict()), history.history
+
+
+# ways to wire DistributedDataParallel, compile and fit around one optimizer: each must
+# average gradients exactly once per step (counted by the caller on the process group)
+WIRINGS = ("own loop, DDP(optimizer=)", "DDP(optimizer=) twice", "DDP(optimizer=), fit the wrapper",
+           "DDP(optimizer=), fit the inner model", "DDP(), fit the wrapper", "fit after init()")
+WIRED_STEPS = 6
+
+
+def train_wired(wiring: str) -> int:
+    """Train a tiny MLP for WIRED_STEPS steps in the job `init()` set up, wired as `wiring`;
+    returns the number of optimizer steps taken."""
+    md.manual_seed(0)
+    net = nn.Sequential(nn.Dense(3, 4), nn.ReLU(), nn.Dense(4, 2))
+    opt = optim.SGD(net.parameters(), lr=0.1)
+    steps = []
+    opt.register_step_post_hook(lambda o: steps.append(1))
+    x = np.random.default_rng(0).standard_normal((12, 3)).astype(np.float32)
+    y = np.arange(12) % 2
+    keep = []  # wrappers whose hooks must live while training
+    if wiring == "own loop, DDP(optimizer=)":
+        model = DistributedDataParallel(net, optimizer=opt)
+        for _ in range(WIRED_STEPS):
+            opt.zero_grad()
+            F.cross_entropy(model(md.tensor(x[:2])), md.tensor(y[:2])).backward()
+            opt.step()
+        return len(steps)
+    if wiring == "DDP(optimizer=) twice":
+        keep.append(DistributedDataParallel(net, optimizer=opt))
+        model = DistributedDataParallel(net, optimizer=opt)  # while the first one lives
+    elif wiring == "DDP(optimizer=), fit the wrapper":
+        model = DistributedDataParallel(net, optimizer=opt)
+    elif wiring == "DDP(optimizer=), fit the inner model":
+        keep.append(DistributedDataParallel(net, optimizer=opt))
+        model = net
+    elif wiring == "DDP(), fit the wrapper":
+        model = DistributedDataParallel(net)
+    else:  # init() only: fit averages by itself
+        model = net
+    training.compile(model, opt, "cross_entropy")  # a wrapper is no Sequential: the functions
+    # 12 samples over 2 ranks at 2 per step: 3 steps an epoch
+    training.fit(model, x, y, epochs=WIRED_STEPS // 3, batch_size=2, verbose=0)
+    return len(steps)

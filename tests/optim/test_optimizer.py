@@ -85,6 +85,86 @@ def test_step_runs_closure_with_grad_enabled():
     assert isinstance(loss, md.Tensor) and model.w.grad is not None
 
 
+
+@pytest.mark.parametrize("make_opt", [lambda ps: optim.SGD(ps, lr=0.5, momentum=0.9),
+                                      lambda ps: optim.Adam(ps, lr=0.5), lambda ps: optim.AdamW(ps, lr=0.5)],
+                         ids=["SGD", "Adam", "AdamW"])
+def test_step_hooks_run_around_every_update_in_order(make_opt):
+    (p,) = params([1.0, 2.0])
+    opt = make_opt([p])
+    events = []
+
+    def closure():
+        events.append("closure")
+        p.grad = md.tensor([1.0, 1.0], dtype="float64")
+        return "loss"
+
+    def pre(o):
+        assert o is opt
+        events.append(("pre", p.grad.numpy().tolist(), p.numpy().tolist()))
+        p.grad = md.tensor([0.0, 2.0], dtype="float64")  # what the update must now use
+
+    def post(o):
+        assert o is opt
+        events.append(("post", p.numpy().tolist()))
+
+    h_pre, h_post = opt.register_step_pre_hook(pre), opt.register_step_post_hook(post)
+    h_second = opt.register_step_pre_hook(lambda o: events.append("second pre"))
+    assert opt.step(closure) == "loss"
+    assert events[:3] == ["closure", ("pre", [1.0, 1.0], [1.0, 2.0]), "second pre"]
+    post_name, (p0, p1) = events[3]
+    assert post_name == "post" and 2.0 - p1 > 0.1 > 1.0 - p0  # updated with the pre-hook's gradient
+    assert len(events) == 4
+    h_pre.remove()
+    h_pre.remove()  # a second remove is a no-op
+    h_second.remove()
+    events.clear()
+    p.grad = md.tensor([1.0, 1.0], dtype="float64")
+    opt.step()
+    assert [e[0] for e in events] == ["post"] and events[0][1][0] < 1.0
+    with h_post:  # a handle is a context manager that removes its hook on exit
+        pass
+    events.clear()
+    opt.step()
+    assert events == []
+
+
+def test_a_failing_pre_hook_leaves_the_parameters_untouched():
+    (p,) = params([1.0, 2.0])
+    opt = optim.Adam([p], lr=0.1)
+    opt.register_step_pre_hook(lambda o: 1 / 0)
+    p.grad = md.tensor([1.0, 1.0], dtype="float64")
+    with pytest.raises(ZeroDivisionError):
+        opt.step()
+    assert_close(p, [1.0, 2.0])
+    assert not opt.state.get(p)
+
+
+def test_hooks_do_not_change_the_state_dict():
+    (p,) = params([1.0, 2.0])
+    plain, hooked = optim.Adam([p], lr=0.1), optim.Adam([p], lr=0.1)
+    hooked.register_step_pre_hook(lambda o: None)
+    hooked.register_step_post_hook(lambda o: None)
+    for opt in (plain, hooked):
+        p.grad = md.tensor([1.0, 1.0], dtype="float64")
+        opt.step()
+    a, b = plain.state_dict(), hooked.state_dict()
+    assert a["param_groups"] == b["param_groups"] and list(a["state"][0]) == list(b["state"][0])
+    plain.load_state_dict(b)  # and either loads into the other
+    hooked.load_state_dict(a)
+
+
+def test_hook_registration_and_subclasses_are_checked():
+    (p,) = params([1.0])
+    with pytest.raises(TypeError, match=r"SGD.register_step_pre_hook: expected a callable hook\(optimizer\), "
+                                        r"got int"):
+        optim.SGD([p], lr=0.1).register_step_pre_hook(3)
+    with pytest.raises(TypeError, match=r"MySGD defines step\(\); .* implements _update"):
+        class MySGD(optim.SGD):
+            def step(self, closure=None):  # would skip the hooks
+                return None
+
+
 def test_bad_parameter_lists():
     (p,) = params([1.0])
     with pytest.raises(ValueError, match="empty parameter list"):

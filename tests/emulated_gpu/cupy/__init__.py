@@ -7,7 +7,8 @@ the ways minidl talks to CuPy, where code that works on NumPy breaks on a GPU.
 - Its arrays are not NumPy arrays: `np.asarray(a)` raises TypeError as CuPy does, and a
   NumPy array (not a scalar) mixed into a device function or operator raises TypeError.
 - Reductions and integer indexing give 0-d device arrays, never host scalars.
-- Names CuPy lacks, or that minidl must not use on a GPU, are missing (`_MISSING`).
+- Only names CuPy has are there: an explicit list (`_PROVIDED`) falls through to NumPy;
+  any other NumPy name is an AttributeError, as it is on `import cupy`.
 - `RawKernel` compiles the CUDA source as C++ (tests/backend/host_cuda.py) and runs it on
   a small emulated grid, so the real kernels run, not the NumPy references.
 - Every read back to the host (`.get()`, `.item()`, `float()`, `bool()`, a boolean mask, a
@@ -30,14 +31,54 @@ __version__ = "13.0.0+emulated"
 host_syncs = 0  # reads back to the host so far
 _live: "weakref.WeakValueDictionary[int, ndarray]" = weakref.WeakValueDictionary()
 
-# NumPy names that CuPy lacks (or that would silently run on the host here)
-_MISSING = {"add_at", "asmatrix", "matrix", "frompyfunc", "vectorize", "lib", "ma", "char", "rec",
-            "testing", "fromfile", "loadtxt", "genfromtxt", "ctypeslib", "polynomial", "memmap"}
+# What falls through to NumPy: the names that every CuPy release from 12.0 (pyproject's floor)
+# to 14.2 and the development head has at its top level (read from their cupy/__init__.py)
+# and NumPy 2 has too, less those this module defines itself and those it leaves out: the
+# submodules fft, linalg, polynomial and testing (not emulated) and vectorize, fromfile,
+# loadtxt, genfromtxt (would run on the host here). Any other name is an AttributeError, as
+# `cupy.<name>` is in CuPy: newer NumPy names (concat, cumulative_sum, pow, ...) are out too,
+# since CuPy 12 and 13 lack them.
+_PROVIDED = frozenset("""
+    abs absolute add all allclose amax amin angle any append apply_along_axis arange arccos arccosh
+    arcsin arcsinh arctan arctan2 arctanh argmax argmin argpartition argsort argwhere around
+    array2string array_equal array_equiv array_repr array_split array_str asarray_chkfinite
+    asfortranarray atleast_1d atleast_2d atleast_3d average bartlett base_repr binary_repr bincount
+    bitwise_and bitwise_not bitwise_or bitwise_xor blackman bool_ broadcast broadcast_arrays
+    broadcast_shapes broadcast_to byte c_ can_cast cbrt cdouble ceil choose clip column_stack
+    common_type complex128 complex64 complexfloating compress concatenate conj conjugate convolve
+    copy copysign copyto corrcoef correlate cos cosh count_nonzero cov cross csingle cumprod cumsum
+    deg2rad degrees diag diag_indices diag_indices_from diagflat diagonal diff digitize divide
+    divmod dot double dsplit dstack dtype dtypes e ediff1d einsum empty empty_like equal euler_gamma
+    exp exp2 expand_dims expm1 extract eye fabs fill_diagonal finfo fix flatiter flatnonzero flip
+    fliplr flipud float16 float32 float64 float_power floating floor floor_divide fmax fmin fmod
+    format_float_positional format_float_scientific frexp from_dlpack frombuffer fromfunction
+    fromiter fromstring full full_like gcd generic get_printoptions gradient greater greater_equal
+    half hamming hanning heaviside histogram histogram2d histogramdd hsplit hstack hypot i0 identity
+    iinfo imag index_exp indices inexact inf inner int16 int32 int64 int8 int_ intc integer interp
+    intersect1d intp invert isclose iscomplex iscomplexobj isfinite isfortran isin isinf isnan
+    isneginf isposinf isreal isrealobj isscalar issubdtype iterable ix_ kaiser kron lcm ldexp
+    left_shift less less_equal lexsort linspace load log log10 log1p log2 logaddexp logaddexp2
+    logical_and logical_not logical_or logical_xor logspace longlong mask_indices matmul max maximum
+    may_share_memory mean median meshgrid mgrid min min_scalar_type minimum mintypecode mod modf
+    moveaxis multiply nan nan_to_num nanargmax nanargmin nancumprod nancumsum nanmax nanmean
+    nanmedian nanmin nanprod nanstd nansum nanvar ndim ndindex negative newaxis nextafter nonzero
+    not_equal number ogrid ones ones_like outer packbits pad partition percentile pi piecewise place
+    poly poly1d polyadd polyfit polymul polysub polyval positive power printoptions prod
+    promote_types ptp put putmask quantile r_ rad2deg radians ravel ravel_multi_index real
+    real_if_close reciprocal remainder repeat require reshape resize result_type right_shift rint
+    roll rollaxis roots rot90 round row_stack s_ save savetxt savez savez_compressed searchsorted
+    select set_printoptions setdiff1d setxor1d shape shares_memory short show_config sign signbit
+    signedinteger sin sinc single sinh size sort sort_complex split sqrt square squeeze stack std
+    subtract sum swapaxes take take_along_axis tan tanh tensordot tile trace transpose tri tril
+    tril_indices tril_indices_from trim_zeros triu triu_indices triu_indices_from true_divide trunc
+    typename ubyte uint uint16 uint32 uint64 uint8 uintc uintp ulonglong union1d unique unpackbits
+    unravel_index unsignedinteger unwrap ushort vander var vdot vsplit vstack where zeros zeros_like
+""".split())
 # functions whose results are metadata, not arrays
 _PLAIN = {"shape", "ndim", "size", "result_type", "promote_types", "can_cast", "dtype", "finfo",
           "iinfo", "issubdtype", "isscalar", "min_scalar_type", "broadcast_shapes", "may_share_memory",
-          "shares_memory", "get_printoptions", "set_printoptions", "printoptions", "errstate",
-          "obj2sctype", "sctype2char", "typename", "common_type", "mintypecode"}
+          "shares_memory", "get_printoptions", "set_printoptions", "printoptions", "typename",
+          "common_type", "mintypecode"}
 
 
 def _sync() -> None:
@@ -297,11 +338,9 @@ ndarray.__hash__ = None  # type: ignore[assignment]
 
 
 def _lookup(name: str) -> Any:
-    if name in _MISSING or name.startswith("_"):
+    if name not in _PROVIDED:
         return None
-    obj = getattr(_np, name, None)
-    if obj is None:
-        return None
+    obj = getattr(_np, name)
     if isinstance(obj, _np.ufunc):
         return ufunc(obj)
     if isinstance(obj, type) or not callable(obj):
@@ -312,10 +351,10 @@ def _lookup(name: str) -> Any:
 
 
 def __getattr__(name: str) -> Any:
-    found = _lookup(name)
-    if found is None:
-        raise AttributeError(f"module 'cupy' has no attribute {name!r} (CuPy emulator)")
-    globals()[name] = found
+    if name not in _PROVIDED:
+        raise AttributeError(f"module 'cupy' has no attribute {name!r} (CuPy has no such name; "
+                             f"CuPy emulator)")
+    found = globals()[name] = _lookup(name)  # newaxis is None, and there
     return found
 
 
