@@ -31,6 +31,12 @@ class Function:
     promotes_ints: bool = False
     # true division: integers in, a float out (float32, PyTorch's default dtype)
     ints_make_float: bool = False
+    # the outputs are views of the first input: they share its version counter, so an
+    # in-place change through either is seen by ops that saved the other
+    returns_view: bool = False
+    # (counter, version at save time, what it is) for each input or output whose array the
+    # op keeps for backward; backward refuses to run if one has changed since
+    saved_versions: tuple[tuple[VersionCounter, int, str], ...] = ()
 
     @property
     def name(self) -> str:
@@ -58,6 +64,8 @@ class Function:
             raise _renamed(exc, f"{self.name}: {exc} (input shapes {shapes})") from exc
         single = not isinstance(ys, tuple)
         outs = tuple(Tensor(y) for y in ((ys,) if single else ys))
+        if self.returns_view:
+            _share_version(xs[0], outs)
         if record:
             self.inputs = xs
             self.generation = max(x.generation for x in xs)
@@ -69,7 +77,19 @@ class Function:
                 o.creator = self
                 o.requires_grad = True
                 o.generation = self.generation + 1
+            self.saved_versions = _saved_versions(self, xs, outs)
         return outs[0] if single else outs
+
+    def check_saved_versions(self) -> None:
+        """Raise if an array this op saved for backward was changed in place since."""
+        for counter, version, what in self.saved_versions:
+            if counter.value != version:
+                raise RuntimeError(
+                    f"one of the variables needed for gradient computation has been modified by "
+                    f"an inplace operation: [{what}] is at version {counter.value}; expected "
+                    f"version {version} instead. Hint: the tensor was changed in place (+=, "
+                    f"t[idx] = v, zero_(), ...) after {self.name} used it; change a copy "
+                    f"(.clone()) or do the in-place update after backward()")
 
     def release(self) -> None:
         """Drop inputs and saved arrays once backward has used them."""
@@ -77,6 +97,67 @@ class Function:
         self.__dict__.clear()
         self.generation = generation
         self.freed = True
+
+
+class VersionCounter:
+    """How many times a tensor's array was changed in place (PyTorch's `_version`). Shared by
+    the tensors that share the array: detach() and view ops."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+def version_counter(t: Tensor) -> VersionCounter:
+    """t's counter, made on first use (most tensors are never asked)."""
+    if t._vc is None:
+        t._vc = VersionCounter()
+    return t._vc
+
+
+def _share_version(x: Tensor, outs: tuple[Tensor, ...]) -> None:
+    counter = version_counter(x)
+    for o in outs:
+        # a view op may still copy (reshape of a non-contiguous array): NumPy and CuPy say so
+        # with base None; an array type without `base` is taken to be a view
+        if getattr(o.data, "base", True) is not None:
+            o._vc = counter
+
+
+def _saved_versions(fn: Function, xs: tuple[Tensor, ...],
+                    outs: tuple[Tensor, ...]) -> tuple[tuple[VersionCounter, int, str], ...]:
+    """The version of each input and output whose array (or a view of it) `fn` kept."""
+    held: list[Any] = []
+    for value in vars(fn).values():
+        _collect_arrays(value, held, depth=2)
+    if not held:
+        return ()
+    found = []
+    for i, t in enumerate((*xs, *outs)):
+        if any(_same_memory(a, t.data) for a in held):
+            what = f"{t.dtype} {tuple(t.shape)}"
+            if i >= len(xs):
+                what += f", which is output {i - len(xs)} of {fn.name},"
+            counter = version_counter(t)
+            found.append((counter, counter.value, what))
+    return tuple(found)
+
+
+def _collect_arrays(value: Any, out: list[Any], depth: int) -> None:
+    if isinstance(value, (tuple, list)) and depth:
+        for v in value:
+            _collect_arrays(v, out, depth - 1)
+    elif B.is_array(value) and not isinstance(value, np.generic):
+        out.append(value)
+
+
+def _same_memory(saved: Any, data: Any) -> bool:
+    """`saved` is `data` or a view of it (or both views of one array)."""
+    if saved is data:
+        return True
+    base = getattr(saved, "base", None)
+    return base is not None and (base is data or base is getattr(data, "base", None))
 
 
 def _renamed(exc: Exception, message: str) -> Exception:
@@ -168,6 +249,7 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
         fn = heapq.heappop(heap)[2]
         if getattr(fn, "freed", False):
             raise RuntimeError(_FREED)
+        fn.check_saved_versions()
         gys = _output_grads(fn, pending)
         gxs = fn.backward(*gys)
         if not isinstance(gxs, tuple):
