@@ -86,7 +86,7 @@ class Function:
             if counter.value != version:
                 raise RuntimeError(
                     f"one of the variables needed for gradient computation has been modified by "
-                    f"an inplace operation: [{what}] is at version {counter.value}; expected "
+                    f"an inplace operation: {what} is at version {counter.value}; expected "
                     f"version {version} instead. Hint: the tensor was changed in place (+=, "
                     f"t[idx] = v, zero_(), ...) after {self.name} used it; change a copy "
                     f"(.clone()) or do the in-place update after backward()")
@@ -136,7 +136,7 @@ def _saved_versions(fn: Function, xs: tuple[Tensor, ...],
     found = []
     for i, t in enumerate((*xs, *outs)):
         if any(_same_memory(a, t.data) for a in held):
-            what = f"{t.dtype} {tuple(t.shape)}"
+            what = f"[{t.dtype} {tuple(t.shape)}]"
             if i >= len(xs):
                 what += f", which is output {i - len(xs)} of {fn.name},"
             counter = version_counter(t)

@@ -139,7 +139,9 @@ class Tensor:
         return int(self.data.item())
 
     def __format__(self, spec: str) -> str:
-        if self.size == 1:
+        # as PyTorch: a 0-d tensor formats as its value (f"{loss}" too); minidl also formats
+        # a one-element tensor of any shape when a spec is given (f"{t:.4f}")
+        if self.ndim == 0 or self.size == 1 and spec:
             return format(self.data.item(), spec)
         if spec:
             raise TypeError(f"unsupported format string passed to Tensor.__format__: {spec!r} "
