@@ -34,9 +34,9 @@ class Function:
     # the outputs are views of the first input: they share its version counter, so an
     # in-place change through either is seen by ops that saved the other
     returns_view: bool = False
-    # (counter, version at save time, what it is) for each input or output whose array the
-    # op keeps for backward; backward refuses to run if one has changed since
-    saved_versions: tuple[tuple[VersionCounter, int, str], ...] = ()
+    # (counter, version at save time, tensor, output index or None) for each input or output
+    # whose array the op keeps for backward; backward refuses to run if one has changed since
+    saved_versions: tuple[tuple[VersionCounter, int, Any, int | None], ...] = ()
 
     @property
     def name(self) -> str:
@@ -82,8 +82,11 @@ class Function:
 
     def check_saved_versions(self) -> None:
         """Raise if an array this op saved for backward was changed in place since."""
-        for counter, version, what in self.saved_versions:
+        for counter, version, data, output in self.saved_versions:
             if counter.value != version:
+                what = f"[{data.dtype} {tuple(data.shape)}]"
+                if output is not None:
+                    what += f", which is output {output} of {self.name},"
                 raise RuntimeError(
                     f"one of the variables needed for gradient computation has been modified by "
                     f"an inplace operation: {what} is at version {counter.value}; expected "
@@ -126,7 +129,7 @@ def _share_version(x: Tensor, outs: tuple[Tensor, ...]) -> None:
 
 
 def _saved_versions(fn: Function, xs: tuple[Tensor, ...],
-                    outs: tuple[Tensor, ...]) -> tuple[tuple[VersionCounter, int, str], ...]:
+                    outs: tuple[Tensor, ...]) -> tuple[tuple[VersionCounter, int, Any, int | None], ...]:
     """The version of each input and output whose array (or a view of it) `fn` kept."""
     held: list[Any] = []
     for value in vars(fn).values():
@@ -136,11 +139,9 @@ def _saved_versions(fn: Function, xs: tuple[Tensor, ...],
     found = []
     for i, t in enumerate((*xs, *outs)):
         if any(_same_memory(a, t.data) for a in held):
-            what = f"[{t.dtype} {tuple(t.shape)}]"
-            if i >= len(xs):
-                what += f", which is output {i - len(xs)} of {fn.name},"
             counter = version_counter(t)
-            found.append((counter, counter.value, what))
+            # the array itself (already held by the op), not the tensor: no reference cycle
+            found.append((counter, counter.value, t.data, i - len(xs) if i >= len(xs) else None))
     return tuple(found)
 
 

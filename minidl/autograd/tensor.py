@@ -30,6 +30,9 @@ class Size(int):
         out.shape = tuple(shape)
         return out
 
+    def __getnewargs__(self) -> tuple[int, tuple[int, ...]]:  # copy and pickle
+        return int(self), self.shape
+
     def __call__(self, dim: int | None = None) -> Any:
         if dim is None:
             return self.shape
@@ -217,11 +220,11 @@ class Tensor:
     def tolist(self) -> Any:
         return self.numpy().tolist()
 
-    def to(self, name: Any = None, dtype: DTypeLike = None) -> Tensor:
+    def to(self, name: Any, dtype: DTypeLike = None) -> Tensor:
         """This tensor on another backend ("numpy"/"cpu" or "cupy"/"cuda", also "cuda:0"),
         and/or in another dtype (`t.to("cuda")`, `t.to(md.float64)`, `t.to("cuda", "float64")`);
         itself when nothing changes."""
-        if name is not None and dtype is None and _is_dtype(name):
+        if dtype is None and _is_dtype(name):
             name, dtype = None, name
         out = self if name is None else self._to_backend(_device_name(name))
         return out if dtype is None else out._as(_resolve_dtype(dtype))
@@ -284,13 +287,17 @@ class Tensor:
     def T(self) -> Tensor:  # noqa: N802 - NumPy's name
         return _shape.transpose(self, None)
 
-    def flatten(self) -> Tensor:
-        return _shape.reshape(self, (-1,))
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Merge axes start_dim..end_dim into one (all of them by default), as PyTorch."""
+        return _shape.flatten(self, start_dim, end_dim)
 
-    def squeeze(self, axis: Any = None) -> Tensor:
-        return _shape.squeeze(self, axis)
+    def squeeze(self, axis: Any = None, *, dim: Any = None) -> Tensor:
+        return _shape.squeeze(self, _axes.pick_axis("squeeze", axis, dim))
 
-    def unsqueeze(self, axis: int) -> Tensor:
+    def unsqueeze(self, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+        axis = _axes.pick_axis("unsqueeze", axis, dim)
+        if axis is None:
+            raise TypeError("unsqueeze: missing the axis (dim) where the new axis goes")
         return _shape.expand_dims(self, axis)
 
     def __getitem__(self, index: Any) -> Tensor:
@@ -656,14 +663,14 @@ def eye(n: int, m: int | None = None, dtype: DTypeLike = None, requires_grad: bo
                   requires_grad=requires_grad)
 
 
-def from_numpy(array: np.ndarray) -> Tensor:
-    """A CPU tensor sharing `array`'s memory (a change to either shows in both); its dtype kept."""
-    if not isinstance(array, np.ndarray):
-        raise TypeError(f"from_numpy: expected np.ndarray (got {type(array).__name__})")
-    if array.dtype.kind not in "biufc":
-        raise TypeError(f"from_numpy: can't convert an array of dtype {array.dtype}; supported "
+def from_numpy(ndarray: np.ndarray) -> Tensor:
+    """A CPU tensor sharing `ndarray`'s memory (a change to either shows in both); its dtype kept."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray (got {type(ndarray).__name__})")
+    if ndarray.dtype.kind not in "biufc":
+        raise TypeError(f"from_numpy: can't convert an array of dtype {ndarray.dtype}; supported "
                         f"are bool, integer, float and complex")
-    return Tensor(array)
+    return Tensor(ndarray)
 
 
 def zeros_like(x: Tensor, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:

@@ -233,6 +233,17 @@ def squeeze(x: Any, axis: Any = None) -> Any:
     return reshape(x, shape)
 
 
+def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Any:
+    """Merge axes start_dim..end_dim (inclusive) into one; a 0-d tensor becomes (1,)."""
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    start, end = (normalize_axes(a, x.ndim)[0] for a in (start_dim, end_dim))
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    shape = x.shape
+    return reshape(x, shape[:start] + (int(np.prod(shape[start:end + 1])),) + shape[end + 1:])
+
+
 def expand_dims(x: Any, axis: int) -> Any:
     """Insert a size-1 axis at `axis` (-ndim-1 <= axis <= ndim)."""
     if not -x.ndim - 1 <= axis <= x.ndim:

@@ -1,6 +1,8 @@
 """Tensor creation, dtype rules, attributes and conversions."""
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -373,3 +375,44 @@ def test_from_numpy_shares_memory_and_keeps_dtype():
         md.from_numpy([1, 2])
     with pytest.raises(TypeError, match="dtype"):
         md.from_numpy(np.array(["a"]))
+
+
+# ---- the version 2 signatures (API.md "Tensors: what PyTorch users type") ------------------------
+
+P = inspect.Parameter
+V2_SIGNATURES = {
+    md.full: "(shape, fill_value, dtype=None, requires_grad=False, device=None)",
+    md.eye: "(n, m=None, dtype=None, requires_grad=False, device=None)",
+    md.from_numpy: "(ndarray)",
+    md.cat: "(tensors, axis=0, *, dim=None)",
+    md.concatenate: "(tensors, axis=0, *, dim=None)",
+    md.stack: "(tensors, axis=0, *, dim=None)",
+    md.Tensor.view: "(self, *shape)",
+    md.Tensor.permute: "(self, *axes)",
+    md.Tensor.clamp: "(self, min=None, max=None)",
+    md.Tensor.clamp_: "(self, min=None, max=None)",
+    md.Tensor.argmax: "(self, axis=None, keepdims=False, *, dim=None, keepdim=None)",
+    md.Tensor.argmin: "(self, axis=None, keepdims=False, *, dim=None, keepdim=None)",
+    md.Tensor.min: "(self, axis=None, keepdims=False, *, dim=None, keepdim=None)",
+    md.Tensor.max: "(self, axis=None, keepdims=False, *, dim=None, keepdim=None)",
+    md.Tensor.sum: "(self, axis=None, keepdims=False, *, dim=None, keepdim=None)",
+    md.Tensor.add_: "(self, other, alpha=1)",
+    md.Tensor.fill_: "(self, value)",
+    md.Tensor.copy_: "(self, src)",
+    md.Tensor.to: "(self, name, dtype=None)",
+    md.functional.softmax: "(x, axis=-1, *, dim=None)",
+    md.functional.log_softmax: "(x, axis=-1, *, dim=None)",
+}
+
+
+@pytest.mark.parametrize("fn", list(V2_SIGNATURES), ids=lambda f: f.__qualname__)
+def test_version_2_signatures(fn):
+    sig = inspect.signature(fn).replace(return_annotation=inspect.Signature.empty)
+    plain = sig.replace(parameters=[p.replace(annotation=P.empty) for p in sig.parameters.values()])
+    assert str(plain) == V2_SIGNATURES[fn]
+
+
+@pytest.mark.parametrize("name", ["float", "double", "long", "clone", "numel", "dim", "abs", "sqrt",
+                                  "cpu", "cuda", "tolist", "zero_", "mul_"])
+def test_version_2_methods_exist(name):
+    assert callable(getattr(md.Tensor, name))
