@@ -34,9 +34,9 @@ class Function:
     # the outputs are views of the first input: they share its version counter, so an
     # in-place change through either is seen by ops that saved the other
     returns_view: bool = False
-    # (counter, version at save time, tensor, output index or None) for each input or output
-    # whose array the op keeps for backward; backward refuses to run if one has changed since
-    saved_versions: tuple[tuple[VersionCounter, int, Any, int | None], ...] = ()
+    # the process-wide count of in-place changes when the op was recorded: backward looks
+    # for a changed saved array only when that count has moved since (a rare, slow path)
+    epoch: int = 0
 
     @property
     def name(self) -> str:
@@ -67,6 +67,7 @@ class Function:
         if self.returns_view:
             _share_version(xs[0], outs)
         if record:
+            self.epoch = _inplace_epoch
             self.inputs = xs
             self.generation = max(x.generation for x in xs)
             self.out_meta = [(o.shape, o.dtype) for o in outs]
@@ -77,21 +78,30 @@ class Function:
                 o.creator = self
                 o.requires_grad = True
                 o.generation = self.generation + 1
-            self.saved_versions = _saved_versions(self, xs, outs)
         return outs[0] if single else outs
 
     def check_saved_versions(self) -> None:
-        """Raise if an array this op saved for backward was changed in place since."""
-        for counter, version, data, output in self.saved_versions:
-            if counter.value != version:
-                what = f"[{data.dtype} {tuple(data.shape)}]"
+        """Raise if an array this op kept for backward (an input's or output's array, a view
+        of it or its base) was changed in place after the op was recorded."""
+        if self.epoch == _inplace_epoch:  # nothing anywhere changed in place since: done
+            return
+        outputs = [(ref(), k) for k, ref in enumerate(self.outputs)]
+        candidates = [(t, k) for t, k in [*((x, None) for x in self.inputs), *outputs]
+                      if t is not None and t._vc is not None and t._vc.epoch > self.epoch]
+        if not candidates:
+            return
+        held = _held_arrays(self)
+        for t, output in candidates:
+            base = getattr(t.data, "base", None)
+            if id(t.data) in held or base is not None and id(base) in held:
+                what = f"[{t.dtype} {tuple(t.shape)}]"
                 if output is not None:
                     what += f", which is output {output} of {self.name},"
                 raise RuntimeError(
                     f"one of the variables needed for gradient computation has been modified by "
-                    f"an inplace operation: {what} is at version {counter.value}; expected "
-                    f"version {version} instead. Hint: the tensor was changed in place (+=, "
-                    f"t[idx] = v, zero_(), ...) after {self.name} used it; change a copy "
+                    f"an inplace operation: {what} is at version {t._version}, changed after "
+                    f"{self.name} saved it. Hint: the tensor was changed in place (+=, t[idx] = "
+                    f"v, zero_(), ...) between the forward pass and backward(); change a copy "
                     f"(.clone()) or do the in-place update after backward()")
 
     def release(self) -> None:
@@ -103,13 +113,18 @@ class Function:
 
 
 class VersionCounter:
-    """How many times a tensor's array was changed in place (PyTorch's `_version`). Shared by
-    the tensors that share the array: detach() and view ops."""
+    """How many times a tensor's array was changed in place (PyTorch's `_version`), and the
+    process-wide in-place count at the last change. Shared by the tensors that share the
+    array: detach() and view ops."""
 
-    __slots__ = ("value",)
+    __slots__ = ("value", "epoch")
 
     def __init__(self) -> None:
         self.value = 0
+        self.epoch = 0
+
+
+_inplace_epoch = 0  # in-place changes so far, in the whole process
 
 
 def version_counter(t: Tensor) -> VersionCounter:
@@ -117,6 +132,15 @@ def version_counter(t: Tensor) -> VersionCounter:
     if t._vc is None:
         t._vc = VersionCounter()
     return t._vc
+
+
+def bump_version(t: Tensor) -> None:
+    """Record an in-place change of t's array."""
+    global _inplace_epoch
+    _inplace_epoch += 1
+    counter = version_counter(t)
+    counter.value += 1
+    counter.epoch = _inplace_epoch
 
 
 def _share_version(x: Tensor, outs: tuple[Tensor, ...]) -> None:
@@ -128,37 +152,26 @@ def _share_version(x: Tensor, outs: tuple[Tensor, ...]) -> None:
             o._vc = counter
 
 
-def _saved_versions(fn: Function, xs: tuple[Tensor, ...],
-                    outs: tuple[Tensor, ...]) -> tuple[tuple[VersionCounter, int, Any, int | None], ...]:
-    """The version of each input and output whose array (or a view of it) `fn` kept."""
-    held: list[Any] = []
-    for value in vars(fn).values():
-        _collect_arrays(value, held, depth=2)
-    if not held:
-        return ()
-    found = []
-    for i, t in enumerate((*xs, *outs)):
-        if any(_same_memory(a, t.data) for a in held):
-            counter = version_counter(t)
-            # the array itself (already held by the op), not the tensor: no reference cycle
-            found.append((counter, counter.value, t.data, i - len(xs) if i >= len(xs) else None))
-    return tuple(found)
+# what the engine sets on an op; everything else in its __dict__ is the op's own
+_ENGINE_ATTRS = frozenset({"inputs", "outputs", "out_meta", "needs_input_grad", "generation", "epoch"})
+_PLAIN_VALUES = frozenset({type(None), bool, int, float, str})
 
 
-def _collect_arrays(value: Any, out: list[Any], depth: int) -> None:
-    if isinstance(value, (tuple, list)) and depth:
-        for v in value:
-            _collect_arrays(v, out, depth - 1)
-    elif B.is_array(value) and not isinstance(value, np.generic):
-        out.append(value)
-
-
-def _same_memory(saved: Any, data: Any) -> bool:
-    """`saved` is `data` or a view of it (or both views of one array)."""
-    if saved is data:
-        return True
-    base = getattr(saved, "base", None)
-    return base is not None and (base is data or base is getattr(data, "base", None))
+def _held_arrays(fn: Function) -> set[int]:
+    """ids of the arrays (and their bases) the op keeps in its attributes, or one level inside
+    a tuple or list attribute."""
+    held: set[int] = set()
+    for key, value in vars(fn).items():
+        if key in _ENGINE_ATTRS:
+            continue
+        for v in value if type(value) in (tuple, list) else (value,):
+            if type(v) in _PLAIN_VALUES:
+                continue
+            held.add(id(v))
+            base = getattr(v, "base", None)
+            if base is not None:
+                held.add(id(base))
+    return held
 
 
 def _renamed(exc: Exception, message: str) -> Exception:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from minidl import backend as B
-from minidl.autograd.function import version_counter
+from minidl.autograd.function import bump_version as bump
 from minidl.autograd.grad_mode import is_grad_enabled, no_grad
 from minidl.autograd.tensor import Tensor
 from minidl.ops.shape import _plain_index, check_index_device
@@ -47,10 +47,6 @@ def check_allowed(name: str, t: Tensor, operands: tuple[Any, ...] = ()) -> None:
     raise RuntimeError(
         f"{name}: the value requires grad, and minidl records no graph for in-place ops; use an "
         f"out-of-place op (t = t + u), or `with md.no_grad():` if no gradient should flow")
-
-
-def bump(t: Tensor) -> None:
-    version_counter(t).value += 1
 
 
 def apply(name: str, t: Tensor, compute: Callable[[], Tensor], operands: tuple[Any, ...]) -> Tensor:
