@@ -61,9 +61,18 @@ def apply(name: str, t: Tensor, compute: Callable[[], Tensor], operands: tuple[A
     if y.shape != t.shape:
         raise RuntimeError(f"{name}: output with shape {t.shape} doesn't match the broadcast "
                            f"shape {y.shape}")
-    t.data[...] = y.data
-    bump(t)
+    _write(name, t, ..., y.data)
     return t
+
+
+def _write(name: str, t: Tensor, index: Any, value: Any) -> None:
+    """t.data[index] = value, then the version bump; NumPy's refusals (a value that does not
+    broadcast, a read-only array) come back naming the op, with nothing written."""
+    try:
+        t.data[index] = value
+    except ValueError as exc:
+        raise RuntimeError(f"{name}: {exc} (tensor shape {t.shape})") from None
+    bump(t)
 
 
 def _value(name: str, t: Tensor, value: Any) -> Any:
@@ -83,11 +92,7 @@ def setitem(t: Tensor, index: Any, value: Any) -> None:
     index = _plain_index(index)
     check_index_device("__setitem__", index, t.data)
     value = _value("__setitem__", t, value)
-    try:
-        t.data[index] = value
-    except ValueError as exc:  # the value does not broadcast to the indexed shape
-        raise RuntimeError(f"__setitem__: {exc} (tensor shape {t.shape})") from None
-    bump(t)
+    _write("__setitem__", t, index, value)
 
 
 def fill(t: Tensor, value: Any) -> Tensor:
@@ -96,8 +101,7 @@ def fill(t: Tensor, value: Any) -> Tensor:
     if isinstance(value, Tensor) and value.ndim != 0:
         raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with "
                            f"{value.ndim} dimensions")
-    t.data[...] = _value("fill_", t, value)
-    bump(t)
+    _write("fill_", t, ..., _value("fill_", t, value))
     return t
 
 
@@ -116,6 +120,5 @@ def copy(t: Tensor, src: Any) -> Tensor:
     if target != t.shape:
         raise RuntimeError(f"copy_: src of shape {tuple(data.shape)} cannot be broadcast to the "
                            f"tensor's shape {t.shape}")
-    t.data[...] = data
-    bump(t)
+    _write("copy_", t, ..., data)
     return t

@@ -341,3 +341,13 @@ def test_retained_graph_checks_again(backend):
         w += 1  # the input was not kept: fine
     y.backward()
     assert_close(w.grad, 2 * np.array([0.19661193, 0.10499359]), rtol=1e-6)
+
+
+def test_a_read_only_array_is_refused_naming_the_op():
+    frozen = np.arange(3.0)
+    frozen.flags.writeable = False
+    t = md.from_numpy(frozen)
+    for act in (lambda: t.__iadd__(1.0), lambda: t.zero_(), lambda: t.__setitem__(0, 1.0)):
+        with pytest.raises(RuntimeError, match="read-only"):
+            act()
+    assert t.numpy().tolist() == [0.0, 1.0, 2.0] and t._version == 0
