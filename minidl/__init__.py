@@ -21,6 +21,12 @@ from minidl.serialization import load, save
 
 __version__ = "0.1.0"
 
+# PyTorch's dtype names (`dtype=md.long` for labels, `md.float`); left out of __all__ so a
+# star import never shadows the builtins float
+float = float32  # noqa: A001
+double = float64
+long = int64
+
 __all__ = [
     "BackendUnavailableError", "DeviceMismatchError", "GradcheckError",
     "cuda_available", "get_backend", "set_backend", "manual_seed",

@@ -287,6 +287,13 @@ class Tensor:
     def T(self) -> Tensor:  # noqa: N802 - NumPy's name
         return _shape.transpose(self, None)
 
+    def t(self) -> Tensor:
+        """PyTorch's `.t()`: the transpose of a tensor of at most 2 dimensions."""
+        if self.ndim > 2:
+            raise ValueError(f"t(): expects a tensor of at most 2 dimensions, got shape {self.shape}; "
+                             f"use .permute(...) or .transpose(*axes)")
+        return _shape.transpose(self, None)
+
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         """Merge axes start_dim..end_dim into one (all of them by default), as PyTorch."""
         return _shape.flatten(self, start_dim, end_dim)

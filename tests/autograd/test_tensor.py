@@ -416,3 +416,15 @@ def test_version_2_signatures(fn):
                                   "cpu", "cuda", "tolist", "zero_", "mul_"])
 def test_version_2_methods_exist(name):
     assert callable(getattr(md.Tensor, name))
+
+
+def test_torch_dtype_names_and_t(backend):
+    assert md.long == md.int64 and md.float == md.float32 and md.double == md.float64
+    assert md.tensor([1, 0], dtype=md.long, device=backend).dtype == md.int64
+    assert "float" not in md.__all__ and "long" not in md.__all__  # star imports keep the builtins
+    x = md.tensor([[1.0, 2.0, 3.0]], requires_grad=True, device=backend)
+    assert x.t().shape == (3, 1) and md.tensor([1.0], device=backend).t().shape == (1,)
+    x.t().sum().backward()
+    assert x.grad.shape == (1, 3)
+    with pytest.raises(ValueError, match="at most 2 dimensions"):
+        md.zeros(1, 2, 3, device=backend).t()
