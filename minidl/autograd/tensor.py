@@ -104,6 +104,10 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self.creator is None
 
+    @property
+    def is_cuda(self) -> bool:
+        return self.device == "cuda"
+
     def __len__(self) -> int:
         return len(self.data)
 
@@ -272,6 +276,10 @@ class Tensor:
     def reshape(self, *shape: Any) -> Tensor:
         return _shape.reshape(self, _shape_arg(shape))
 
+    def contiguous(self) -> Tensor:
+        """The tensor itself: minidl's shape ops copy where a layout needs it."""
+        return self
+
     def view(self, *shape: Any) -> Tensor:
         """As `reshape` (PyTorch's name; a copy where the layout needs one, never an error)."""
         return _shape.reshape(self, _shape_arg(shape))
@@ -357,7 +365,22 @@ class Tensor:
         return _reduce.argmax(self, _axes.pick_axis("argmin", axis, dim),
                               _axes.pick_keepdims("argmin", keepdims, keepdim), take_min=True)
 
+    def any(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+            keepdim: bool | None = None) -> Tensor:
+        """Whether any element is nonzero (bool, no gradient)."""
+        return Tensor(self.data.any(axis=_axes.pick_axis("any", axis, dim),
+                                    keepdims=_axes.pick_keepdims("any", keepdims, keepdim)))
+
+    def all(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+            keepdim: bool | None = None) -> Tensor:
+        """Whether every element is nonzero (bool, no gradient)."""
+        return Tensor(self.data.all(axis=_axes.pick_axis("all", axis, dim),
+                                    keepdims=_axes.pick_keepdims("all", keepdims, keepdim)))
+
     # ---- element-wise ---------------------------------------------------------------
+    def pow(self, exponent: Any) -> Tensor:
+        return _math.pow(self, exponent)
+
     def exp(self) -> Tensor:
         return _math.exp(self)
 

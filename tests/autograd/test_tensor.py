@@ -428,3 +428,14 @@ def test_torch_dtype_names_and_t(backend):
     assert x.grad.shape == (1, 3)
     with pytest.raises(ValueError, match="at most 2 dimensions"):
         md.zeros(1, 2, 3, device=backend).t()
+
+
+def test_any_all_pow_contiguous_is_cuda(backend):
+    x = md.tensor([[0.0, 2.0], [0.0, 0.0]], requires_grad=True, device=backend)
+    assert bool(x.any()) and not bool(x.all()) and x.any().dtype == np.dtype(bool)
+    assert x.any(dim=1).numpy().tolist() == [True, False]
+    assert x.all(axis=0, keepdims=True).numpy().tolist() == [[False, False]]
+    assert (x > -1).all(dim=1, keepdim=True).shape == (2, 1)
+    assert x.contiguous() is x and x.is_cuda == (backend == "cupy")
+    x.pow(2).sum().backward()
+    assert x.grad.numpy().tolist() == [[0.0, 4.0], [0.0, 0.0]]
