@@ -121,7 +121,8 @@ def test_bool_plus_int_is_refused():
 @pytest.mark.parametrize("shape, other", [((2,), (2, 2)), ((1, 2), (2, 1))])
 def test_broadcasting_may_not_grow_the_tensor(backend, shape, other):
     t = md.ones(*shape, device=backend)
-    with pytest.raises(RuntimeError, match=r"output with shape .* doesn't match the broadcast shape \(2, 2\)"):
+    with pytest.raises(RuntimeError,
+                       match=r"output with shape .* doesn't match the broadcast shape \(2, 2\)"):
         t += md.ones(*other, device=backend)
     assert t.shape == shape and (t.numpy() == 1).all() and t._version == 0
 
@@ -170,7 +171,8 @@ IN_PLACE = {
 @pytest.mark.parametrize("name", sorted(IN_PLACE))
 def test_a_leaf_that_requires_grad_is_refused_while_grad_mode_is_on(backend, name):
     w = f32([1.0, 2.0], backend, requires_grad=True)
-    with pytest.raises(RuntimeError, match=r"a leaf tensor that requires grad .*md.no_grad\(\).*out-of-place"):
+    with pytest.raises(RuntimeError,
+                       match=r"a leaf tensor that requires grad .*md.no_grad\(\).*out-of-place"):
         IN_PLACE[name](w)
     assert w.numpy().tolist() == [1.0, 2.0] and w._version == 0 and w.is_leaf
 
@@ -273,7 +275,8 @@ def test_changing_a_saved_output_makes_backward_refuse(backend):
     y = e.sum()
     with md.no_grad():
         e.zero_()
-    with pytest.raises(RuntimeError, match=r"which is output 0 of Exp, is at version 1, changed after Exp saved it"):
+    with pytest.raises(RuntimeError,
+                       match=r"which is output 0 of Exp, is at version 1, changed after Exp saved it"):
         y.backward()
 
 
