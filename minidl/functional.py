@@ -1,7 +1,11 @@
 """Public differentiable functions (`import minidl.functional as F`): thin wrappers over ops."""
 from __future__ import annotations
 
-from minidl.ops.activation import log_softmax, relu, sigmoid, softmax, tanh
+from typing import Any
+
+from minidl.ops import activation as _activation
+from minidl.ops.activation import relu, sigmoid, tanh
+from minidl.ops.axes import LAST_AXIS, pick_axis
 from minidl.ops.conv import conv2d
 from minidl.ops.pool import max_pool2d
 from minidl.ops.embedding import embedding
@@ -11,3 +15,13 @@ from minidl.ops.loss import binary_cross_entropy_with_logits, cross_entropy, mse
 
 __all__ = ["conv2d", "max_pool2d", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "embedding",
            "linear", "dropout", "mse_loss", "cross_entropy", "binary_cross_entropy_with_logits"]
+
+
+def softmax(x: Any, axis: int = LAST_AXIS, *, dim: int | None = None) -> Any:
+    """exp(x) normalised along `axis` (`dim=` is PyTorch's name for it)."""
+    return _activation.softmax(x, pick_axis("softmax", axis, dim, LAST_AXIS))
+
+
+def log_softmax(x: Any, axis: int = LAST_AXIS, *, dim: int | None = None) -> Any:
+    """log(softmax(x)) computed stably (fine for logits of magnitude 1e4); `dim=` as PyTorch."""
+    return _activation.log_softmax(x, pick_axis("log_softmax", axis, dim, LAST_AXIS))

@@ -31,6 +31,12 @@ class Function:
     promotes_ints: bool = False
     # true division: integers in, a float out (float32, PyTorch's default dtype)
     ints_make_float: bool = False
+    # the outputs are views of the first input: they share its version counter, so an
+    # in-place change through either is seen by ops that saved the other
+    returns_view: bool = False
+    # the process-wide count of in-place changes when the op was recorded: backward looks
+    # for a changed saved array only when that count has moved since (a rare, slow path)
+    epoch: int = 0
 
     @property
     def name(self) -> str:
@@ -58,7 +64,10 @@ class Function:
             raise _renamed(exc, f"{self.name}: {exc} (input shapes {shapes})") from exc
         single = not isinstance(ys, tuple)
         outs = tuple(Tensor(y) for y in ((ys,) if single else ys))
+        if self.returns_view:
+            _share_version(xs[0], outs)
         if record:
+            self.epoch = _inplace_epoch
             self.inputs = xs
             self.generation = max(x.generation for x in xs)
             self.out_meta = [(o.shape, o.dtype) for o in outs]
@@ -71,12 +80,98 @@ class Function:
                 o.generation = self.generation + 1
         return outs[0] if single else outs
 
+    def check_saved_versions(self) -> None:
+        """Raise if an array this op kept for backward (an input's or output's array, a view
+        of it or its base) was changed in place after the op was recorded."""
+        if self.epoch == _inplace_epoch:  # nothing anywhere changed in place since: done
+            return
+        outputs = [(ref(), k) for k, ref in enumerate(self.outputs)]
+        candidates = [(t, k) for t, k in [*((x, None) for x in self.inputs), *outputs]
+                      if t is not None and t._vc is not None and t._vc.epoch > self.epoch]
+        if not candidates:
+            return
+        held = _held_arrays(self)
+        for t, output in candidates:
+            base = getattr(t.data, "base", None)
+            if id(t.data) in held or base is not None and id(base) in held:
+                what = f"[{t.dtype} {tuple(t.shape)}]"
+                if output is not None:
+                    what += f", which is output {output} of {self.name},"
+                raise RuntimeError(
+                    f"one of the variables needed for gradient computation has been modified by "
+                    f"an inplace operation: {what} is at version {t._version}, changed after "
+                    f"{self.name} saved it. Hint: the tensor was changed in place (+=, t[idx] = "
+                    f"v, zero_(), ...) between the forward pass and backward(); change a copy "
+                    f"(.clone()) or do the in-place update after backward()")
+
     def release(self) -> None:
         """Drop inputs and saved arrays once backward has used them."""
         generation = self.generation
         self.__dict__.clear()
         self.generation = generation
         self.freed = True
+
+
+class VersionCounter:
+    """How many times a tensor's array was changed in place (PyTorch's `_version`), and the
+    process-wide in-place count at the last change. Shared by the tensors that share the
+    array: detach() and view ops."""
+
+    __slots__ = ("value", "epoch")
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.epoch = 0
+
+
+_inplace_epoch = 0  # in-place changes so far, in the whole process
+
+
+def version_counter(t: Tensor) -> VersionCounter:
+    """t's counter, made on first use (most tensors are never asked)."""
+    if t._vc is None:
+        t._vc = VersionCounter()
+    return t._vc
+
+
+def bump_version(t: Tensor) -> None:
+    """Record an in-place change of t's array."""
+    global _inplace_epoch
+    _inplace_epoch += 1
+    counter = version_counter(t)
+    counter.value += 1
+    counter.epoch = _inplace_epoch
+
+
+def _share_version(x: Tensor, outs: tuple[Tensor, ...]) -> None:
+    counter = version_counter(x)
+    for o in outs:
+        # a view op may still copy (reshape of a non-contiguous array): NumPy and CuPy say so
+        # with base None; an array type without `base` is taken to be a view
+        if getattr(o.data, "base", True) is not None:
+            o._vc = counter
+
+
+# what the engine sets on an op; everything else in its __dict__ is the op's own
+_ENGINE_ATTRS = frozenset({"inputs", "outputs", "out_meta", "needs_input_grad", "generation", "epoch"})
+_PLAIN_VALUES = frozenset({type(None), bool, int, float, str})
+
+
+def _held_arrays(fn: Function) -> set[int]:
+    """ids of the arrays (and their bases) the op keeps in its attributes, or one level inside
+    a tuple or list attribute."""
+    held: set[int] = set()
+    for key, value in vars(fn).items():
+        if key in _ENGINE_ATTRS:
+            continue
+        for v in value if type(value) in (tuple, list) else (value,):
+            if type(v) in _PLAIN_VALUES:
+                continue
+            held.add(id(v))
+            base = getattr(v, "base", None)
+            if base is not None:
+                held.add(id(base))
+    return held
 
 
 def _renamed(exc: Exception, message: str) -> Exception:
@@ -168,6 +263,7 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
         fn = heapq.heappop(heap)[2]
         if getattr(fn, "freed", False):
             raise RuntimeError(_FREED)
+        fn.check_saved_versions()
         gys = _output_grads(fn, pending)
         gxs = fn.backward(*gys)
         if not isinstance(gxs, tuple):

@@ -164,6 +164,16 @@ class Clip(Function):
         return gy * self.mask
 
 
+class Clone(Function):
+    """A copy of x that owns its array; the gradient passes through."""
+
+    def forward(self, x: Any) -> Any:
+        return x.copy()
+
+    def backward(self, gy: Any) -> Any:
+        return gy
+
+
 class AsType(Function):
     def __init__(self, dtype: Any) -> None:
         self.dtype = np.dtype(dtype)
@@ -250,6 +260,25 @@ def abs(x: Any) -> Any:  # noqa: A001
 
 def clip(x: Any, lo: float | None = None, hi: float | None = None) -> Any:
     return Clip(lo, hi)(x)
+
+
+def clamp(x: Any, min: float | None = None, max: float | None = None) -> Any:  # noqa: A002
+    """PyTorch's clamp with number bounds: an integer tensor with a float bound gives float32."""
+    for bound in (min, max):
+        if bound is not None and not isinstance(bound, (int, float, np.integer, np.floating)):
+            raise TypeError(f"clamp: min and max must be numbers or None, got {type(bound).__name__}")
+    # NumPy scalars act as the Python numbers they hold: they must not upcast x
+    min, max = (b.item() if isinstance(b, np.generic) else b for b in (min, max))
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must not be None")
+    floats = any(isinstance(b, (float, np.floating)) for b in (min, max))
+    if floats and x.dtype.kind not in "fc":
+        x = astype(x, np.float32)
+    return Clip(min, max)(x)
+
+
+def clone(x: Any) -> Any:
+    return Clone()(x)
 
 
 def astype(x: Any, dtype: Any) -> Any:

@@ -1,9 +1,11 @@
-"""Reductions: sum, mean, max/min (ties share the gradient evenly), var."""
+"""Reductions: sum, mean, max/min (ties share the gradient evenly), var; PyTorch's
+max/min over `dim=` (values and indices, the gradient to the index returned), argmax/argmin.
+"""
 from __future__ import annotations
 
 import builtins
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -77,6 +79,77 @@ class Max(Function):
         count = self.mask.sum(axis=self.axes, keepdims=True)
         g = expand_reduced(gy, self.in_shape, self.axes, self.keepdims)
         return g * self.mask / count.astype(gy.dtype)
+
+
+class MinMax(NamedTuple):
+    """What `max(dim=...)` / `min(dim=...)` return, as torch.return_types.max/min."""
+
+    values: Any
+    indices: Any
+
+
+def _single_axis(op: str, axis: Any, ndim: int) -> int:
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{op}: dim must be one int, got {axis!r}")
+    (a,) = normalize_axes(axis, ndim) or (0,)  # a 0-d tensor: dim 0 or -1, as PyTorch
+    return a
+
+
+class MaxDim(Function):
+    """Max (or min) along one axis with its index, as torch.max(x, dim); the gradient goes to
+    the index returned (the first of tied elements; a NaN wins, as in PyTorch)."""
+
+    def __init__(self, axis: int, keepdims: bool = False, take_min: bool = False) -> None:
+        self.axis, self.keepdims, self.take_min = axis, keepdims, take_min
+
+    def forward(self, x: Any) -> tuple[Any, Any]:
+        xp = array_module(x)
+        self.axis = _single_axis(self.name, self.axis, x.ndim)
+        flat = x.reshape(1) if x.ndim == 0 else x
+        if flat.shape[self.axis] == 0:
+            raise ValueError(f"max/min: dim {self.axis} has size 0 (shape {x.shape})")
+        index = (flat.argmin if self.take_min else flat.argmax)(axis=self.axis, keepdims=True)
+        values = xp.take_along_axis(flat, index, axis=self.axis)
+        self.index, self.in_shape = index, x.shape
+        if not self.keepdims or x.ndim == 0:
+            out_shape = tuple(n for i, n in enumerate(x.shape) if i != self.axis)
+            values, index = values.reshape(out_shape), index.reshape(out_shape)
+        return values, index.astype(np.int64, copy=False)
+
+    def backward(self, gy: Any, gi: Any) -> Any:
+        xp = array_module(gy)
+        if not self.in_shape:
+            return gy.reshape(())
+        span = [1] * len(self.in_shape)
+        span[self.axis] = self.in_shape[self.axis]
+        hit = xp.arange(self.in_shape[self.axis]).reshape(span) == self.index
+        g = gy if self.keepdims else xp.expand_dims(gy, self.axis)
+        return xp.where(hit, g, xp.zeros((), dtype=gy.dtype))
+
+
+def max_dim(x: Any, axis: int, keepdims: bool = False) -> MinMax:
+    return MinMax(*MaxDim(axis, keepdims)(x))
+
+
+def min_dim(x: Any, axis: int, keepdims: bool = False) -> MinMax:
+    return MinMax(*MaxDim(axis, keepdims, take_min=True)(x))
+
+
+def argmax(x: Any, axis: Any = None, keepdims: bool = False, take_min: bool = False) -> Any:
+    """Index of the largest (smallest) element, int64, no gradient; over the flattened tensor
+    when axis is None. Ties give the first index."""
+    from minidl.autograd.tensor import Tensor  # noqa: PLC0415 - cycle
+
+    data = x.data
+    if axis is not None:
+        axis = _single_axis("argmin" if take_min else "argmax", axis, data.ndim)
+        if data.ndim == 0:
+            return Tensor(array_module(data).zeros((), dtype=np.int64))
+    if data.size == 0:
+        raise ValueError(f"{'argmin' if take_min else 'argmax'}: the tensor is empty "
+                         f"(shape {data.shape})")
+    found = (data.argmin if take_min else data.argmax)(axis=axis, keepdims=keepdims)
+    return Tensor(found.astype(np.int64, copy=False))
 
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001

@@ -8,10 +8,13 @@ import numpy as np
 from minidl import backend as B
 from minidl.autograd.function import Function
 from minidl.backend import array_module
+from minidl.ops.axes import FIRST_AXIS, pick_axis
 from minidl.ops.reduce import normalize_axes
 
 
 class Reshape(Function):
+    returns_view = True
+
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.shape = tuple(shape)
 
@@ -28,6 +31,8 @@ class Reshape(Function):
 
 
 class Transpose(Function):
+    returns_view = True
+
     def __init__(self, axes: tuple[int, ...] | None) -> None:
         self.axes = axes
 
@@ -55,6 +60,15 @@ def _plain_index(index: Any) -> Any:
     if isinstance(index, Tensor):
         return index.data
     return index
+
+
+def check_index_device(op: str, index: Any, x: Any) -> None:
+    """Index arrays must live with x; NumPy scalars are plain numbers anywhere."""
+    for p in (index if isinstance(index, tuple) else (index,)):
+        if isinstance(p, np.ndarray) or B.device_of(p) == "cuda":
+            if B.device_of(p) != B.device_of(x):
+                raise B.DeviceMismatchError(f"{op}: index is on {B.device_of(p)} but the "
+                                            f"tensor is on {B.device_of(x)}")
 
 
 def _is_basic(index: Any) -> bool:
@@ -95,16 +109,12 @@ class GetItem(Function):
 
     def __init__(self, index: Any) -> None:
         self.index = index
+        self.returns_view = _is_basic(index)  # advanced indexing copies
 
     def forward(self, x: Any) -> Any:
         self.in_shape, self.in_dtype = x.shape, x.dtype
         if not _is_basic(self.index):
-            for p in (self.index if isinstance(self.index, tuple) else (self.index,)):
-                # index arrays must live with x; NumPy scalars are plain numbers anywhere
-                if isinstance(p, np.ndarray) or B.device_of(p) == "cuda":
-                    if B.device_of(p) != B.device_of(x):
-                        raise B.DeviceMismatchError(f"GetItem: index is on {B.device_of(p)} but the "
-                                                    f"tensor is on {B.device_of(x)}")
+            check_index_device(self.name, self.index, x)
             self.index = _bool_to_int(self.index, x.shape)
         return x[self.index]
 
@@ -147,6 +157,8 @@ class Stack(Function):
 
 
 class BroadcastTo(Function):
+    returns_view = True
+
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.shape = tuple(shape)
 
@@ -183,16 +195,21 @@ def getitem(x: Any, index: Any) -> Any:
     return GetItem(_plain_index(index))(x)
 
 
-def concatenate(tensors: Any, axis: int = 0) -> Any:
-    """Join tensors along an existing axis."""
+def concatenate(tensors: Any, axis: int = FIRST_AXIS, *, dim: int | None = None) -> Any:
+    """Join tensors along an existing axis (`dim=` is PyTorch's name for it; `md.cat`)."""
+    axis = pick_axis("concatenate", axis, dim, FIRST_AXIS)
     tensors = list(tensors)
     if not tensors:
         raise ValueError("concatenate: needs at least one tensor")
     return Concatenate(axis)(*tensors)
 
 
-def stack(tensors: Any, axis: int = 0) -> Any:
-    """Join same-shaped tensors along a new axis."""
+cat = concatenate
+
+
+def stack(tensors: Any, axis: int = FIRST_AXIS, *, dim: int | None = None) -> Any:
+    """Join same-shaped tensors along a new axis (`dim=` is PyTorch's name for it)."""
+    axis = pick_axis("stack", axis, dim, FIRST_AXIS)
     tensors = list(tensors)
     if not tensors:
         raise ValueError("stack: needs at least one tensor")
@@ -216,6 +233,17 @@ def squeeze(x: Any, axis: Any = None) -> Any:
     return reshape(x, shape)
 
 
+def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Any:
+    """Merge axes start_dim..end_dim (inclusive) into one; a 0-d tensor becomes (1,)."""
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    start, end = (normalize_axes(a, x.ndim)[0] for a in (start_dim, end_dim))
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    shape = x.shape
+    return reshape(x, shape[:start] + (int(np.prod(shape[start:end + 1])),) + shape[end + 1:])
+
+
 def expand_dims(x: Any, axis: int) -> Any:
     """Insert a size-1 axis at `axis` (-ndim-1 <= axis <= ndim)."""
     if not -x.ndim - 1 <= axis <= x.ndim:
@@ -234,6 +262,8 @@ class Unbind(Function):
     The backward stacks the slices' gradients once, so taking all T slices of a
     sequence costs O(T) in total, where T separate `x[t]` would cost O(T^2).
     """
+
+    returns_view = True
 
     def __init__(self, axis: int) -> None:
         self.axis = axis

@@ -291,3 +291,49 @@ def test_integer_promotion_follows_torch(backend, expr, dtype):
     f64 = md.tensor([1.0, 2.0], dtype="float64", device=backend)
     out = expr(i, f32, f64)
     assert out.dtype == np.dtype(dtype) and out.device == i.device
+
+
+# ---- clamp and clone (PyTorch's names) ---------------------------------------------------------
+
+@given(shape=shapes(), seed=SEEDS, bounds=st.sampled_from([(-0.5, 0.5), (0.0, None), (None, 0.3)]))
+def test_clamp_gradcheck(backend, shape, seed, bounds):
+    lo, hi = bounds
+    x = grid_tensor(shape, backend, seed)
+    assert_close(x.clamp(lo, hi), np.clip(x.numpy(), lo, hi))
+    assert md.gradcheck(lambda t: t.clamp(min=lo, max=hi), x)
+
+
+def test_clamp_known_values_match_torch(backend):
+    # torch 2.13 (float64): the gradient passes where min <= x <= max, boundaries included
+    c = t64([-1.5, 0.0, 0.25, 1.0, 2.0], backend)
+    y = c.clamp(min=0.0, max=1.0)
+    assert y.numpy().tolist() == [0.0, 0.0, 0.25, 1.0, 1.0]
+    (y * md.tensor([1.0, 2.0, 3.0, 4.0, 5.0], dtype="float64", device=backend)).sum().backward()
+    assert c.grad.numpy().tolist() == [0.0, 2.0, 3.0, 4.0, 0.0]
+    f = md.tensor([-1.5, 0.5], device=backend)
+    assert f.clamp(min=0).numpy().tolist() == [0.0, 0.5] and f.clamp(max=0).numpy().tolist() == [-1.5, 0.0]
+    assert f.clamp(np.float64(0.0)).dtype == md.float32  # a NumPy scalar bound does not upcast
+
+
+def test_clamp_of_integers_as_torch(backend):
+    i = md.tensor([1, 2, 3], device=backend)
+    out = i.clamp(0.5, 2.5)  # torch 2.13: a float bound gives float32
+    assert out.dtype == md.float32 and out.numpy().tolist() == [1.0, 2.0, 2.5]
+    assert i.clamp(2).dtype == md.int64 and i.clamp(2).numpy().tolist() == [2, 2, 3]
+
+
+def test_clamp_errors(backend):
+    x = t64([1.0], backend)
+    with pytest.raises(ValueError, match="clamp: at least one of min and max"):
+        x.clamp()
+    with pytest.raises(TypeError, match="clamp: min and max must be numbers"):
+        x.clamp(md.tensor([0.0]))
+
+
+@given(shape=shapes(), seed=SEEDS)
+def test_clone_gradcheck(backend, shape, seed):
+    x = rand_tensor(shape, backend, seed)
+    c = x.clone()
+    assert c.data is not x.data and c.dtype == x.dtype
+    assert_close(c, x)
+    assert md.gradcheck(lambda t: t.clone(), x)

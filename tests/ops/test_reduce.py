@@ -122,3 +122,94 @@ def test_axis_out_of_range_is_a_value_error(backend, name, axis):
 def test_max_of_empty_tensor_raises(backend):
     with pytest.raises(ValueError, match="empty"):
         md.zeros(0, device=backend).max()
+
+
+# ---- PyTorch's max/min(dim=): (values, indices), the gradient to the index returned ----------
+
+@given(shape=shapes(1, 3), seed=SEEDS, data=st.data(), name=st.sampled_from(["max", "min"]),
+       keepdim=st.booleans())
+def test_max_min_dim_gradcheck(backend, shape, seed, data, name, keepdim):
+    x = distinct_tensor(shape, backend, seed)
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    values, indices = getattr(x, name)(dim=dim, keepdim=keepdim)
+    reduce = getattr(np, name)(x.numpy(), axis=dim, keepdims=keepdim)
+    arg = getattr(np, "arg" + name)(x.numpy(), axis=dim, keepdims=keepdim)
+    assert values.shape == indices.shape == reduce.shape and indices.dtype == md.int64
+    assert_close(values, reduce)
+    assert (indices.numpy() == arg).all()
+    assert md.gradcheck(lambda t: getattr(t, name)(dim=dim, keepdim=keepdim).values, x)
+
+
+def test_max_min_dim_match_torch_on_ties(backend):
+    # torch 2.13 (float64): values, indices (the first of tied elements) and the gradient, which
+    # goes to that one index only (not shared as max(axis=) shares it)
+    x = t64([[1.0, 3.0, 3.0, -2.0], [2.0, 2.0, 0.0, 7.0], [5.0, 5.0, 5.0, 5.0]], backend)
+    r = x.max(dim=1, keepdim=True)
+    assert isinstance(r, tuple) and r.values is r[0] and r.indices is r[1]
+    assert r.values.numpy().tolist() == [[3.0], [7.0], [5.0]]
+    assert r.indices.numpy().tolist() == [[1], [3], [0]]
+    (r.values * md.tensor([[0.5], [-1.5], [2.0]], dtype="float64", device=backend)).sum().backward()
+    assert_close(x.grad, [[0.0, 0.5, 0.0, 0.0], [0.0, 0.0, 0.0, -1.5], [2.0, 0.0, 0.0, 0.0]])
+    x.grad = None
+    values, indices = x.min(dim=0)
+    assert values.numpy().tolist() == [1.0, 2.0, 0.0, -2.0] and indices.numpy().tolist() == [0, 1, 1, 0]
+    (values * md.tensor([1.0, 2.0, 3.0, 4.0], dtype="float64", device=backend)).sum().backward()
+    assert_close(x.grad, [[1.0, 0.0, 0.0, 4.0], [0.0, 2.0, 3.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    values, indices = x.max(dim=-1)
+    assert values.numpy().tolist() == [3.0, 7.0, 5.0] and indices.numpy().tolist() == [1, 3, 0]
+
+
+def test_max_dim_propagates_nan_as_torch(backend):
+    x = md.tensor([[1.0, np.nan, 3.0]], device=backend)
+    for name in ("max", "min"):
+        values, indices = getattr(x, name)(dim=1)
+        assert np.isnan(values.numpy()).all() and indices.numpy().tolist() == [1]  # torch 2.13
+
+
+def test_max_dim_on_integers_and_0d(backend):
+    values, indices = md.tensor([[1, 3], [3, 1]], device=backend).max(dim=0)
+    assert values.dtype == md.int64 and values.numpy().tolist() == [3, 3]
+    assert indices.numpy().tolist() == [1, 0] and not values.requires_grad  # torch 2.13
+    s = md.tensor(2.5, dtype="float64", requires_grad=True, device=backend)
+    values, indices = s.max(dim=0)
+    assert values.shape == indices.shape == () and indices.item() == 0
+    values.backward()
+    assert s.grad.item() == 1.0
+
+
+def test_max_dim_errors(backend):
+    x = md.ones(2, 3, device=backend)
+    with pytest.raises(TypeError, match="dim must be one int"):
+        x.max(dim=(0, 1))
+    with pytest.raises(ValueError, match="out of range"):
+        x.min(dim=2)
+    with pytest.raises(ValueError, match="size 0"):
+        md.zeros(2, 0, device=backend).max(dim=1)
+
+
+def test_positional_or_axis_max_still_returns_values(backend):
+    x = t64([[1.0, 3.0], [4.0, 2.0]], backend)
+    assert isinstance(x.max(1), md.Tensor) and x.max(1).numpy().tolist() == [3.0, 4.0]
+    assert isinstance(x.min(axis=0, keepdims=True), md.Tensor)
+    assert x.max(1, keepdim=True).shape == (2, 1)  # keepdim alone keeps NumPy's result
+
+
+# ---- argmax / argmin -----------------------------------------------------------------------------
+
+def test_argmax_argmin_match_torch(backend):
+    # torch 2.13
+    x = t64([[1.0, 3.0, 3.0, -2.0], [2.0, 2.0, 0.0, 7.0], [5.0, 5.0, 5.0, 5.0]], backend)
+    assert x.argmax().item() == 7 and x.argmin().item() == 3
+    assert x.argmax(dim=0).numpy().tolist() == [2, 2, 2, 1]
+    assert x.argmin(dim=1, keepdim=True).numpy().tolist() == [[3], [2], [0]]
+    assert x.argmax(1).numpy().tolist() == [1, 3, 0] and x.argmax(axis=-1).dtype == md.int64
+    assert x.argmax(keepdim=True).shape == (1, 1)
+    assert x.argmax().device == x.device and not x.argmax().requires_grad
+    assert md.tensor(3.0, device=backend).argmax(dim=0).item() == 0
+
+
+def test_argmax_errors(backend):
+    with pytest.raises(ValueError, match="argmax: the tensor is empty"):
+        md.zeros(0, device=backend).argmax()
+    with pytest.raises(TypeError, match="argmin: dim must be one int"):
+        md.zeros(2, 2, device=backend).argmin(dim=(0, 1))

@@ -353,3 +353,27 @@ def test_zero_dim_boolean_index_and_numpy_integer_with_an_index_array(backend):
     assert_close(y, [3.0, 5.0])
     y.sum().backward()
     assert_close(x.grad, [[0.0, 0.0, 0.0], [1.0, 0.0, 1.0]])
+
+
+# ---- PyTorch's flatten(start_dim, end_dim), squeeze/unsqueeze(dim=) ---------------------------
+
+def test_flatten_start_end_dim_as_torch(backend):
+    x = md.tensor(np.arange(24.0).reshape(2, 3, 4), dtype="float64", requires_grad=True, device=backend)
+    assert x.flatten().shape == (24,) and x.flatten(1).shape == (2, 12)  # torch 2.13 shapes
+    assert x.flatten(0, 1).shape == (6, 4) and x.flatten(-2, -1).shape == (2, 12)
+    assert x.flatten(1, 1).shape == (2, 3, 4)
+    assert md.tensor(3.0, device=backend).flatten().shape == (1,)
+    assert md.zeros(2, 0, 3, device=backend).flatten(1).shape == (2, 0)
+    assert md.gradcheck(lambda t: t.flatten(1), x)
+    with pytest.raises(ValueError, match="start_dim 2 comes after end_dim 1"):
+        x.flatten(2, 1)
+
+
+def test_squeeze_unsqueeze_take_dim(backend):
+    x = md.zeros(2, 1, 3, device=backend)
+    assert x.squeeze(dim=1).shape == (2, 3) and x.unsqueeze(dim=0).shape == (1, 2, 1, 3)
+    assert x.unsqueeze(-1).shape == (2, 1, 3, 1)
+    with pytest.raises(TypeError, match="got both axis=1 and dim=1"):
+        x.squeeze(1, dim=1)
+    with pytest.raises(TypeError, match="unsqueeze: missing the axis"):
+        x.unsqueeze()
