@@ -375,7 +375,7 @@ def _is_device(value: Any) -> bool:
     if not isinstance(value, str):
         return False
     try:
-        _parse_device(value)
+        B.normalize_backend(value.partition(":")[0])
     except ValueError:
         return False
     return True
