@@ -378,7 +378,8 @@ class SequentialLR(LRScheduler):
 
     def state_dict(self) -> dict[str, Any]:
         return {"last_epoch": self.last_epoch, "_milestones": list(self._milestones),
-                "_last_lr": list(self._last_lr), "_schedulers": [s.state_dict() for s in self._schedulers]}
+                "base_lrs": list(self.base_lrs), "_last_lr": list(self._last_lr),
+                "_schedulers": [s.state_dict() for s in self._schedulers]}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         name = "SequentialLR.load_state_dict"
@@ -390,6 +391,7 @@ class SequentialLR(LRScheduler):
                              f"has {len(self._schedulers)}")
         epoch = _count(name, "last_epoch", _number(state_dict["last_epoch"]), low=0)
         last = [_real(name, "_last_lr", _number(v)) for v in state_dict.get("_last_lr", self._last_lr)]
+        base = [_real(name, "base_lrs", _number(v)) for v in state_dict.get("base_lrs", self.base_lrs)]
         # each scheduler validates before it changes; keep the old states to undo a failure
         before = [s.state_dict() for s in self._schedulers]
         try:
@@ -399,7 +401,7 @@ class SequentialLR(LRScheduler):
             for s, old in zip(self._schedulers, before):
                 s.load_state_dict(old)
             raise
-        self.last_epoch, self._last_lr = epoch, last
+        self.last_epoch, self._last_lr, self.base_lrs = epoch, last, base
 
 
 class ReduceLROnPlateau(LRScheduler):

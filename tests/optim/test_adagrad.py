@@ -10,7 +10,7 @@ import minidl as md
 from minidl import optim
 from minidl.nn import Parameter
 from tests.helpers import assert_close
-from tests.optim.common import P0, TinyNet, g, run, train
+from tests.optim.common import P0, assert_resumes_exactly, g, run
 
 # torch.optim.Adagrad(**config), 3 steps from [1, -2, 0.5] with grad p**3 - p + 0.5, float64
 TORCH = [
@@ -60,19 +60,8 @@ def test_defaults_and_bad_hyperparameters():
 
 
 def test_resuming_from_saved_state_continues_exactly(backend, tmp_path):
-    model = TinyNet(backend=backend)
-    opt = optim.Adagrad(model.parameters(), lr=0.05, lr_decay=0.01, initial_accumulator_value=0.1)
-    train(model, opt, range(3), backend)
-    md.save({"model": model.state_dict(), "optimizer": opt.state_dict()}, tmp_path / "ckpt.npz")
-    train(model, opt, range(3, 5), backend)
-    fresh = TinyNet(seed=1, backend=backend)
-    fresh_opt = optim.Adagrad(fresh.parameters(), lr=0.05, lr_decay=0.01, initial_accumulator_value=0.1)
-    ckpt = md.load(tmp_path / "ckpt.npz")
-    fresh.load_state_dict(ckpt["model"])
-    fresh_opt.load_state_dict(ckpt["optimizer"])
-    train(fresh, fresh_opt, range(3, 5), backend)
-    for (name, p), q in zip(model.named_parameters(), fresh.parameters()):
-        np.testing.assert_array_equal(p.numpy(), q.numpy(), err_msg=name)
+    assert_resumes_exactly(lambda ps: optim.Adagrad(ps, lr=0.05, lr_decay=0.01, initial_accumulator_value=0.1),
+                           backend, tmp_path)
 
 
 def test_bad_step_is_refused():

@@ -8,7 +8,7 @@ import minidl as md
 from minidl import optim
 from minidl.nn import Parameter
 from tests.helpers import assert_close
-from tests.optim.common import P0, TinyNet, g, run, train
+from tests.optim.common import P0, assert_resumes_exactly, g, run
 
 # torch.optim.RMSprop(**config), 3 steps from [1, -2, 0.5] with grad p**3 - p + 0.5, float64
 TORCH = [
@@ -83,19 +83,7 @@ def test_grad_is_not_written_and_the_update_is_in_place(backend):
 
 @pytest.mark.parametrize("config", [{"lr": 0.01}, {"lr": 0.01, "momentum": 0.9, "centered": True}])
 def test_resuming_from_saved_state_continues_exactly(backend, tmp_path, config):
-    model = TinyNet(backend=backend)
-    opt = optim.RMSprop(model.parameters(), **config)
-    train(model, opt, range(3), backend)
-    md.save({"model": model.state_dict(), "optimizer": opt.state_dict()}, tmp_path / "ckpt.npz")
-    train(model, opt, range(3, 5), backend)
-    fresh = TinyNet(seed=1, backend=backend)
-    fresh_opt = optim.RMSprop(fresh.parameters(), **config)
-    ckpt = md.load(tmp_path / "ckpt.npz")
-    fresh.load_state_dict(ckpt["model"])
-    fresh_opt.load_state_dict(ckpt["optimizer"])
-    train(fresh, fresh_opt, range(3, 5), backend)
-    for (name, p), q in zip(model.named_parameters(), fresh.parameters()):
-        np.testing.assert_array_equal(p.numpy(), q.numpy(), err_msg=name)
+    assert_resumes_exactly(lambda ps: optim.RMSprop(ps, **config), backend, tmp_path)
 
 
 def test_bad_state_is_refused_and_changes_nothing():
