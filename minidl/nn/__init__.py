@@ -1,7 +1,8 @@
 """Layers and models (`from minidl import nn`)."""
 from minidl.nn.module import Module, Parameter, Sequential
-from minidl.nn.conv import Conv2D
-from minidl.nn.pool import MaxPool2D
+from minidl.nn.container import Identity, ModuleDict, ModuleList
+from minidl.nn.conv import Conv2D, Conv2d
+from minidl.nn.pool import MaxPool2D, MaxPool2d
 from minidl.nn.embedding import Embedding
 from minidl.nn.rnn import LSTM
 from minidl.nn import init
@@ -12,6 +13,7 @@ from minidl.nn.flatten import Flatten
 from minidl.nn.loss import CrossEntropyLoss, MSELoss
 from minidl.nn.summary import summary
 
-__all__ = ["Module", "Parameter", "Sequential", "Conv2D", "MaxPool2D", "LSTM", "Embedding",
+__all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Identity",
+           "Conv2D", "Conv2d", "MaxPool2D", "MaxPool2d", "LSTM", "Embedding",
            "init", "Dense", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "Flatten",
            "MSELoss", "CrossEntropyLoss", "summary"]

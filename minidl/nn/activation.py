@@ -28,11 +28,14 @@ class Tanh(Module):
 
 
 class Softmax(Module):
-    """exp(x) / sum(exp(x)) along `axis` (stable); any shape."""
+    """exp(x) / sum(exp(x)) along `axis` (stable); any shape. `dim=` is PyTorch's name
+    for `axis` (give one of them)."""
 
-    def __init__(self, axis: int = -1) -> None:
+    def __init__(self, axis: int = -1, *, dim: int | None = None) -> None:
         super().__init__()
-        self.axis = axis
+        if dim is not None and axis != -1 and axis != dim:
+            raise TypeError(f"Softmax: got axis={axis} and dim={dim}; give one of them")
+        self.axis = axis if dim is None else dim
 
     def forward(self, x: Tensor) -> Tensor:
         return A.softmax(x, self.axis)

@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 from minidl import backend as B
 from minidl.autograd.tensor import Tensor
 from minidl.nn import init
-from minidl.nn.module import Module, Parameter
+from minidl.nn.module import Module, Parameter, floating_input
 from minidl.ops.conv import as_pair, conv2d
 
 
 def _check_channels(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"Conv2D: {name} must be a positive int, got {value!r}")
-    return value
+    return int(value)
 
 
 class Conv2D(Module):
@@ -44,7 +45,9 @@ class Conv2D(Module):
         self.bias = Parameter(xp.zeros(out_channels, dtype="float32")) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        shape = tuple(getattr(x, "shape", ()))
+        """x (N, in, H, W), floating (cast to the weight's dtype) -> (N, out, OH, OW)."""
+        x = floating_input("Conv2D", x, self.weight.dtype)
+        shape = tuple(x.shape)
         if len(shape) != 4 or shape[1] != self.in_channels:
             raise ValueError(f"Conv2D: expected input of shape (N, {self.in_channels}, H, W), "
                              f"got {shape}")
@@ -54,3 +57,6 @@ class Conv2D(Module):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}")
         return text if self.bias is not None else text + ", bias=False"
+
+
+Conv2d = Conv2D

@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 from minidl import backend as B
 from minidl.autograd.tensor import Tensor
 from minidl.nn import init
-from minidl.nn.module import Module, Parameter
+from minidl.nn.module import Module, Parameter, floating_input
 from minidl.ops.linear import linear
 
 
 def _check_features(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"Dense: {name} must be a positive int, got {value!r}")
-    return value
+    return int(value)
 
 
 class Dense(Module):
@@ -38,7 +39,9 @@ class Dense(Module):
         self.bias = Parameter(xp.zeros(out_features, dtype="float32")) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        shape = tuple(getattr(x, "shape", ()))
+        """x (..., in), floating (cast to the weight's dtype) -> (..., out)."""
+        x = floating_input("Dense", x, self.weight.dtype)
+        shape = tuple(x.shape)
         if not shape or shape[-1] != self.in_features:
             raise ValueError(f"Dense: expected input of shape (..., {self.in_features}), "
                              f"got {shape}")

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from minidl import backend as B
-from minidl.autograd.tensor import Tensor
+from minidl.autograd.tensor import Tensor, as_tensor
 
 
 class IncompatibleKeys(NamedTuple):
@@ -45,6 +45,8 @@ class Module:
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
 
@@ -54,8 +56,15 @@ class Module:
             raise AttributeError(
                 f"{type(self).__name__}: call super().__init__() before assigning attributes")
         params, modules = self.__dict__["_parameters"], self.__dict__["_modules"]
+        buffers = self.__dict__["_buffers"]
+        if name in buffers and not isinstance(value, (Parameter, Module)):
+            # assigning to a buffer's name sets the buffer, as PyTorch
+            value = buffers[name] = None if value is None else _as_buffer(type(self).__name__, name, value)
+            object.__setattr__(self, name, value)
+            return
         params.pop(name, None)
         modules.pop(name, None)
+        buffers.pop(name, None)
         if isinstance(value, Parameter):
             params[name] = value
         elif isinstance(value, Module):
@@ -64,16 +73,46 @@ class Module:
             pass  # an absent optional parameter, e.g. bias=False
         object.__setattr__(self, name, value)
 
+    def __getattr__(self, name: str) -> Any:
+        # only reached when ordinary lookup fails: children that containers keep out of
+        # __dict__ (a ModuleDict key may be "keys" or "items")
+        for store in ("_parameters", "_buffers", "_modules"):
+            found = self.__dict__.get(store)
+            if found is not None and name in found:
+                return found[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
     def __delattr__(self, name: str) -> None:
         self._parameters.pop(name, None)
+        self._buffers.pop(name, None)
+        self._non_persistent.discard(name)
         self._modules.pop(name, None)
-        object.__delattr__(self, name)
+        if name in self.__dict__:
+            object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         setattr(self, name, param)
 
-    def add_module(self, name: str, module: Module) -> None:
-        setattr(self, name, module)
+    def add_module(self, name: str, module: Module | None) -> None:
+        setattr(self, _checked_name(type(self).__name__, name), module)
+
+    def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
+        """Register `tensor` (a Tensor, an array, or None) as state that is not a parameter:
+        it is in `state_dict()` (unless `persistent=False`), moved by `.to()` and cast by
+        `.float()`/`.double()` when floating, never returned by `parameters()`."""
+        owner = type(self).__name__
+        _checked_name(owner, name)
+        if name in self.__dict__ and name not in self._buffers:
+            raise KeyError(f"{owner}.register_buffer: attribute {name!r} already exists")
+        value = None if tensor is None else _as_buffer(owner, name, tensor)
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        self._buffers[name] = value
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
+        object.__setattr__(self, name, value)
 
     # ---- calling --------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -84,36 +123,78 @@ class Module:
 
     # ---- traversal ------------------------------------------------------------------
     def children(self) -> Iterator[Module]:
-        yield from self._modules.values()
+        for _, child in self.named_children():
+            yield child
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
-        yield from self._modules.items()
+        seen: set[int] = set()
+        for name, child in self._modules.items():
+            if child is not None and id(child) not in seen:
+                seen.add(id(child))
+                yield name, child
 
     def modules(self) -> Iterator[Module]:
-        yield self
-        for child in self._modules.values():
-            yield from child.modules()
+        for _, m in self.named_modules():
+            yield m
 
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        yield prefix, self
-        for name, child in self._modules.items():
-            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+        """(dotted name, module) pairs, this module first, then its children's subtrees in
+        order; a module reachable twice is listed once (as PyTorch)."""
+        seen: set[int] = set()
+        stack: list[tuple[str, Module]] = [(prefix, self)]
+        while stack:
+            name, m = stack.pop()
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            yield name, m
+            kids = [(f"{name}.{k}" if name else k, c) for k, c in m._modules.items() if c is not None]
+            stack.extend(reversed(kids))
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         """(dotted name, parameter) pairs in registration order, each parameter once."""
-        seen: set[int] = set()
-        for mod_name, mod in self.named_modules(prefix):
-            for name, p in mod._parameters.items():
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    yield (f"{mod_name}.{name}" if mod_name else name), p
+        yield from self._named_entries(prefix, ("_parameters",))
 
     def parameters(self) -> Iterator[Parameter]:
         for _, p in self.named_parameters():
             yield p
 
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, buffer Tensor) pairs in registration order, each buffer once."""
+        yield from self._named_entries(prefix, ("_buffers",))
+
+    def buffers(self) -> Iterator[Tensor]:
+        for _, b in self.named_buffers():
+            yield b
+
+    def _named_entries(self, prefix: str, stores: tuple[str, ...],
+                       persistent_only: bool = False) -> Iterator[tuple[str, Tensor]]:
+        """Each module's own entries of `stores` in order, module by module (PyTorch's
+        state_dict order: a module's parameters, then its buffers, then its children's)."""
+        seen: set[int] = set()
+        for mod_name, mod in self.named_modules(prefix):
+            for store in stores:
+                for name, t in getattr(mod, store).items():
+                    if t is None or id(t) in seen:
+                        continue
+                    if persistent_only and store == "_buffers" and name in mod._non_persistent:
+                        continue
+                    seen.add(id(t))
+                    yield (f"{mod_name}.{name}" if mod_name else name), t
+
+    def _state_entries(self) -> OrderedDict[str, Tensor]:
+        return OrderedDict(self._named_entries("", ("_parameters", "_buffers"), persistent_only=True))
+
     def num_parameters(self) -> int:
         return sum(p.size for p in self.parameters())
+
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call `fn` on every submodule (children first) and then on this module, as
+        PyTorch's (e.g. to initialise weights); returns the module."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
 
     # ---- modes, devices, dtypes -----------------------------------------------------
     def train(self, mode: bool = True) -> Module:
@@ -128,40 +209,80 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
-    def to(self, name: str) -> Module:
-        """Move every parameter to a backend, in place; returns the module."""
-        backend = B.normalize_backend(name)
+    def to(self, *args: Any, device: Any = None, dtype: Any = None) -> Module:
+        """Move parameters and buffers in place to a device ("cpu", "cuda", "cuda:0", or a
+        backend name) and/or cast the floating ones to a floating dtype, as PyTorch's
+        `to(device)`, `to(dtype)`, `to(device, dtype)`; returns the module."""
+        for arg in args:
+            if _is_device(arg):
+                device = arg if device is None else _twice("device", device, arg)
+            else:
+                dtype = arg if dtype is None else _twice("dtype", dtype, arg)
+        if dtype is not None:
+            self.astype(dtype)
+        if device is not None:
+            self._move(_parse_device(device))
+        return self
+
+    def _move(self, backend: str) -> None:
         for p in self.parameters():
             p.data = B.to_backend(p.data, backend)
             if p.grad is not None:
                 p.grad = Tensor(B.to_backend(p.grad.data, backend))
-        return self
+        for b in self.buffers():
+            b.data = B.to_backend(b.data, backend)
+
+    def cuda(self, device: Any = None) -> Module:
+        """`to("cuda")`; `device` may be None, 0 or "cuda:0"."""
+        if device is not None and not (isinstance(device, int) and device == 0):
+            _parse_device(device if isinstance(device, str) else f"cuda:{device}")
+        return self.to("cuda")
+
+    def cpu(self) -> Module:
+        return self.to("cpu")
+
+    def float(self) -> Module:
+        """Cast floating parameters and buffers to float32; returns the module."""
+        return self.astype("float32")
+
+    def double(self) -> Module:
+        """Cast floating parameters and buffers to float64; returns the module."""
+        return self.astype("float64")
 
     def astype(self, dtype: Any) -> Module:
-        """Convert every parameter to `dtype` in place; returns the module."""
-        dt = np.dtype(dtype)
+        """Convert every parameter and floating buffer to the floating `dtype` in place
+        (integer buffers stay integer); returns the module. A non-floating dtype raises
+        TypeError: weights cast to integers would be truncated."""
+        dt = _float_dtype(type(self).__name__, dtype)
         for p in self.parameters():
             p.data = p.data.astype(dt)
             p.grad = None
+        for b in self.buffers():
+            if b.dtype.kind == "f":
+                b.data = b.data.astype(dt)
         return self
 
     @property
     def device(self) -> str:
         first = next(self.parameters(), None)
+        if first is None:
+            first = next(self.buffers(), None)
         return first.device if first is not None else "cpu"
 
     # ---- state ----------------------------------------------------------------------
     def state_dict(self) -> OrderedDict[str, np.ndarray]:
-        """Dotted name -> NumPy array copy of every parameter, in registration order."""
-        return OrderedDict((name, B.to_numpy(p.data).copy()) for name, p in self.named_parameters())
+        """Dotted name -> NumPy array copy of every parameter and persistent buffer, in
+        PyTorch's order (a module's parameters, then its buffers, then its children's)."""
+        return OrderedDict((name, B.to_numpy(t.data).copy()) for name, t in self._state_entries().items())
 
     def load_state_dict(self, state: Any, strict: bool = True) -> IncompatibleKeys:
-        """Copy values into the existing parameters (cast to their dtype and device).
+        """Copy values into the existing parameters and buffers (cast to their dtype and
+        device).
 
         Everything is validated and converted first: a missing or extra key (when strict),
         a shape mismatch (always) or a value that cannot be cast raises and leaves the
         module unchanged. Returns the (missing_keys, unexpected_keys) lists, as PyTorch."""
-        own = OrderedDict(self.named_parameters())
+        own = self._state_entries()
         missing = [k for k in own if k not in state]
         extra = [k for k in state if k not in own]
         where = f"{type(self).__name__}.load_state_dict"
@@ -185,7 +306,8 @@ class Module:
                 raise ValueError(f"{where}: {name!r} cannot be converted to {p.dtype}: {exc}") from exc
         for p, arr in staged:  # nothing is changed until every key has passed
             p.data = arr
-            p.grad = None
+            if isinstance(p, Parameter):
+                p.grad = None
         return IncompatibleKeys(missing, extra)
 
     def summary(self, input_shape: Any = None, dtype: Any = "float32",
@@ -212,19 +334,115 @@ class Module:
         return "\n".join(lines) + "\n)"
 
 
-class Sequential(Module):
-    """Layers applied in order; children are named "0", "1", ...; indexable."""
+def _checked_name(owner: str, name: Any) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"{owner}: a module or buffer name must be a str, got {type(name).__name__}")
+    if not name or "." in name:
+        raise KeyError(f"{owner}: a module or buffer name must be non-empty and contain no '.', "
+                       f"got {name!r}")
+    return name
 
-    def __init__(self, *layers: Module) -> None:
+
+def _as_buffer(owner: str, name: str, value: Any) -> Tensor:
+    """A buffer is a Tensor without gradient: Tensors are kept, arrays wrapped (no copy)."""
+    if isinstance(value, Parameter):
+        raise TypeError(f"{owner}: buffer {name!r} cannot be a Parameter; assign it as a parameter")
+    if isinstance(value, Tensor):
+        return value
+    if B.is_array(value):
+        return Tensor(value if getattr(value, "ndim", 0) else np.asarray(value))
+    try:
+        return Tensor(np.asarray(value))
+    except Exception as exc:
+        raise TypeError(f"{owner}: buffer {name!r} must be a Tensor or an array, got "
+                        f"{type(value).__name__}") from exc
+
+
+def _float_dtype(owner: str, dtype: Any) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"{owner}: unknown dtype {dtype!r}: expected a floating dtype such as "
+                        f"'float32' or 'float64'") from exc
+    if dt.kind != "f":
+        raise TypeError(f"{owner}: parameters can only be cast to a floating dtype (float32, "
+                        f"float64), got {dt}; integer weights would be truncated")
+    return dt
+
+
+def _is_device(value: Any) -> bool:
+    """True for a device or backend name ("cpu", "cuda", "cuda:0", "numpy", ...)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        B.normalize_backend(value.partition(":")[0])
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_device(device: Any) -> str:
+    """The backend ("numpy" or "cupy") of a device name; "cuda:0" is device 0."""
+    text = str(device)
+    name, sep, index = text.partition(":")
+    backend = B.normalize_backend(name)
+    if sep:
+        if backend != "cupy" or not index.isdigit():
+            raise ValueError(f"unknown device {text!r}: expected 'cpu', 'cuda' or 'cuda:0'")
+        if int(index) != 0:
+            raise ValueError(f"device {text!r}: minidl places data on the current CUDA device; "
+                             f"select GPU {index} with cupy.cuda.Device({index}).use() and pass 'cuda'")
+    return backend
+
+
+def _twice(what: str, first: Any, second: Any) -> Any:
+    raise TypeError(f"Module.to: {what} given twice ({first!r} and {second!r})")
+
+
+def floating_input(layer: str, x: Any, dtype: np.dtype) -> Tensor:
+    """x as a Tensor in the layer's parameter dtype `dtype`.
+
+    Floating input of another precision is cast (differentiably), as Keras does, so
+    float64 data fed to a float32 model computes in float32; integer or bool input
+    raises TypeError naming the layer (ids belong in an Embedding)."""
+    x = as_tensor(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{layer}: expected floating-point input, got dtype {x.dtype} "
+                        f"(convert it with .astype('float32'); integer ids go through an Embedding)")
+    return x if x.dtype == dtype else x.astype(dtype)
+
+
+class Sequential(Module):
+    """Layers applied in order; children are named "0", "1", ...; indexable.
+
+    Takes the layers as arguments, as one list, or as an OrderedDict of name -> layer.
+    An exception raised inside a layer names its position and type ("layer 3 (Conv2D):
+    ..."), keeping its type; the original is chained as the cause.
+    """
+
+    def __init__(self, *layers: Any) -> None:
         super().__init__()
-        for i, layer in enumerate(layers):
+        named: list[tuple[str, Any]]
+        if len(layers) == 1 and isinstance(layers[0], OrderedDict):
+            named = [(_checked_name("Sequential", k), v) for k, v in layers[0].items()]
+        else:
+            if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+                layers = tuple(layers[0])
+            named = [(str(i), layer) for i, layer in enumerate(layers)]
+        for i, (name, layer) in enumerate(named):
             if not isinstance(layer, Module):
                 raise TypeError(f"Sequential: argument {i} is a {type(layer).__name__}, not a Module")
-            setattr(self, str(i), layer)
+            setattr(self, name, layer)
 
     def forward(self, x: Any) -> Any:
-        for layer in self._modules.values():
-            x = layer(x)
+        for i, layer in enumerate(self._modules.values()):
+            try:
+                x = layer(x)
+            except Exception as exc:
+                renamed = _at_layer(exc, i, layer)
+                if renamed is exc:
+                    raise
+                raise renamed from exc
         return x
 
     def __getitem__(self, index: int | slice) -> Any:
@@ -268,3 +486,18 @@ class Sequential(Module):
         from minidl import training  # noqa: PLC0415
 
         return training.predict(self, x, batch_size)
+
+
+def _at_layer(exc: Exception, index: int, layer: Module) -> Exception:
+    """`exc` again, its message prefixed with the layer's position and type; the same
+    exception type. A type that cannot be rebuilt from one message keeps its own
+    object, with the position added as a note."""
+    where = f"layer {index} ({type(layer).__name__})"
+    try:
+        renamed = type(exc)(f"{where}: {exc}")
+    except Exception:
+        renamed = None
+    if type(renamed) is not type(exc):
+        exc.add_note(f"raised in {where} of a Sequential")
+        return exc
+    return renamed

@@ -30,3 +30,6 @@ class MaxPool2D(Module):
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+MaxPool2d = MaxPool2D

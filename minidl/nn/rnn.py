@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from minidl import backend as B
-from minidl.autograd.tensor import Tensor, as_tensor
+from minidl.autograd.tensor import Tensor
 from minidl.nn import init
-from minidl.nn.module import Module, Parameter
+from minidl.nn.module import Module, Parameter, floating_input
 from minidl.ops.linear import linear
 from minidl.ops.recurrent import lstm_layer
 from minidl.ops.shape import stack, unbind
@@ -63,7 +63,7 @@ class LSTM(Module):
             setattr(self, f"bias_l{k}", Parameter(bias))
 
     def forward(self, x: Any, state: State | None = None) -> tuple[Tensor, State]:
-        x = as_tensor(x)
+        x = floating_input("LSTM", x, self.weight_ih_l0.dtype)
         self._check_input(x)
         if self.batch_first:  # time-major inside: every step's rows are contiguous
             x = x.transpose(1, 0, 2)
@@ -94,8 +94,6 @@ class LSTM(Module):
                              f"{self.input_size} (batch_first={self.batch_first}), got {x.shape}")
         if x.shape[1 if self.batch_first else 0] == 0:
             raise ValueError(f"LSTM: the sequence is empty (T = 0) in input of shape {x.shape}")
-        if x.dtype.kind != "f":
-            raise TypeError(f"LSTM: input must be floating point, got dtype {x.dtype}")
 
     def _initial_state(self, state: Any, n: int) -> tuple[list[Any], list[Any]]:
         """Per-layer (h_0, c_0) lists; None entries mean zeros."""
@@ -108,7 +106,7 @@ class LSTM(Module):
         expected = (L, n, self.hidden_size)
         parts = []
         for name, s in zip(("h_0", "c_0"), state):
-            s = as_tensor(s)
+            s = floating_input(f"LSTM ({name})", s, self.weight_ih_l0.dtype)
             if tuple(s.shape) != expected:
                 raise ValueError(f"LSTM: expected {name} of shape (num_layers, N, hidden_size) = "
                                  f"{expected}, got {tuple(s.shape)}")

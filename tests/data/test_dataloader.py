@@ -93,7 +93,7 @@ def test_any_dataset_with_len_and_getitem_is_collated():
     np.testing.assert_array_equal(batches[1][1], [9, 16, 25])
 
 
-def test_single_valued_samples_become_one_field_tuples():
+def test_single_valued_samples_batch_into_one_tensor():
     class Plain(Dataset):
         def __len__(self):
             return 4
@@ -101,8 +101,8 @@ def test_single_valued_samples_become_one_field_tuples():
         def __getitem__(self, i):
             return md.tensor([float(i), 0.0])
 
-    (xb,) = next(iter(DataLoader(Plain(), batch_size=4)))
-    assert xb.shape == (4, 2)
+    xb = next(iter(DataLoader(Plain(), batch_size=4)))  # as PyTorch: a Tensor, not a 1-tuple
+    assert isinstance(xb, md.Tensor) and xb.shape == (4, 2)
 
 
 def test_bad_arguments_raise():

@@ -51,3 +51,15 @@ def test_no_parameters_and_repr():
     assert repr(nn.Tanh()) == "Tanh()"
     assert repr(nn.Softmax()) == "Softmax(axis=-1)"
     assert repr(nn.Softmax(axis=1)) == "Softmax(axis=1)"
+
+
+def test_softmax_takes_pytorchs_dim(backend):
+    x = md.tensor([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]], dtype="float64", device=backend)
+    # torch 2.13: nn.Softmax(dim=0)(x)
+    expected = [[0.6224593312018546, 0.9525741268224334, 0.7310585786300049],
+                [0.37754066879814546, 0.04742587317756679, 0.2689414213699951]]
+    assert_close(nn.Softmax(dim=0)(x), expected, rtol=1e-12)
+    assert_close(nn.Softmax(0)(x), expected, rtol=1e-12)
+    assert nn.Softmax(dim=1).axis == 1 and nn.Softmax(axis=1, dim=1).axis == 1
+    with pytest.raises(TypeError, match="Softmax: got axis=0 and dim=1; give one of them"):
+        nn.Softmax(axis=0, dim=1)

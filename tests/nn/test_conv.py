@@ -111,3 +111,9 @@ def test_wrong_input_shape_raises():
 def test_bad_constructor_arguments_raise(args, error, message):
     with pytest.raises(error, match=message):
         nn.Conv2D(*args)
+
+
+def test_pytorch_spelling_and_numpy_integer_sizes():
+    assert nn.Conv2d is nn.Conv2D
+    layer = nn.Conv2d(np.int64(2), np.int32(3), 3)
+    assert layer.weight.shape == (3, 2, 3, 3) and type(layer.in_channels) is int

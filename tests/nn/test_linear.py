@@ -99,3 +99,14 @@ def test_bad_feature_counts(args):
 def test_repr():
     assert repr(nn.Dense(784, 128)) == "Dense(in_features=784, out_features=128, bias=True)"
     assert repr(nn.Linear(3, 1, bias=False)) == "Dense(in_features=3, out_features=1, bias=False)"
+
+
+def test_numpy_integer_sizes_are_accepted():
+    layer = nn.Dense(np.int64(4), np.int32(3))
+    assert layer.weight.shape == (4, 3) and type(layer.in_features) is int
+    assert layer(md.ones(2, 4)).shape == (2, 3)
+
+
+def test_lists_and_arrays_are_input_too():
+    layer = nn.Dense(2, 1)
+    np.testing.assert_array_equal(layer([[1.0, 2.0]]).numpy(), layer(np.array([[1.0, 2.0]])).numpy())

@@ -56,3 +56,8 @@ def test_bad_constructor_arguments_raise(args, error, message):
 def test_wrong_input_shape_raises():
     with pytest.raises(ValueError, match=r"max_pool2d: expected input of shape \(N, C, H, W\)"):
         nn.MaxPool2D(2)(md.zeros(4, 4))
+
+
+def test_pytorch_spelling():
+    assert nn.MaxPool2d is nn.MaxPool2D
+    assert nn.MaxPool2d(2)(md.zeros(1, 1, 4, 4)).shape == (1, 1, 2, 2)

@@ -257,7 +257,7 @@ def test_bad_input_shape_names_layer_and_shapes():
         nn.LSTM(3, 4, batch_first=False)(md.zeros(2, 5))
     with pytest.raises(ValueError, match="LSTM: the sequence is empty"):
         m(md.zeros(2, 0, 3))
-    with pytest.raises(TypeError, match="LSTM: input must be floating point"):
+    with pytest.raises(TypeError, match="LSTM: expected floating-point input, got dtype int64"):
         m(md.tensor(np.zeros((1, 2, 3), dtype=np.int64)))
 
 

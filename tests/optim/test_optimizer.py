@@ -8,7 +8,7 @@ import minidl as md
 from minidl import optim
 from minidl.nn import Parameter
 from tests.helpers import assert_close
-from tests.optim.common import TinyNet, train
+from tests.optim.common import TinyNet, assert_resumes_exactly
 
 
 def params(*values: list[float], backend: str = "numpy") -> list[Parameter]:
@@ -204,20 +204,7 @@ OPTIMIZERS = [
 
 @pytest.mark.parametrize("make_opt", OPTIMIZERS, ids=["SGD", "Adam", "AdamW"])
 def test_resuming_from_saved_state_continues_exactly(backend, tmp_path, make_opt):
-    model = TinyNet(backend=backend)
-    opt = make_opt(model.parameters())
-    train(model, opt, range(3), backend)
-    md.save({"model": model.state_dict(), "optimizer": opt.state_dict()}, tmp_path / "ckpt.npz")
-    train(model, opt, range(3, 5), backend)
-
-    fresh = TinyNet(seed=1, backend=backend)
-    fresh_opt = make_opt(fresh.parameters())
-    ckpt = md.load(tmp_path / "ckpt.npz")
-    fresh.load_state_dict(ckpt["model"])
-    fresh_opt.load_state_dict(ckpt["optimizer"])
-    train(fresh, fresh_opt, range(3, 5), backend)
-    for (name, p), q in zip(model.named_parameters(), fresh.parameters()):
-        np.testing.assert_array_equal(p.numpy(), q.numpy(), err_msg=name)
+    assert_resumes_exactly(make_opt, backend, tmp_path)
 
 
 def test_load_state_dict_restores_lr_and_casts_state_to_param_dtype():
