@@ -1,44 +1,37 @@
-"""Element-wise activations and (log-)softmax, numerically stable."""
+"""Element-wise activations and (log-)softmax: graph bookkeeping over kernels/activation."""
 from __future__ import annotations
 
 from typing import Any
 
 from minidl.autograd.function import Function
-from minidl.backend import array_module
-from minidl.backend.cpu import activation as _act_kernels
+from minidl.kernels import activation as K
 
 
 class ReLU(Function):
     def forward(self, x: Any) -> Any:
-        y, saved = _act_kernels.relu_forward(x)
-        self.saved = saved if self.needs_input_grad[0] else None
+        y, self.saved = K.relu_forward(x, self.needs_input_grad)
         return y
 
     def backward(self, gy: Any) -> Any:
-        return _act_kernels.relu_backward(gy, self.saved)
+        return K.relu_backward(gy, self.saved)
 
 
 class Sigmoid(Function):
     def forward(self, x: Any) -> Any:
-        xp = array_module(x)
-        # exp of -|x| never overflows; e / (1 + e) keeps full relative precision in the
-        # negative tail, where 1 + tanh(x / 2) would cancel (sigmoid(-40) would become 0)
-        e = xp.exp(-xp.abs(x))
-        r = 1 / (1 + e)
-        self.y = xp.where(x >= 0, r, e * r)
-        return self.y
+        y, self.saved = K.sigmoid_forward(x)
+        return y
 
     def backward(self, gy: Any) -> Any:
-        return gy * self.y * (1 - self.y)
+        return K.sigmoid_backward(gy, self.saved)
 
 
 class Tanh(Function):
     def forward(self, x: Any) -> Any:
-        self.y = array_module(x).tanh(x)
-        return self.y
+        y, self.saved = K.tanh_forward(x)
+        return y
 
     def backward(self, gy: Any) -> Any:
-        return gy * (1 - self.y * self.y)
+        return K.tanh_backward(gy, self.saved)
 
 
 class Softmax(Function):
@@ -46,14 +39,11 @@ class Softmax(Function):
         self.axis = axis
 
     def forward(self, x: Any) -> Any:
-        xp = array_module(x)
-        e = xp.exp(x - x.max(axis=self.axis, keepdims=True))
-        self.y = e / e.sum(axis=self.axis, keepdims=True)
-        return self.y
+        y, self.saved = K.softmax_forward(x, self.axis)
+        return y
 
     def backward(self, gy: Any) -> Any:
-        gx = self.y * gy
-        return gx - self.y * gx.sum(axis=self.axis, keepdims=True)
+        return K.softmax_backward(gy, self.saved)
 
 
 class LogSoftmax(Function):
@@ -61,15 +51,11 @@ class LogSoftmax(Function):
         self.axis = axis
 
     def forward(self, x: Any) -> Any:
-        xp = array_module(x)
-        shifted = x - x.max(axis=self.axis, keepdims=True)
-        y = shifted - xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
-        self.y = y
+        y, self.saved = K.log_softmax_forward(x, self.axis)
         return y
 
     def backward(self, gy: Any) -> Any:
-        xp = array_module(gy)
-        return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
+        return K.log_softmax_backward(gy, self.saved)
 
 
 def relu(x: Any) -> Any:

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 import minidl as md
 from minidl import nn
-from tests.helpers import assert_close, rand_tensor, shapes
+from tests.helpers import assert_close, rand_tensor
+from tests.strategies import shapes
 
 LAYERS = [nn.ReLU, nn.Sigmoid, nn.Tanh, nn.Softmax]
 

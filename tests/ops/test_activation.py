@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 import minidl as md
 import minidl.functional as F
-from tests.helpers import assert_close, rand_tensor, shapes
+from tests.helpers import assert_close, rand_tensor
+from tests.strategies import shapes
 
 SEEDS = st.integers(0, 2**16)
 

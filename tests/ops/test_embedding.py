@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 import minidl as md
 import minidl.functional as F
 from tests.conftest import GPU_REASON
-from tests.helpers import assert_close, rand_tensor, shapes
+from tests.helpers import assert_close, rand_tensor
+from tests.strategies import shapes
 
 
 @given(ids_shape=shapes(0, 3, max_side=3), num=st.integers(1, 5), dim=st.integers(1, 4),

@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minidl as md
-from tests.helpers import assert_close, broadcastable_pair, rand_tensor
+from tests.helpers import assert_close, rand_tensor
+from tests.strategies import broadcastable_pair
 
 SEEDS = st.integers(0, 2**16)
 SIDE = st.integers(1, 4)

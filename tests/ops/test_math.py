@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 import minidl as md
 from minidl.ops import math as math_ops
-from tests.helpers import assert_close, broadcastable_pair, rand_tensor, shapes
+from tests.helpers import assert_close, rand_tensor
+from tests.strategies import broadcastable_pair, shapes
 
 SEEDS = st.integers(0, 2**16)
 

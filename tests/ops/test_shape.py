@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 import minidl as md
 from minidl import backend as B
 from minidl.ops.shape import broadcast_to
-from tests.helpers import assert_close, rand_tensor, shapes
+from tests.helpers import assert_close, rand_tensor
+from tests.strategies import shapes
 
 SEEDS = st.integers(0, 2**16)
 
