@@ -3,14 +3,14 @@ zero-argument callable running one implementation on inputs of one size.
 
 Implementations: "reference" (the plain NumPy code: a concern's reference.py, or a
 `*_reference` function), "numba" (the Numba kernels, called directly so MINIDL_KERNELS
-does not matter) and "cupy" (the public entry on CuPy arrays, which routes to the GPU
-kernel; only when a GPU is there). Shared by benchmarks/test_kernels.py and the smoke test in tests/.
+does not matter) and "cupy" (the GPU kernels on CuPy arrays; only when a GPU is there). Shared by benchmarks/test_kernels.py and the smoke test in tests/.
 """
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -68,38 +68,25 @@ def _pick(impl: str, reference: Callable[..., Any], numba_fn: Callable[[], Calla
 
 
 # ---- convolution, pooling, activation (minidl/kernels/<concern>) ------------------------
-# "reference" is the concern's reference.py, "numba" its cpu.py, "cupy" the routed package
-# (CuPy arrays go to its gpu.py). Backward cases time the backward alone, on what the same
-# implementation's forward saved.
+# Each implementation module of a concern directly: reference.py, cpu.py (Numba), gpu.py
+# (CuPy). Backward cases time the backward alone, on what the same implementation's
+# forward saved.
 
-def _conv(impl: str) -> Any:
-    from minidl.kernels import conv
-
+def _kernels(impl: str) -> SimpleNamespace:
+    """The conv, pool and activation modules of one implementation."""
     if impl == "numba":
-        from minidl.kernels.conv import cpu
-
-        return cpu
-    return conv.reference if impl == "reference" else conv
-
-
-def _pool(impl: str) -> Any:
-    from minidl.kernels import pool
-
-    if impl == "numba":
-        from minidl.kernels.pool import cpu
-
-        return cpu
-    return pool.reference if impl == "reference" else pool
-
-
-def _activation(impl: str) -> Any:
-    from minidl.kernels import activation
-
-    if impl == "numba":
-        from minidl.kernels.activation import cpu
-
-        return cpu
-    return activation.reference if impl == "reference" else activation
+        from minidl.kernels.activation import cpu as activation
+        from minidl.kernels.conv import cpu as conv
+        from minidl.kernels.pool import cpu as pool
+    elif impl == "cupy":
+        from minidl.kernels.activation import gpu as activation
+        from minidl.kernels.conv import gpu as conv
+        from minidl.kernels.pool import gpu as pool
+    else:
+        from minidl.kernels.activation import reference as activation
+        from minidl.kernels.conv import reference as conv
+        from minidl.kernels.pool import reference as pool
+    return SimpleNamespace(conv=conv, pool=pool, activation=activation)
 
 
 def _conv_inputs(impl: str, size: tuple[int, int, int, int]) -> tuple[Any, ...]:
@@ -109,13 +96,13 @@ def _conv_inputs(impl: str, size: tuple[int, int, int, int]) -> tuple[Any, ...]:
 
 def _conv_forward(impl: str, size: tuple[int, int, int, int]) -> Callable[[], Any]:
     x, w, b = _conv_inputs(impl, size)
-    kernel = _conv(impl)
+    kernel = _kernels(impl).conv
     return _sync(impl, lambda: kernel.forward(x, w, b, (1, 1), (0, 0), (True, True, True)))
 
 
 def _conv_backward(impl: str, size: tuple[int, int, int, int]) -> Callable[[], Any]:
     x, w, b = _conv_inputs(impl, size)
-    kernel = _conv(impl)
+    kernel = _kernels(impl).conv
     # the first layer of a network: weight and bias gradients, none for the input
     y, saved = kernel.forward(x, w, b, (1, 1), (0, 0), (size[1] > 1, True, True))
     gy, = _on(impl, _rand(tuple(y.shape), 3))
@@ -124,26 +111,26 @@ def _conv_backward(impl: str, size: tuple[int, int, int, int]) -> Callable[[], A
 
 def _pool_forward(impl: str, size: int) -> Callable[[], Any]:
     x, = _on(impl, _rand((size, 32, 26, 26)))
-    kernel = _pool(impl)
-    return _sync(impl, lambda: kernel.forward(x, (2, 2), (2, 2), (0, 0), (True,)))
+    kernel = _kernels(impl).pool
+    return _sync(impl, lambda: kernel.maxpool(x, 2, 2, 2, 2, 0, 0))
 
 
 def _pool_backward(impl: str, size: int) -> Callable[[], Any]:
     x, gy = _on(impl, _rand((size, 32, 26, 26)), _rand((size, 32, 13, 13), 1))
-    kernel = _pool(impl)
-    _, saved = kernel.forward(x, (2, 2), (2, 2), (0, 0), (True,))
-    return _sync(impl, lambda: kernel.backward(gy, saved))
+    kernel = _kernels(impl).pool
+    _, argmax = kernel.maxpool(x, 2, 2, 2, 2, 0, 0)
+    return _sync(impl, lambda: kernel.unpool(gy, argmax, tuple(x.shape), (2, 2, 2, 2, 0, 0)))
 
 
 def _relu_forward(impl: str, size: int) -> Callable[[], Any]:
     x, = _on(impl, _rand((size,)))
-    kernel = _activation(impl)
+    kernel = _kernels(impl).activation
     return _sync(impl, lambda: kernel.relu_forward(x))
 
 
 def _relu_backward(impl: str, size: int) -> Callable[[], Any]:
     x, gy = _on(impl, _rand((size,)), _rand((size,), 1))
-    kernel = _activation(impl)
+    kernel = _kernels(impl).activation
     _, saved = kernel.relu_forward(x)
     return _sync(impl, lambda: kernel.relu_backward(gy, saved))
 
