@@ -1,7 +1,7 @@
 """Public differentiable functions (`import minidl.functional as F`): thin wrappers over ops."""
 from __future__ import annotations
 
-from minidl.ops.activation import log_softmax, relu, sigmoid, softmax, tanh
+from minidl.ops.activation import elu, gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, tanh
 from minidl.ops.conv import conv2d
 from minidl.ops.pool import max_pool2d
 from minidl.ops.embedding import embedding
@@ -9,5 +9,6 @@ from minidl.ops.linear import linear
 from minidl.ops.dropout import dropout
 from minidl.ops.loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss
 
-__all__ = ["conv2d", "max_pool2d", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "embedding",
-           "linear", "dropout", "mse_loss", "cross_entropy", "binary_cross_entropy_with_logits"]
+__all__ = ["conv2d", "max_pool2d", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "leaky_relu",
+           "gelu", "silu", "elu", "embedding", "linear", "dropout", "mse_loss", "cross_entropy",
+           "binary_cross_entropy_with_logits"]

@@ -3,6 +3,8 @@ each forward saves), the route, and the reference running in op context with
 MINIDL_KERNELS=reference."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -99,3 +101,20 @@ def test_reference_mode_gradcheck(backend, reference_mode, shape, seed):
     k = np.random.default_rng(seed).integers(-10, 10, size=shape)
     x = md.tensor((k + 0.5) / 10, dtype="float64", requires_grad=True, device=backend)
     assert md.gradcheck(F.relu, x)
+
+
+# ---- erfc (the exact GELU's Phi): Cody's rational approximations vs the C library -------
+
+def test_erfc_equals_libm_to_a_few_ulp(backend):
+    xs = np.concatenate([np.linspace(-7, 27, 6801), [0.46875, -0.46875, 4.0, -4.0, 1e-300, 0.0]])
+    got = md.tensor(reference.erfc(md.tensor(xs, device=backend).data)).numpy()
+    want = np.array([math.erfc(v) for v in xs])
+    tiny = want < 1e-300  # erfc(27) is subnormal: compare those absolutely
+    np.testing.assert_allclose(got[~tiny], want[~tiny], rtol=2e-15, atol=0)
+    np.testing.assert_allclose(got[tiny], want[tiny], rtol=0, atol=1e-310)
+
+
+def test_erfc_limits_and_nan():
+    got = reference.erfc(np.array([np.inf, -np.inf, np.nan, 50.0]))
+    np.testing.assert_array_equal(got[[0, 1, 3]], [0.0, 2.0, 0.0])
+    assert np.isnan(got[2])

@@ -8,7 +8,9 @@ ReLU (y = max(x, 0), NaN passes through; gradient 0 at 0, as PyTorch) has three
 implementations: reference.py (saves the mask x > 0, and only when `needs[0]`, the op's
 needs_input_grad), cpu.py (Numba) and gpu.py (CuPy), which save y itself (> 0 exactly
 where x > 0); the backward runs where the forward did. The others are plain array code
-on NumPy and CuPy alike (reference.py), saving their output.
+on NumPy and CuPy alike (reference.py): sigmoid, tanh, softmax(x, axis), log_softmax(x,
+axis) save their output; leaky_relu(x, negative_slope) the mask x > 0; elu(x, alpha),
+silu(x), gelu(x, approximate="none" | "tanh") their input.
 """
 from __future__ import annotations
 
@@ -18,10 +20,18 @@ from typing import Any
 from minidl.kernels import _route
 from minidl.kernels.activation import reference
 from minidl.kernels.activation.reference import (
+    elu_backward,
+    elu_forward,
+    gelu_backward,
+    gelu_forward,
+    leaky_relu_backward,
+    leaky_relu_forward,
     log_softmax_backward,
     log_softmax_forward,
     sigmoid_backward,
     sigmoid_forward,
+    silu_backward,
+    silu_forward,
     softmax_backward,
     softmax_forward,
     tanh_backward,
@@ -30,7 +40,8 @@ from minidl.kernels.activation.reference import (
 
 __all__ = ["relu_forward", "relu_backward", "sigmoid_forward", "sigmoid_backward", "tanh_forward",
            "tanh_backward", "softmax_forward", "softmax_backward", "log_softmax_forward",
-           "log_softmax_backward"]
+           "log_softmax_backward", "leaky_relu_forward", "leaky_relu_backward", "elu_forward",
+           "elu_backward", "silu_forward", "silu_backward", "gelu_forward", "gelu_backward"]
 
 
 def _implementation(*arrays: Any) -> Any:
