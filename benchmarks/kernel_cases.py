@@ -3,7 +3,8 @@ zero-argument callable running one implementation on inputs of one size.
 
 Implementations: "reference" (the plain NumPy code: a concern's reference.py, or a
 `*_reference` function), "numba" (the Numba kernels, called directly so MINIDL_KERNELS
-does not matter) and "cupy" (the GPU kernels on CuPy arrays; only when a GPU is there). Shared by benchmarks/test_kernels.py and the smoke test in tests/.
+does not matter) and "cupy" (the GPU kernels on CuPy arrays; only when a GPU is there).
+Shared by benchmarks/test_kernels.py and the smoke test in tests/.
 """
 from __future__ import annotations
 
