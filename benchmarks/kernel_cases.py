@@ -1,16 +1,17 @@
 """The kernels the benchmarks time, each as: sizes, and a factory that returns a
 zero-argument callable running one implementation on inputs of one size.
 
-Implementations: "reference" (the plain NumPy `*_reference` function), "numba" (the
-Numba kernel module, called directly so MINIDL_NUMBA does not matter) and "cupy" (the
-public function on CuPy arrays, which dispatches to the GPU kernel; only when a GPU is
-there). Shared by benchmarks/test_kernels.py and the smoke test in tests/.
+Implementations: "reference" (the plain NumPy code: a concern's reference.py, or a
+`*_reference` function), "numba" (the Numba kernels, called directly so MINIDL_KERNELS
+does not matter) and "cupy" (the GPU kernels on CuPy arrays; only when a GPU is there).
+Shared by benchmarks/test_kernels.py and the smoke test in tests/.
 """
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -67,75 +68,72 @@ def _pick(impl: str, reference: Callable[..., Any], numba_fn: Callable[[], Calla
     return public
 
 
-# ---- convolution ------------------------------------------------------------------------
+# ---- convolution, pooling, activation (minidl/kernels/<concern>) ------------------------
+# Each implementation module of a concern directly: reference.py, cpu.py (Numba), gpu.py
+# (CuPy). Backward cases time the backward alone, on what the same implementation's
+# forward saved.
+
+def _kernels(impl: str) -> SimpleNamespace:
+    """The conv, pool and activation modules of one implementation."""
+    if impl == "numba":
+        from minidl.kernels.activation import cpu as activation
+        from minidl.kernels.conv import cpu as conv
+        from minidl.kernels.pool import cpu as pool
+    elif impl == "cupy":
+        from minidl.kernels.activation import gpu as activation
+        from minidl.kernels.conv import gpu as conv
+        from minidl.kernels.pool import gpu as pool
+    else:
+        from minidl.kernels.activation import reference as activation
+        from minidl.kernels.conv import reference as conv
+        from minidl.kernels.pool import reference as pool
+    return SimpleNamespace(conv=conv, pool=pool, activation=activation)
+
+
+def _conv_inputs(impl: str, size: tuple[int, int, int, int]) -> tuple[Any, ...]:
+    n, c_in, c_out, hw = size
+    return _on(impl, _rand((n, c_in, hw, hw)), _rand((c_out, c_in, 3, 3), 1), _rand((c_out,), 2))
+
 
 def _conv_forward(impl: str, size: tuple[int, int, int, int]) -> Callable[[], Any]:
-    from minidl.backend.cpu import conv
-
-    n, c_in, c_out, hw = size
-    x, w, b = _on(impl, _rand((n, c_in, hw, hw)), _rand((c_out, c_in, 3, 3), 1), _rand((c_out,), 2))
-    fn = _pick(impl, conv.conv2d_forward_reference,
-               lambda: _numba("conv").conv2d_forward,
-               conv.conv2d_forward)
-    return _sync(impl, lambda: fn(x, w, b, 1, 1, 0, 0))
+    x, w, b = _conv_inputs(impl, size)
+    kernel = _kernels(impl).conv
+    return _sync(impl, lambda: kernel.forward(x, w, b, (1, 1), (0, 0), (True, True, True)))
 
 
 def _conv_backward(impl: str, size: tuple[int, int, int, int]) -> Callable[[], Any]:
-    from minidl.backend.cpu import conv
-
-    n, c_in, c_out, hw = size
-    x, w = _on(impl, _rand((n, c_in, hw, hw)), _rand((c_out, c_in, 3, 3), 1))
-    gy, = _on(impl, _rand((n, c_out, hw - 2, hw - 2), 2))
-    fn = _pick(impl, conv.conv2d_backward_reference,
-               lambda: _numba("conv").conv2d_backward,
-               conv.conv2d_backward)
+    x, w, b = _conv_inputs(impl, size)
+    kernel = _kernels(impl).conv
     # the first layer of a network: weight and bias gradients, none for the input
-    return _sync(impl, lambda: fn(gy, x, w, 1, 1, 0, 0, x.shape, c_in > 1, True, True))
+    y, saved = kernel.forward(x, w, b, (1, 1), (0, 0), (size[1] > 1, True, True))
+    gy, = _on(impl, _rand(tuple(y.shape), 3))
+    return _sync(impl, lambda: kernel.backward(gy, saved))
 
-
-# ---- pooling, activation ----------------------------------------------------------------
 
 def _pool_forward(impl: str, size: int) -> Callable[[], Any]:
-    from minidl.backend.cpu import pool
-
     x, = _on(impl, _rand((size, 32, 26, 26)))
-    fn = _pick(impl, pool.maxpool_forward_reference,
-               lambda: _numba("pool").maxpool_forward,
-               pool.maxpool_forward)
-    return _sync(impl, lambda: fn(x, 2, 2, 2, 2, 0, 0))
+    kernel = _kernels(impl).pool
+    return _sync(impl, lambda: kernel.maxpool(x, 2, 2, 2, 2, 0, 0))
 
 
 def _pool_backward(impl: str, size: int) -> Callable[[], Any]:
-    from minidl.backend.cpu import pool
-
-    x = _rand((size, 32, 26, 26))
-    _, argmax = pool.maxpool_forward_reference(x, 2, 2, 2, 2, 0, 0)
-    gy, argmax = _on(impl, _rand((size, 32, 13, 13), 1), argmax)
-    fn = _pick(impl, pool.maxpool_backward_reference,
-               lambda: _numba("pool").maxpool_backward,
-               pool.maxpool_backward)
-    return _sync(impl, lambda: fn(gy, argmax, x.shape))
+    x, gy = _on(impl, _rand((size, 32, 26, 26)), _rand((size, 32, 13, 13), 1))
+    kernel = _kernels(impl).pool
+    _, argmax = kernel.maxpool(x, 2, 2, 2, 2, 0, 0)
+    return _sync(impl, lambda: kernel.unpool(gy, argmax, tuple(x.shape), (2, 2, 2, 2, 0, 0)))
 
 
 def _relu_forward(impl: str, size: int) -> Callable[[], Any]:
-    from minidl.backend.cpu import activation
-
     x, = _on(impl, _rand((size,)))
-    fn = _pick(impl, activation.relu_forward_reference,
-               lambda: _numba("activation").relu_forward,
-               activation.relu_forward)
-    return _sync(impl, lambda: fn(x))
+    kernel = _kernels(impl).activation
+    return _sync(impl, lambda: kernel.relu_forward(x))
 
 
 def _relu_backward(impl: str, size: int) -> Callable[[], Any]:
-    from minidl.backend.cpu import activation
-
-    x = _rand((size,))
-    gy, saved = _on(impl, _rand((size,), 1), np.maximum(x, 0) if impl == "numba" else x > 0)
-    fn = _pick(impl, activation.relu_backward_reference,
-               lambda: _numba("activation").relu_backward,
-               activation.relu_backward)
-    return _sync(impl, lambda: fn(gy, saved))
+    x, gy = _on(impl, _rand((size,)), _rand((size,), 1))
+    kernel = _kernels(impl).activation
+    _, saved = kernel.relu_forward(x)
+    return _sync(impl, lambda: kernel.relu_backward(gy, saved))
 
 
 # ---- LSTM cell, loss, optimizers --------------------------------------------------------

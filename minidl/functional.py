@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from minidl.ops import activation as _activation
-from minidl.ops.activation import relu, sigmoid, tanh
+from minidl.ops.activation import elu, gelu, leaky_relu, relu, sigmoid, silu, tanh
 from minidl.ops.axes import LAST_AXIS, pick_axis
 from minidl.ops.conv import conv2d
 from minidl.ops.pool import max_pool2d
@@ -13,8 +13,9 @@ from minidl.ops.linear import linear
 from minidl.ops.dropout import dropout
 from minidl.ops.loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss
 
-__all__ = ["conv2d", "max_pool2d", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "embedding",
-           "linear", "dropout", "mse_loss", "cross_entropy", "binary_cross_entropy_with_logits"]
+__all__ = ["conv2d", "max_pool2d", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "leaky_relu",
+           "gelu", "silu", "elu", "embedding", "linear", "dropout", "mse_loss", "cross_entropy",
+           "binary_cross_entropy_with_logits"]
 
 
 def softmax(x: Any, axis: int = LAST_AXIS, *, dim: int | None = None) -> Any:

@@ -1,27 +1,13 @@
-"""Test helpers: hypothesis strategies for shapes and float64 tensors on a backend."""
+"""Test helpers: float64 tensors on a backend and closeness checks (strategies: tests/strategies.py)."""
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from hypothesis import strategies as st
 
 import minidl as md
-
-
-def shapes(min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side: int = 4) -> st.SearchStrategy:
-    return st.lists(st.integers(min_side, max_side), min_size=min_dims, max_size=max_dims).map(tuple)
-
-
-@st.composite
-def broadcastable_pair(draw: Any, max_dims: int = 3) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Two shapes that broadcast together (some sides set to 1, some leading axes dropped)."""
-    full = draw(shapes(0, max_dims))
-    def variant() -> tuple[int, ...]:
-        drop = draw(st.integers(0, len(full)))
-        kept = full[drop:]
-        return tuple(1 if draw(st.booleans()) else n for n in kept)
-    return variant(), variant()
+# re-exported for the test files that still import them from here
+from tests.strategies import broadcastable_pair, shapes  # noqa: F401
 
 
 def rand_tensor(shape: tuple[int, ...], backend: str = "numpy", seed: int = 0, requires_grad: bool = True,

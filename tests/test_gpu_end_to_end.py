@@ -134,8 +134,9 @@ def test_op_on_gpu_equals_numpy(dev, name, dtype):
 
 def test_fused_kernels_run_on_gpu_arrays(dev):
     """The hot paths hand CuPy arrays to the CuPy kernels (not to the NumPy references)."""
-    from minidl.backend.cpu import conv, loss, optim as optim_ref, pool, recurrent  # noqa: PLC0415
+    from minidl.backend.cpu import loss, optim as optim_ref, recurrent  # noqa: PLC0415
     from minidl.kernels import _cuda as build  # noqa: PLC0415
+    from minidl.kernels import activation, conv, pool  # noqa: PLC0415
 
     calls: list[str] = []
     real = build.launch
@@ -148,10 +149,12 @@ def test_fused_kernels_run_on_gpu_arrays(dev):
     x = cp.asarray(np.random.default_rng(0).standard_normal((2, 3, 6, 6)))
     build.launch = spy
     try:
-        cols = conv.im2col(x, 3, 3, 1, 1, 1, 1)
-        conv.col2im(cols, x.shape, 3, 3, 1, 1, 1, 1)
-        y, am = pool.maxpool_forward(x, 2, 2, 2, 2, 0, 0)
-        pool.maxpool_backward(y, am, x.shape)
+        y, saved = conv.forward(x, cp.ones((4, 3, 3, 3)), None, (1, 1), (1, 1), (True, True, False))
+        conv.backward(y, saved)
+        y, saved = pool.forward(x, (2, 2), (2, 2), (0, 0), (True,))
+        pool.backward(y, saved)
+        y, saved = activation.relu_forward(x)
+        activation.relu_backward(y, saved)
         z, c = cp.ones((2, 8)), cp.ones((2, 2))
         h, cn, gates = recurrent.lstm_cell_forward(z, c)
         recurrent.lstm_cell_backward(h, None, gates, c, cn)
@@ -162,9 +165,9 @@ def test_fused_kernels_run_on_gpu_arrays(dev):
                               1e-8, 0.0, False)
     finally:
         build.launch = real
-    assert {"im2col", "col2im", "maxpool_forward", "lstm_forward", "lstm_backward", "ce_forward_index",
-            "ce_backward_index", "sgd_update", "adam_update"} <= set(calls)
-    assert {"maxpool_backward", "maxpool_backward_scatter"} & set(calls)
+    assert {"im2col", "col2im", "maxpool_forward", "maxpool_backward", "relu_forward", "relu_backward",
+            "lstm_forward", "lstm_backward", "ce_forward_index", "ce_backward_index", "sgd_update",
+            "adam_update"} <= set(calls)
 
 
 # ---- layers, models, optimizers -----------------------------------------------------------

@@ -7,7 +7,7 @@ from minidl.nn.embedding import Embedding
 from minidl.nn.rnn import LSTM
 from minidl.nn import init
 from minidl.nn.linear import Dense, Linear
-from minidl.nn.activation import ReLU, Sigmoid, Softmax, Tanh
+from minidl.nn.activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
 from minidl.nn.dropout import Dropout
 from minidl.nn.flatten import Flatten
 from minidl.nn.loss import CrossEntropyLoss, MSELoss
@@ -15,5 +15,6 @@ from minidl.nn.summary import summary
 
 __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Identity",
            "Conv2D", "Conv2d", "MaxPool2D", "MaxPool2d", "LSTM", "Embedding",
-           "init", "Dense", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "Flatten",
+           "init", "Dense", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "LeakyReLU",
+           "GELU", "SiLU", "ELU", "Dropout", "Flatten",
            "MSELoss", "CrossEntropyLoss", "summary"]

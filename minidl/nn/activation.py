@@ -1,4 +1,4 @@
-"""Activation layers: thin modules over the activation ops."""
+"""Activation layers: thin modules over the activation ops (any shape in, the same shape out)."""
 from __future__ import annotations
 
 from minidl.autograd.tensor import Tensor
@@ -42,3 +42,69 @@ class Softmax(Module):
 
     def extra_repr(self) -> str:
         return f"axis={self.axis}"
+
+
+class LogSoftmax(Module):
+    """log(softmax(x)) along `dim` (stable), as PyTorch's LogSoftmax; any shape."""
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return A.log_softmax(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LeakyReLU(Module):
+    """x where x > 0, else negative_slope * x, element-wise; any shape."""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x: Tensor) -> Tensor:
+        return A.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class GELU(Module):
+    """x * Phi(x) (Phi the standard normal CDF), element-wise; `approximate` "none" (exact)
+    or "tanh" (PyTorch's tanh formula); any shape."""
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x: Tensor) -> Tensor:
+        return A.gelu(x, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(Module):
+    """x * sigmoid(x), element-wise; any shape."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return A.silu(x)
+
+
+class ELU(Module):
+    """x where x > 0, else alpha * (exp(x) - 1), element-wise; any shape."""
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x: Tensor) -> Tensor:
+        return A.elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"

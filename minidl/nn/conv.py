@@ -7,9 +7,10 @@ from typing import Any
 
 from minidl import backend as B
 from minidl.autograd.tensor import Tensor
+from minidl.kernels._geometry import as_pair
 from minidl.nn import init
 from minidl.nn.module import Module, Parameter, floating_input
-from minidl.ops.conv import as_pair, conv2d
+from minidl.ops.conv import conv2d
 
 
 def _check_channels(name: str, value: Any) -> int:

@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from minidl.autograd.tensor import Tensor
+from minidl.kernels._geometry import as_pair
 from minidl.nn.module import Module
-from minidl.ops.conv import as_pair
 from minidl.ops.pool import max_pool2d
 
 

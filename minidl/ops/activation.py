@@ -1,44 +1,38 @@
-"""Element-wise activations and (log-)softmax, numerically stable."""
+"""Element-wise activations and (log-)softmax: graph bookkeeping over kernels/activation."""
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from minidl.autograd.function import Function
-from minidl.backend import array_module
-from minidl.backend.cpu import activation as _act_kernels
+from minidl.kernels import activation as K
 
 
 class ReLU(Function):
     def forward(self, x: Any) -> Any:
-        y, saved = _act_kernels.relu_forward(x)
-        self.saved = saved if self.needs_input_grad[0] else None
+        y, self.saved = K.relu_forward(x, self.needs_input_grad)
         return y
 
     def backward(self, gy: Any) -> Any:
-        return _act_kernels.relu_backward(gy, self.saved)
+        return K.relu_backward(gy, self.saved)
 
 
 class Sigmoid(Function):
     def forward(self, x: Any) -> Any:
-        xp = array_module(x)
-        # exp of -|x| never overflows; e / (1 + e) keeps full relative precision in the
-        # negative tail, where 1 + tanh(x / 2) would cancel (sigmoid(-40) would become 0)
-        e = xp.exp(-xp.abs(x))
-        r = 1 / (1 + e)
-        self.y = xp.where(x >= 0, r, e * r)
-        return self.y
+        y, self.saved = K.sigmoid_forward(x)
+        return y
 
     def backward(self, gy: Any) -> Any:
-        return gy * self.y * (1 - self.y)
+        return K.sigmoid_backward(gy, self.saved)
 
 
 class Tanh(Function):
     def forward(self, x: Any) -> Any:
-        self.y = array_module(x).tanh(x)
-        return self.y
+        y, self.saved = K.tanh_forward(x)
+        return y
 
     def backward(self, gy: Any) -> Any:
-        return gy * (1 - self.y * self.y)
+        return K.tanh_backward(gy, self.saved)
 
 
 class Softmax(Function):
@@ -46,14 +40,11 @@ class Softmax(Function):
         self.axis = axis
 
     def forward(self, x: Any) -> Any:
-        xp = array_module(x)
-        e = xp.exp(x - x.max(axis=self.axis, keepdims=True))
-        self.y = e / e.sum(axis=self.axis, keepdims=True)
-        return self.y
+        y, self.saved = K.softmax_forward(x, self.axis)
+        return y
 
     def backward(self, gy: Any) -> Any:
-        gx = self.y * gy
-        return gx - self.y * gx.sum(axis=self.axis, keepdims=True)
+        return K.softmax_backward(gy, self.saved)
 
 
 class LogSoftmax(Function):
@@ -61,15 +52,62 @@ class LogSoftmax(Function):
         self.axis = axis
 
     def forward(self, x: Any) -> Any:
-        xp = array_module(x)
-        shifted = x - x.max(axis=self.axis, keepdims=True)
-        y = shifted - xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
-        self.y = y
+        y, self.saved = K.log_softmax_forward(x, self.axis)
         return y
 
     def backward(self, gy: Any) -> Any:
-        xp = array_module(gy)
-        return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
+        return K.log_softmax_backward(gy, self.saved)
+
+
+class LeakyReLU(Function):
+    def __init__(self, negative_slope: float) -> None:
+        self.negative_slope = negative_slope
+
+    def forward(self, x: Any) -> Any:
+        y, self.saved = K.leaky_relu_forward(x, self.negative_slope)
+        return y
+
+    def backward(self, gy: Any) -> Any:
+        return K.leaky_relu_backward(gy, self.saved)
+
+
+class ELU(Function):
+    def __init__(self, alpha: float) -> None:
+        self.alpha = alpha
+
+    def forward(self, x: Any) -> Any:
+        y, self.saved = K.elu_forward(x, self.alpha)
+        return y
+
+    def backward(self, gy: Any) -> Any:
+        return K.elu_backward(gy, self.saved)
+
+
+class SiLU(Function):
+    def forward(self, x: Any) -> Any:
+        y, self.saved = K.silu_forward(x)
+        return y
+
+    def backward(self, gy: Any) -> Any:
+        return K.silu_backward(gy, self.saved)
+
+
+class GELU(Function):
+    def __init__(self, approximate: str) -> None:
+        self.approximate = approximate
+
+    def forward(self, x: Any) -> Any:
+        y, self.saved = K.gelu_forward(x, self.approximate)
+        return y
+
+    def backward(self, gy: Any) -> Any:
+        return K.gelu_backward(gy, self.saved)
+
+
+def _number(value: Any, what: str, op: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{op}: {what} must be a real number, got {value!r}")
+    return float(value)
 
 
 def relu(x: Any) -> Any:
@@ -92,3 +130,26 @@ def softmax(x: Any, axis: int = -1) -> Any:
 def log_softmax(x: Any, axis: int = -1) -> Any:
     """log(softmax(x)) computed stably (fine for logits of magnitude 1e4)."""
     return LogSoftmax(axis)(x)
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
+    """x where x > 0, else negative_slope * x; the gradient at 0 is negative_slope (PyTorch)."""
+    return LeakyReLU(_number(negative_slope, "negative_slope", "leaky_relu"))(x)
+
+
+def elu(x: Any, alpha: float = 1.0) -> Any:
+    """x where x > 0, else alpha * (exp(x) - 1); the gradient at 0 is alpha (PyTorch)."""
+    return ELU(_number(alpha, "alpha", "elu"))(x)
+
+
+def silu(x: Any) -> Any:
+    """x * sigmoid(x) (also called swish)."""
+    return SiLU()(x)
+
+
+def gelu(x: Any, approximate: str = "none") -> Any:
+    """x * Phi(x), Phi the standard normal CDF (exact with "none"; "tanh": PyTorch's
+    0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3))))."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return GELU(approximate)(x)

@@ -1,4 +1,5 @@
-"""2-D max pooling that keeps the argmax indexes (not the input) for backward.
+"""2-D max pooling: graph bookkeeping over kernels/pool (which saves the argmax indexes,
+not the input, for backward).
 
 Shapes: x (N, C, H, W) -> y (N, C, OH, OW) with OH = (H + 2*pH - kH) // sH + 1.
 """
@@ -8,8 +9,8 @@ from typing import Any
 
 from minidl.autograd.function import Function
 from minidl.autograd.tensor import Tensor, as_tensor
-from minidl.backend.cpu import pool as kernels  # looked up per call: a fast kernel can swap in
-from minidl.ops.conv import as_pair
+from minidl.kernels import pool as pool_kernel
+from minidl.kernels._geometry import as_pair
 
 
 class MaxPool2d(Function):
@@ -20,16 +21,12 @@ class MaxPool2d(Function):
         self.kernel, self.stride, self.padding = kernel, stride, padding
 
     def forward(self, x: Any) -> Any:
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
-        y, argmax = kernels.maxpool_forward(x, kh, kw, sh, sw, ph, pw,
-                                            need_argmax=self.needs_input_grad[0])
-        if self.needs_input_grad[0]:
-            self.argmax, self.x_shape = argmax, x.shape
+        y, self.saved = pool_kernel.forward(x, self.kernel, self.stride, self.padding,
+                                            self.needs_input_grad)
         return y
 
     def backward(self, gy: Any) -> Any:
-        return kernels.maxpool_backward(gy, self.argmax, self.x_shape,
-                                        self.kernel + self.stride + self.padding)
+        return pool_kernel.backward(gy, self.saved)
 
 
 def _check(x: Tensor, kernel: tuple[int, int], stride: tuple[int, int],

@@ -1,7 +1,8 @@
 """Shared pieces of the Numba kernel tests: dtypes, tolerances, random arrays.
 
-Every kernel is compared with its NumPy reference (the `*_reference` functions), called
-directly, so these tests hold whatever MINIDL_NUMBA says.
+Every kernel is compared with its NumPy reference (a concern's minidl/kernels/<concern>/
+reference.py, or the `*_reference` functions), called directly, so these tests hold
+whatever MINIDL_KERNELS says.
 """
 from __future__ import annotations
 

@@ -16,20 +16,23 @@ import pytest
 
 import minidl as md
 from minidl.backend import gpu
-from minidl.backend.cpu import conv, dispatch, loss, optim, pool, recurrent
+from minidl.backend.cpu import dispatch, loss, optim, recurrent
 from minidl.kernels import _cuda as build
+from minidl.kernels import _route
 from tests import test_gpu_end_to_end as e2e
 from tests.backend import host_cuda
 from tests.conftest import GPU_REASON
 
-DISPATCHING = (conv, pool, recurrent, loss, optim)
+DISPATCHING = (recurrent, loss, optim)
 
 
 @pytest.fixture(autouse=True)
 def _references_without_numba() -> Iterator[None]:
     """The plain NumPy references are what the kernels must equal."""
     before = dispatch.set_numba_enabled(False)
+    mode = _route.set_kernels("reference")
     yield
+    _route.set_kernels(mode)
     dispatch.set_numba_enabled(before)
 
 
@@ -73,9 +76,14 @@ def through_kernels() -> Any:
                 return (all(a is None or type(a) is np.ndarray for a in arrays) and len(dtypes) == 1
                         and dtypes <= set(build.FLOATS))
 
+            def route_host(*arrays: Any) -> str:
+                floats = use_host(*arrays) and all(a is None or a.flags.c_contiguous for a in arrays)
+                return "gpu" if floats else "reference"
+
             self.mp.setattr(build, "launch", launch)
             for module in DISPATCHING:
                 self.mp.setattr(module, "use_cupy", use_host)
+            self.mp.setattr(_route, "route", route_host)
             return launched
 
         def __exit__(self, *exc: Any) -> None:
@@ -97,8 +105,8 @@ def test_every_op_through_the_kernels_equals_the_references(through_kernels, dty
             assert (g is None) == (g_ref is None)
             if g_ref is not None:
                 e2e._close(g, g_ref, dtype, scale)
-    assert {"im2col", "col2im", "maxpool_forward", "maxpool_backward", "ce_forward_index",
-            "ce_backward_index", "ce_forward_prob", "ce_backward_prob"} <= set(launched)
+    assert {"im2col", "col2im", "maxpool_forward", "maxpool_backward", "relu_forward", "relu_backward",
+            "ce_forward_index", "ce_backward_index", "ce_forward_prob", "ce_backward_prob"} <= set(launched)
 
 
 @pytest.mark.parametrize("opt_name", sorted(e2e.OPTIMIZERS))

@@ -58,15 +58,20 @@ def test_set_numba_enabled_switches_at_run_time():
 
 
 def test_second_process_loads_compiled_kernels_from_the_cache(tmp_path):
-    """First process compiles and writes index files; the second hits the cache only."""
+    """First process compiles and writes index files; the second hits the cache only. The
+    serial and the parallel build of one kernel keep separate cache entries."""
     code = ("import json, numpy as np\n"
-            "from minidl.backend.cpu import numba_activation as k\n"
-            "k.relu_forward(np.ones(5, np.float32))\n"
-            "s = k._fwd.stats\n"
-            "print(json.dumps([sum(s.cache_hits.values()), sum(s.cache_misses.values())]))")
+            "from minidl.kernels import _route\n"
+            "from minidl.kernels.activation import cpu as k\n"
+            "x = np.array([-1.0, 2.0, np.nan], np.float32)\n"
+            "ys = [k.relu_forward(x)[0]]\n"  # small: the serial build
+            "_route.TUNING['MINIDL_ELEMENTWISE_PARALLEL_MIN'] = 0\n"
+            "ys.append(k.relu_forward(x)[0])\n"  # the parallel build
+            "stats = [k._relu_forward.serial.stats, k._relu_forward.parallel.stats]\n"
+            "print(json.dumps([[sum(s.cache_hits.values()), sum(s.cache_misses.values())] for s in stats]\n"
+            "                 + [np.array_equal(ys[0], ys[1], equal_nan=True)]))")
     env = {"NUMBA_CACHE_DIR": str(tmp_path)}
-    hits, misses = json.loads(_run(code, **env))
-    assert (hits, misses) == (0, 1)
-    assert list(tmp_path.rglob("*.nbi")) and list(tmp_path.rglob("*.nbc"))
-    hits, misses = json.loads(_run(code, **env))
-    assert (hits, misses) == (1, 0)
+    assert json.loads(_run(code, **env)) == [[0, 1], [0, 1], True]
+    assert len(list(tmp_path.rglob("*relu_forward*.nbi"))) == 2  # one index per build
+    assert list(tmp_path.rglob("*.nbc"))
+    assert json.loads(_run(code, **env)) == [[1, 0], [1, 0], True]

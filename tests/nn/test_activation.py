@@ -1,4 +1,4 @@
-"""Activation layers: ReLU, Sigmoid, Tanh, Softmax."""
+"""Activation layers: ReLU, Sigmoid, Tanh, Softmax, LogSoftmax, LeakyReLU, GELU, SiLU, ELU."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minidl as md
+import minidl.functional as F
 from minidl import nn
-from tests.helpers import assert_close, rand_tensor, shapes
+from tests.helpers import assert_close, rand_tensor
+from tests.strategies import shapes
 
 LAYERS = [nn.ReLU, nn.Sigmoid, nn.Tanh, nn.Softmax]
 
@@ -63,3 +65,45 @@ def test_softmax_takes_pytorchs_dim(backend):
     assert nn.Softmax(dim=1).axis == 1 and nn.Softmax(axis=1, dim=1).axis == 1
     with pytest.raises(TypeError, match="Softmax: got axis=0 and dim=1; give one of them"):
         nn.Softmax(axis=0, dim=1)
+
+
+NEW_LAYERS = [nn.LogSoftmax(), nn.LogSoftmax(dim=0), nn.LeakyReLU(), nn.LeakyReLU(0.3), nn.GELU(),
+              nn.GELU(approximate="tanh"), nn.SiLU(), nn.ELU(), nn.ELU(alpha=0.5)]
+
+
+@pytest.mark.parametrize("layer", NEW_LAYERS, ids=repr)
+@given(shape=shapes(1, 3))
+def test_new_layers_gradcheck(backend, layer, shape):
+    x = rand_tensor(shape, backend)
+    x.data[abs(x.data) < 0.05] = 0.5  # clear of the kinks at 0 (LeakyReLU, ELU)
+    assert md.gradcheck(layer, x)
+
+
+def test_new_layers_equal_their_functions_and_reprs(backend):
+    x = rand_tensor((3, 4), backend, 3)
+    for layer, fn, text in [
+        (nn.LogSoftmax(dim=0), lambda t: F.log_softmax(t, axis=0), "LogSoftmax(dim=0)"),
+        (nn.LeakyReLU(0.3), lambda t: F.leaky_relu(t, 0.3), "LeakyReLU(negative_slope=0.3)"),
+        (nn.GELU(approximate="tanh"), lambda t: F.gelu(t, approximate="tanh"), "GELU(approximate='tanh')"),
+        (nn.SiLU(), F.silu, "SiLU()"),
+        (nn.ELU(alpha=0.5), lambda t: F.elu(t, alpha=0.5), "ELU(alpha=0.5)"),
+    ]:
+        assert_close(layer(x), fn(x), rtol=0, atol=0)
+        assert repr(layer) == text and list(layer.parameters()) == []
+    assert (repr(nn.LogSoftmax()), repr(nn.LeakyReLU()), repr(nn.GELU()), repr(nn.ELU())) == (
+        "LogSoftmax(dim=-1)", "LeakyReLU(negative_slope=0.01)", "GELU(approximate='none')", "ELU(alpha=1.0)")
+
+
+def test_new_layers_known_values(backend):
+    # torch.nn.LeakyReLU(), GELU(), SiLU(), ELU(), LogSoftmax(dim=-1) in float64
+    x = md.tensor([-1.5, 0.25, 1.0], dtype="float64", device=backend)
+    assert_close(nn.LeakyReLU()(x), [-0.015, 0.25, 1.0])
+    assert_close(nn.GELU()(x), [-0.10021080190328704, 0.14967658142073093, 0.841344746068543])
+    assert_close(nn.SiLU()(x), [-0.2736382857095345, 0.14054412522144952, 0.7310585786300049])
+    assert_close(nn.ELU()(x), [-0.7768698398515702, 0.25, 1.0])
+    assert_close(nn.LogSoftmax()(x), [-2.9411227833310205, -1.1911227833310205, -0.4411227833310206])
+
+
+def test_gelu_bad_approximate_raises():
+    with pytest.raises(ValueError, match="GELU: approximate must be 'none' or 'tanh', got 'fast'"):
+        nn.GELU(approximate="fast")

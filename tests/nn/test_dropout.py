@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 import minidl as md
 from minidl import nn
-from tests.helpers import assert_close, rand_tensor, shapes
+from tests.helpers import assert_close, rand_tensor
+from tests.strategies import shapes
 
 
 @given(shape=shapes(1, 3), p=st.sampled_from([0.2, 0.5]))

@@ -7,7 +7,8 @@ from hypothesis import given
 
 import minidl as md
 from minidl import nn
-from tests.helpers import assert_close, rand_tensor, shapes
+from tests.helpers import assert_close, rand_tensor
+from tests.strategies import shapes
 
 
 @given(shape=shapes(2, 4, max_side=3))

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 import minidl as md
 from minidl import nn
-from tests.helpers import assert_close, rand_tensor, shapes
+from tests.helpers import assert_close, rand_tensor
+from tests.strategies import shapes
 
 
 def test_parameters_shapes_order_and_dtype():

@@ -1,5 +1,8 @@
-"""F.relu, F.sigmoid, F.tanh, F.softmax, F.log_softmax."""
+"""F.relu, F.sigmoid, F.tanh, F.softmax, F.log_softmax, F.leaky_relu, F.gelu, F.silu, F.elu."""
 from __future__ import annotations
+
+import inspect
+import math
 
 import numpy as np
 import pytest
@@ -8,9 +11,10 @@ from hypothesis import strategies as st
 
 import minidl as md
 import minidl.functional as F
-from tests.helpers import assert_close, rand_tensor, shapes
+from tests.helpers import assert_close, rand_tensor
+from tests.strategies import seeds, shapes
 
-SEEDS = st.integers(0, 2**16)
+SEEDS = seeds
 
 
 def t64(data, backend, requires_grad=True):
@@ -126,3 +130,101 @@ def test_sigmoid_extremes_no_overflow(backend, dtype):
     assert F.sigmoid(x).dtype == np.dtype(dtype)
     assert F.sigmoid(md.tensor([-40.0], dtype="float64")).item() == pytest.approx(4.248354255291589e-18,
                                                                                      rel=1e-12)
+
+
+# ---- LeakyReLU, GELU, SiLU, ELU (API v2) -----------------------------------------------------
+
+NEW = {
+    "leaky_relu": lambda t: F.leaky_relu(t),
+    "leaky_relu_0.2": lambda t: F.leaky_relu(t, negative_slope=0.2),
+    "gelu": lambda t: F.gelu(t),
+    "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
+    "silu": F.silu,
+    "elu": F.elu,
+    "elu_0.5": lambda t: F.elu(t, alpha=0.5),
+}
+
+
+@given(shape=shapes(), seed=SEEDS, name=st.sampled_from(sorted(NEW)))
+def test_new_activations_gradcheck(backend, shape, seed, name):
+    # values (k + 0.5) / 5 in (-4, 4): never within a finite-difference step of a kink at 0
+    k = np.random.default_rng(seed).integers(-20, 20, size=shape)
+    x = t64((k + 0.5) / 5, backend)
+    assert md.gradcheck(NEW[name], x)
+
+
+# literals from torch.nn.functional in float64: y = f(x), then (y * W).sum().backward()
+X = [-3.0, -1.5, -0.5, 0.0, 0.25, 1.0, 2.5]
+W = [0.5, -1.0, 2.0, 1.5, -0.25, 1.0, 3.0]
+TORCH = {
+    "leaky_relu": ([-0.03, -0.015, -0.005, 0.0, 0.25, 1.0, 2.5],
+                   [0.005, -0.01, 0.02, 0.015, -0.25, 1.0, 3.0]),
+    "leaky_relu_0.2": ([-0.6000000000000001, -0.30000000000000004, -0.1, 0.0, 0.25, 1.0, 2.5],
+                       [0.1, -0.2, 0.4, 0.30000000000000004, -0.25, 1.0, 3.0]),
+    "gelu": ([-0.00404969409489031, -0.10021080190328704, -0.15426876936299344, 0.0,
+              0.14967658142073093, 0.841344746068543, 2.4844758366855597],
+             [-0.00597282360209196, 0.1274691922299796, 0.26500975068767424, 0.75, -0.173843338720909,
+              1.0833154705876864, 3.1128332577244353]),
+    "gelu_tanh": ([-0.0036373920817729943, -0.10042842301976707, -0.15428599017485606, 0.0,
+                   0.149675350701685, 0.8411919906082768, 2.484915733910001],
+                  [-0.005792083315484824, 0.12771079315143308, 0.2652601929307153, 0.75,
+                   -0.1738385237877651, 1.0829640838457826, 3.1138547286379983]),
+    "silu": ([-0.14227761953270035, -0.2736382857095345, -0.1887703343990727, 0.0, 0.14054412522144952,
+              0.7310585786300049, 2.3103545499468914],
+             [-0.04405205300758481, 0.041294154299142946, 0.5200776253946964, 0.75, -0.15592750539254943,
+              0.9276705118714869, 3.29820333402458]),
+    "elu": ([-0.950212931632136, -0.7768698398515702, -0.3934693402873666, 0.0, 0.25, 1.0, 2.5],
+            [0.024893534183931972, -0.22313016014842982, 1.2130613194252668, 1.5, -0.25, 1.0, 3.0]),
+    "elu_0.5": ([-0.475106465816068, -0.3884349199257851, -0.1967346701436833, 0.0, 0.25, 1.0, 2.5],
+                [0.012446767091965986, -0.11156508007421491, 0.6065306597126334, 0.75, -0.25, 1.0, 3.0]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TORCH))
+def test_new_activations_match_torch(backend, name):
+    x = t64(X, backend)
+    y = NEW[name](x)
+    (y * t64(W, backend, requires_grad=False)).sum().backward()
+    values, grads = TORCH[name]
+    assert_close(y, values, rtol=1e-13, atol=1e-15)
+    assert_close(x.grad, grads, rtol=1e-13, atol=1e-15)  # the one-sided gradients at 0 too
+
+
+def test_new_activations_tails_and_nan(backend):
+    x = t64([-40.0, -10.0, 40.0, np.nan], backend, requires_grad=False)
+    # exact in the negative tail (erfc, not 1 + erf: PyTorch's own gelu(-10) cancels to -0.0)
+    exact = [-40.0 * 0.5 * math.erfc(40 / math.sqrt(2)), -10.0 * 0.5 * math.erfc(10 / math.sqrt(2))]
+    assert_close(F.gelu(x).numpy()[:3], exact + [40.0], rtol=1e-13, atol=0)
+    assert_close(F.silu(x).numpy()[:3], [-1.6993417021166355e-16, -0.0004539786870243439, 40.0],
+                 rtol=1e-14, atol=0)  # torch.nn.functional.silu
+    assert_close(F.elu(x).numpy()[:3], [-1.0, -0.9999546000702375, 40.0], rtol=1e-15, atol=0)
+    for f in NEW.values():
+        assert np.isnan(f(x).numpy()[3])
+
+
+@pytest.mark.parametrize("name", sorted(NEW))
+def test_new_activations_keep_float32(backend, name):
+    x = md.tensor(X, dtype="float32", requires_grad=True, device=backend)
+    y = NEW[name](x)
+    y.sum().backward()
+    assert y.dtype == x.grad.dtype == np.float32
+    assert_close(y, TORCH[name][0], rtol=2e-6, atol=1e-7)
+
+
+def test_new_activation_signatures():
+    P = inspect.Parameter
+    for fn, params in ((F.leaky_relu, [("x", P.empty), ("negative_slope", 0.01)]),
+                       (F.gelu, [("x", P.empty), ("approximate", "none")]),
+                       (F.silu, [("x", P.empty)]), (F.elu, [("x", P.empty), ("alpha", 1.0)])):
+        assert [(p.name, p.default) for p in inspect.signature(fn).parameters.values()] == params
+        assert fn.__name__ in F.__all__
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda x: F.gelu(x, approximate="erf"), ValueError, r"gelu: approximate must be 'none' or 'tanh', got 'erf'"),
+    (lambda x: F.leaky_relu(x, negative_slope="0.1"), TypeError, r"leaky_relu: negative_slope must be a real"),
+    (lambda x: F.elu(x, alpha=None), TypeError, r"elu: alpha must be a real number, got None"),
+])
+def test_new_activations_bad_arguments_raise(call, error, message):
+    with pytest.raises(error, match=message):
+        call(md.ones(2))

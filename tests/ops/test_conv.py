@@ -8,28 +8,21 @@ from hypothesis import strategies as st
 
 import minidl as md
 import minidl.functional as F
-from minidl.backend.cpu import conv as conv_kernels
+from minidl.kernels import _route
+from minidl.kernels import conv as conv_kernel
+from minidl.kernels.conv import reference
 from tests.helpers import assert_close, rand_tensor
-
-
-def _pair_or_int(draw, a: int, b: int):
-    """The pair (a, b), written as a plain int when both sides agree and the draw says so."""
-    return a if a == b and draw(st.booleans()) else (a, b)
+from tests.strategies import conv_geometries, pair_or_int, seeds
 
 
 @st.composite
 def conv_cases(draw):
-    n, c_in, c_out = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
-    h = draw(st.integers(max(1, kh - 2 * ph), 5))
-    w = draw(st.integers(max(1, kw - 2 * pw), 5))
-    return ((n, c_in, h, w), (c_out, c_in, kh, kw), _pair_or_int(draw, sh, sw),
-            _pair_or_int(draw, ph, pw), draw(st.booleans()))
+    """(x_shape, w_shape, stride, padding, with_bias), stride and padding as the user writes them."""
+    x_shape, w_shape, (_, _, sh, sw, ph, pw) = draw(conv_geometries(max_n=2, max_c_out=3, max_side=5))
+    return (x_shape, w_shape, pair_or_int(draw, sh, sw), pair_or_int(draw, ph, pw), draw(st.booleans()))
 
 
-@given(case=conv_cases(), seed=st.integers(0, 2**16))
+@given(case=conv_cases(), seed=seeds)
 def test_conv2d_gradcheck(backend, case, seed):
     x_shape, w_shape, stride, padding, with_bias = case
     x = rand_tensor(x_shape, backend, seed)
@@ -95,18 +88,25 @@ def test_conv2d_float32_stays_float32(backend):
     assert_close(y32, y64, rtol=1e-5, atol=1e-6)
 
 
-def test_conv2d_input_without_grad_skips_col2im(backend, monkeypatch):
-    """A first layer's input needs no gradient: backward must not compute one."""
+@pytest.mark.parametrize("kernels, patch", [("auto", 10**9), ("auto", 0), ("reference", 0)],
+                         ids=["direct", "im2col", "reference"])
+def test_conv2d_input_without_grad_computes_no_input_gradient(backend, kernels, patch, monkeypatch):
+    """A first layer's input needs no gradient: the kernel keeps nothing for it and
+    computes none (on every path: Numba direct and im2col, the reference, the GPU)."""
+    monkeypatch.setitem(_route.TUNING, "MINIDL_DIRECT_CONV_MAX_PATCH", patch)
+    monkeypatch.setattr(_route, "_mode", kernels)
+    grads = []
+    real = conv_kernel.backward
+    monkeypatch.setattr(conv_kernel, "backward", lambda gy, saved: grads.append(real(gy, saved)) or grads[-1])
     x = rand_tensor((2, 1, 5, 5), backend, 5, requires_grad=False)
     w = rand_tensor((3, 1, 3, 3), backend, 6)
-
-    def forbidden(*args, **kwargs):
-        raise AssertionError("col2im called for an input that needs no gradient")
-    monkeypatch.setattr(conv_kernels, "col2im", forbidden)
-    F.conv2d(x, w).sum().backward()
-    assert x.grad is None
+    y = F.conv2d(x, w)
+    assert y.creator.saved[1][1] is None  # no weight kept for an input gradient (both layouts)
+    y.sum().backward()
+    (gx, gw, gb), = grads
+    assert gx is None and gb is None and x.grad is None
     # dW of sum(y) is the sum of every patch, channel by channel
-    cols = conv_kernels.im2col(x.data, 3, 3, 1, 1, 0, 0)
+    cols = reference.im2col(x.data, 3, 3, 1, 1, 0, 0)
     assert_close(w.grad.numpy().reshape(3, -1), np.tile(md.tensor(cols).numpy().sum(0), (3, 1)))
 
 

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 import minidl as md
 import minidl.functional as F
-from tests.helpers import assert_close, rand_tensor, shapes
+from tests.helpers import assert_close, rand_tensor
+from tests.strategies import shapes
 
 
 @given(shape=shapes(1, 3), p=st.sampled_from([0.1, 0.5, 0.8]))

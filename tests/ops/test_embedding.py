@@ -9,11 +9,12 @@ from hypothesis import strategies as st
 import minidl as md
 import minidl.functional as F
 from tests.conftest import GPU_REASON
-from tests.helpers import assert_close, rand_tensor, shapes
+from tests.helpers import assert_close, rand_tensor
+from tests.strategies import seeds, shapes
 
 
 @given(ids_shape=shapes(0, 3, max_side=3), num=st.integers(1, 5), dim=st.integers(1, 4),
-       seed=st.integers(0, 2**16))
+       seed=seeds)
 def test_embedding_gradcheck(backend, ids_shape, num, dim, seed):
     rng = np.random.default_rng(seed)
     ids = md.tensor(rng.integers(0, num, size=ids_shape), device=backend)

@@ -7,9 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minidl as md
-from tests.helpers import assert_close, broadcastable_pair, rand_tensor
+from tests.helpers import assert_close, rand_tensor
+from tests.strategies import broadcastable_pair, seeds
 
-SEEDS = st.integers(0, 2**16)
+SEEDS = seeds
 SIDE = st.integers(1, 4)
 
 

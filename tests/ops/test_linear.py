@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 import minidl as md
 import minidl.functional as F
 from minidl.ops.linear import Linear
-from tests.helpers import assert_close, rand_tensor, shapes
+from tests.helpers import assert_close, rand_tensor
+from tests.strategies import shapes
 
 
 @given(batch=shapes(0, 3, max_side=3), n_in=st.integers(1, 4), n_out=st.integers(1, 4),

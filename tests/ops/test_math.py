@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 
 import minidl as md
 from minidl.ops import math as math_ops
-from tests.helpers import assert_close, broadcastable_pair, rand_tensor, shapes
+from tests.helpers import assert_close, rand_tensor
+from tests.strategies import broadcastable_pair, seeds, shapes
 
-SEEDS = st.integers(0, 2**16)
+SEEDS = seeds
 
 
 def grid_tensor(shape: tuple[int, ...], backend: str, seed: int) -> md.Tensor:

@@ -7,9 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minidl as md
-from tests.helpers import assert_close, rand_tensor, shapes
+from tests.helpers import assert_close, rand_tensor
+from tests.strategies import seeds, shapes
 
-SEEDS = st.integers(0, 2**16)
+SEEDS = seeds
 
 
 @st.composite

@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 import minidl as md
 from minidl import backend as B
 from minidl.ops.shape import broadcast_to
-from tests.helpers import assert_close, rand_tensor, shapes
+from tests.helpers import assert_close, rand_tensor
+from tests.strategies import seeds, shapes
 
-SEEDS = st.integers(0, 2**16)
+SEEDS = seeds
 
 
 def t64(data, backend, requires_grad=True):

@@ -1,15 +1,13 @@
-"""Max pooling as CuPy kernels, with the contract of `minidl.backend.cpu.pool`.
+"""Max pooling on CuPy arrays: CUDA kernels with the contract of reference.py.
 
 Forward: one thread per output; it scans its window row-major over the real pixels
 only (padding is -inf, so it never wins) and keeps the first maximum, writing the max
 and its flat index h*W + w into the unpadded plane (int64).
 
-Backward: with the window geometry, a gather: one thread per input pixel sums, in
-(oh, ow) order, the gy entries of the windows that cover it and chose it, so overlapping
-windows need no atomics and the result is deterministic (and equal to the reference's
-scatter-add, which adds in the same order). Without the geometry (the reference
-contract passes only x_shape) it scatters with atomicAdd: exact when windows do not
-overlap (a pixel then gets at most one entry), rounding-order dependent otherwise.
+Backward: a gather: one thread per input pixel sums, in (oh, ow) order, the gy entries
+of the windows that cover it and chose it, so overlapping windows need no atomics and
+the result is deterministic (and equal to the reference's scatter-add, which adds in
+the same order).
 """
 from __future__ import annotations
 
@@ -17,6 +15,7 @@ from typing import Any
 
 from minidl.backend import array_module
 from minidl.kernels import _cuda as build
+from minidl.kernels._geometry import output_size
 
 SOURCE = r"""
 extern "C" __global__ void maxpool_forward(const T* x, T* y, long long* argmax, I total,
@@ -67,66 +66,35 @@ extern "C" __global__ void maxpool_backward(const T* gy, const long long* argmax
         dx[t] = acc;
     }
 }
-
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 600
-// double atomicAdd is native from sm_60 on; before it, the CUDA guide's compare-and-swap loop
-__device__ double atomicAdd(double* address, double val) {
-    unsigned long long* a = (unsigned long long*)address;
-    unsigned long long old = *a, assumed;
-    do {
-        assumed = old;
-        old = atomicCAS(a, assumed, __double_as_longlong(val + __longlong_as_double(assumed)));
-    } while (assumed != old);
-    return __longlong_as_double(old);
-}
-#endif
-
-extern "C" __global__ void maxpool_backward_scatter(const T* gy, const long long* argmax, T* dx,
-                                                    I total, I HW, I OHW) {
-    for (I t = (I)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (I)blockDim.x * gridDim.x) {
-        const I plane = t / OHW;
-        atomicAdd(dx + plane * HW + argmax[t], gy[t]);
-    }
-}
 """
 
 
-def _out(size: int, k: int, s: int, p: int) -> int:
-    return (size + 2 * p - k) // s + 1
-
-
-def maxpool_forward(x: Any, kh: int, kw: int, sh: int, sw: int, ph: int,
-                    pw: int) -> tuple[Any, Any]:
-    """Max over every (kh, kw) window of x (N, C, H, W): (y, argmax), each (N, C, OH, OW)."""
+def maxpool(x: Any, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int,
+            need_argmax: bool = True) -> tuple[Any, Any]:
+    """Max over every (kh, kw) window of x (N, C, H, W): (y, argmax), each (N, C, OH, OW);
+    argmax None unless need_argmax (the kernel writes it all the same)."""
     xp = array_module(x)
     n, c, h, w = x.shape
-    oh, ow = _out(h, kh, sh, ph), _out(w, kw, sw, pw)
+    oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
     x = build.contiguous(xp, x)
     y = xp.empty((n, c, oh, ow), dtype=x.dtype)
     argmax = xp.empty((n, c, oh, ow), dtype=xp.int64)
     index = build.index_dtype(x.size, y.size)
     args = (x, y, argmax) + build.scalars(index, y.size, h, w, oh, ow, kh, kw, sh, sw, ph, pw)
     build.launch(SOURCE, "maxpool_forward", x.dtype, index, y.size, args)
-    return y, argmax
+    return y, (argmax if need_argmax else None)
 
 
-def maxpool_backward(gy: Any, argmax: Any, x_shape: tuple[int, ...],
-                     window: tuple[int, int, int, int, int, int] | None = None) -> Any:
+def unpool(gy: Any, argmax: Any, x_shape: tuple[int, ...],
+           window: tuple[int, int, int, int, int, int]) -> Any:
     """Route each gy (N, C, OH, OW) entry to its window's max pixel; dx has x_shape.
-
-    `window` = (kh, kw, sh, sw, ph, pw) selects the deterministic gather kernel.
-    """
+    `window` = (kh, kw, sh, sw, ph, pw) of the forward: the gather walks it."""
     xp = array_module(gy)
     n, c, h, w = x_shape
     oh, ow = gy.shape[2:]
     gy = build.contiguous(xp, gy)
     argmax = build.contiguous(xp, argmax, xp.int64)
     index = build.index_dtype(n * c * h * w, gy.size)
-    if window is None:
-        dx = xp.zeros(x_shape, dtype=gy.dtype)
-        args = (gy, argmax, dx) + build.scalars(index, gy.size, h * w, oh * ow)
-        build.launch(SOURCE, "maxpool_backward_scatter", gy.dtype, index, gy.size, args)
-        return dx
     kh, kw, sh, sw, ph, pw = window
     dx = xp.empty(x_shape, dtype=gy.dtype)
     args = (gy, argmax, dx) + build.scalars(index, dx.size, h, w, oh, ow, kh, kw, sh, sw, ph, pw)

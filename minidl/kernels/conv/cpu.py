@@ -1,12 +1,18 @@
-"""Numba convolution kernels: im2col/col2im (the contract of `minidl.backend.cpu.conv`)
-and a whole-op forward/backward that picks, per shape, a direct convolution or
-im2col + one BLAS product.
+"""Convolution with Numba, per shape a direct convolution or im2col + one BLAS product.
 
 Why two ways: a BLAS product is fast when its inner dimension K = C_in*kH*kW is large,
 but with a tiny K (9 for a 3x3 kernel on one channel) it runs at a fraction of peak,
 im2col first writes kH*kW copies of the input, and the product's (N*OH*OW, C_out)
-rows must still be transposed to NCHW. For stride 1 and small K a direct loop does the
-same multiply-adds straight from x into the NCHW output instead (see "wide rows").
+rows must still be transposed to NCHW. For stride 1 and K up to
+tuning("MINIDL_DIRECT_CONV_MAX_PATCH") a direct loop does the same multiply-adds straight
+from x into the NCHW output instead (see "wide rows"); above it, and for strides,
+im2col + GEMM. Measured (2 threads, forward + gradients, batch 64, 3x3 kernels): direct
+is 5.9x faster at K = 9 (the seed CNN), 2.4x at K = 144, on par at K = 288 and 576,
+where im2col writes a 9x copy of the input but the product runs near BLAS peak
+(docs/performance.md).
+
+Both paths write y C-contiguous (NCHW) and save the input x (for the weight gradient)
+and the weight (for the input gradient), not the 9x larger cols.
 """
 from __future__ import annotations
 
@@ -15,20 +21,13 @@ from typing import Any
 import numpy as np
 from numba import prange
 
-from minidl.backend.cpu.numba_util import REDUCE_MATH, launch, pjit
+from minidl.kernels._geometry import output_size
+from minidl.kernels._numba import REDUCE_MATH, launch, pjit
+from minidl.kernels._route import tuning
 
+PARALLEL = "MINIDL_PARALLEL_MIN"
 # Inner loops index with np.uintp: Numba wraps negative signed indices around, and that
 # branch stops LLVM from vectorising; an unsigned index has no such branch.
-
-# stride-1 convolutions with C_in*kH*kW up to this run direct, larger ones im2col + GEMM.
-# Measured (2 threads, forward + gradients, batch 64, 3x3 kernels): direct is 5.9x faster
-# at K = 9 (the seed CNN), 2.4x at K = 144, on par at K = 288 and 576, where im2col
-# writes a 9x copy of the input but the product runs near BLAS peak (docs/performance.md).
-DIRECT_MAX_K = 576
-
-
-def _out_size(size: int, k: int, s: int, p: int) -> int:
-    return (size + 2 * p - k) // s + 1
 
 
 # ---- im2col / col2im ------------------------------------------------------------------
@@ -70,20 +69,23 @@ def _col2im(cols, kh, kw, sh, sw, ph, pw, oh, ow, dx):  # pragma: no cover - com
 
 
 def im2col(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int) -> np.ndarray:
+    """reference.im2col's contract (same layout), for a float NumPy array."""
     x = np.ascontiguousarray(x)
     n, c, h, w = x.shape
-    oh, ow = _out_size(h, kh, sh, ph), _out_size(w, kw, sw, pw)
+    oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
     cols = np.empty((n * oh * ow, c * kh * kw), dtype=x.dtype)
-    launch(_im2col, cols.size, x, kh, kw, sh, sw, ph, pw, oh, ow, cols)
+    launch(_im2col, cols.size, tuning(PARALLEL), x, kh, kw, sh, sw, ph, pw, oh, ow, cols)
     return cols
 
 
 def col2im(cols: np.ndarray, x_shape: tuple[int, ...], kh: int, kw: int, sh: int, sw: int,
            ph: int, pw: int) -> np.ndarray:
+    """reference.col2im's contract (im2col's adjoint), for a float NumPy array."""
     h, w = x_shape[2], x_shape[3]
-    oh, ow = _out_size(h, kh, sh, ph), _out_size(w, kw, sw, pw)
+    oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
     dx = np.empty(x_shape, dtype=cols.dtype)
-    launch(_col2im, cols.size, np.ascontiguousarray(cols), kh, kw, sh, sw, ph, pw, oh, ow, dx)
+    launch(_col2im, cols.size, tuning(PARALLEL), np.ascontiguousarray(cols), kh, kw, sh, sw, ph, pw,
+           oh, ow, dx)
     return dx
 
 
@@ -205,49 +207,50 @@ def _nchw_to_rows(gy, rows):  # pragma: no cover - compiled
                 dst[co] = gy[b, co, r, q]
 
 
-# ---- the op-level entry points --------------------------------------------------------
+# ---- the kernel's contract (see minidl/kernels/conv/__init__.py) ---------------------
 
-def direct_preferred(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
-                     stride: tuple[int, int] = (1, 1)) -> bool:
+def direct_preferred(w_shape: tuple[int, ...], stride: tuple[int, int] = (1, 1)) -> bool:
     """True when the direct loops beat im2col + GEMM: stride 1 and a small inner
     dimension C_in*kH*kW (strided convolutions always take im2col + GEMM)."""
     _, c_in, kh, kw = w_shape
-    return stride == (1, 1) and c_in * kh * kw <= DIRECT_MAX_K
+    return tuple(stride) == (1, 1) and c_in * kh * kw <= tuning("MINIDL_DIRECT_CONV_MAX_PATCH")
 
 
-def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: Any, sh: int, sw: int, ph: int,
-                   pw: int) -> np.ndarray:
-    """y (N, C_out, OH, OW), C-contiguous; the contract of `conv.conv2d_forward`."""
-    x = np.ascontiguousarray(x)
-    weight = np.ascontiguousarray(weight)
+def forward(x: np.ndarray, weight: np.ndarray, bias: Any, stride: tuple[int, int],
+            padding: tuple[int, int], needs: tuple[bool, bool, bool]) -> tuple[np.ndarray, Any]:
+    """(y, saved): y (N, C_out, OH, OW) C-contiguous; x, weight, bias C-contiguous, one dtype."""
+    (sh, sw), (ph, pw) = stride, padding
     n, _, h, w = x.shape
     c_out, c_in, kh, kw = weight.shape
-    oh, ow = _out_size(h, kh, sh, ph), _out_size(w, kw, sw, pw)
+    oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
     y = np.empty((n, c_out, oh, ow), dtype=x.dtype)
     has_bias = bias is not None
-    b = np.ascontiguousarray(bias) if has_bias else weight.reshape(-1)[:1]
-    if direct_preferred(x.shape, weight.shape, (sh, sw)):
-        launch(_s1_forward, y.size * c_in, _pad(x, ph, pw), weight, b, has_bias, y)
+    b = bias if has_bias else weight.reshape(-1)[:1]
+    if direct_preferred(weight.shape, stride):
+        launch(_s1_forward, y.size * c_in, tuning(PARALLEL), _pad(x, ph, pw), weight, b, has_bias, y)
     else:
         rows = im2col(x, kh, kw, sh, sw, ph, pw) @ weight.reshape(c_out, -1).T
-        launch(_rows_to_nchw, y.size, rows, b, has_bias, y)
-    return y
+        launch(_rows_to_nchw, y.size, tuning(PARALLEL), rows, b, has_bias, y)
+    need_x, need_w, _ = needs
+    saved = (x if need_w else None, weight if need_x else None, x.shape, weight.shape, stride,
+             padding, needs)
+    return y, saved
 
 
-def conv2d_backward(gy: np.ndarray, x: Any, weight: np.ndarray, sh: int, sw: int, ph: int, pw: int,
-                    x_shape: tuple[int, ...], need_x: bool, need_w: bool, need_b: bool
-                    ) -> tuple[Any, Any, Any]:
-    """(gx, gw, gb) as `conv.conv2d_backward`; x may be None when not need_w."""
+def backward(gy: np.ndarray, saved: Any) -> tuple[Any, Any, Any]:
+    """(gx, gw, gb) from gy (N, C_out, OH, OW) of any layout; None where not asked for."""
+    x, weight, x_shape, w_shape, stride, (ph, pw), needs = saved
     gy = np.ascontiguousarray(gy)
-    c_out, _, kh, kw = weight.shape
-    gx = gw = gb = None
-    if direct_preferred(x_shape, weight.shape, (sh, sw)):
-        return _s1_backward(gy, x, weight, ph, pw, x_shape, need_x, need_w, need_b)
+    if direct_preferred(w_shape, stride):
+        return _s1_backward(gy, x, weight, ph, pw, x_shape, w_shape, needs)
+    (sh, sw), (need_x, need_w, need_b) = stride, needs
+    c_out, _, kh, kw = w_shape
     n, co_n, oh, ow = gy.shape
     rows = np.empty((n * oh * ow, co_n), dtype=gy.dtype)
-    launch(_nchw_to_rows, gy.size, gy, rows)
+    launch(_nchw_to_rows, gy.size, tuning(PARALLEL), gy, rows)
+    gx = gw = gb = None
     if need_w:
-        gw = (rows.T @ im2col(x, kh, kw, sh, sw, ph, pw)).reshape(weight.shape)
+        gw = (rows.T @ im2col(x, kh, kw, sh, sw, ph, pw)).reshape(w_shape)
     if need_b:
         gb = rows.sum(axis=0)
     if need_x:
@@ -259,15 +262,15 @@ def _pad(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
     return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
 
 
-def _s1_backward(gy: np.ndarray, x: Any, weight: np.ndarray, ph: int, pw: int,
-                 x_shape: tuple[int, ...], need_x: bool, need_w: bool, need_b: bool
-                 ) -> tuple[Any, Any, Any]:
+def _s1_backward(gy: np.ndarray, x: Any, weight: Any, ph: int, pw: int, x_shape: tuple[int, ...],
+                 w_shape: tuple[int, ...], needs: tuple[bool, bool, bool]) -> tuple[Any, Any, Any]:
     n, c, h, w = x_shape
+    need_x, need_w, need_b = needs
     gx = gw = gb = None
     if need_w:
-        gw_part = np.empty((n,) + weight.shape, dtype=gy.dtype)
-        gb_part = np.empty((n, weight.shape[0]), dtype=gy.dtype)
-        launch(_s1_grad_weight, gy.size * c, _pad(np.ascontiguousarray(x), ph, pw), gy, gw_part,
+        gw_part = np.empty((n,) + tuple(w_shape), dtype=gy.dtype)
+        gb_part = np.empty((n, w_shape[0]), dtype=gy.dtype)
+        launch(_s1_grad_weight, gy.size * c, tuning(PARALLEL), _pad(x, ph, pw), gy, gw_part,
                gb_part, need_b)
         gw = gw_part.sum(axis=0)
         gb = gb_part.sum(axis=0) if need_b else None
@@ -275,6 +278,6 @@ def _s1_backward(gy: np.ndarray, x: Any, weight: np.ndarray, ph: int, pw: int,
         gb = gy.sum(axis=(0, 2, 3))
     if need_x:
         gxp = np.empty((n, c, h + 2 * ph, w + 2 * pw), dtype=gy.dtype)
-        launch(_s1_grad_input, gy.size * c, gy, np.ascontiguousarray(weight), gxp)
+        launch(_s1_grad_input, gy.size * c, tuning(PARALLEL), gy, weight, gxp)
         gx = np.ascontiguousarray(gxp[:, :, ph:ph + h, pw:pw + w]) if ph or pw else gxp
     return gx, gw, gb

@@ -1,7 +1,8 @@
-"""Numba max pooling: the contract of `minidl.backend.cpu.pool` (see there).
+"""Max pooling with Numba: one pass forward (the first max and its index), one pass back.
 
-One parallel task per (n, c) plane: planes never overlap, so the backward's
-scatter-add needs no atomics.
+One parallel task per (n, c) plane: planes never overlap, so the backward's scatter-add
+needs no atomics. Kernel 2, stride 2, no padding (the common case) has its own loop
+without bounds arithmetic. Without a gradient to come (inference) no argmax is written.
 """
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ from typing import Any
 import numpy as np
 from numba import prange
 
-from minidl.backend.cpu.numba_util import launch, pjit
+from minidl.kernels._geometry import output_size
+from minidl.kernels._numba import launch, pjit
+from minidl.kernels._route import tuning
+
+PARALLEL = "MINIDL_PARALLEL_MIN"
 
 
 @pjit
@@ -78,24 +83,27 @@ def _backward(gy, argmax, dx):  # pragma: no cover - compiled
             row[np.uintp(a[np.uintp(i)])] += g[np.uintp(i)]
 
 
-def maxpool_forward(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int,
-                    need_argmax: bool = True) -> tuple[np.ndarray, Any]:
-    """(y, argmax) as the reference; argmax is None when not `need_argmax` (inference)."""
-    x = np.ascontiguousarray(x)
+def maxpool(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int,
+            need_argmax: bool = True) -> tuple[np.ndarray, Any]:
+    """reference.maxpool's contract for a C-contiguous float array; argmax None when not
+    `need_argmax`."""
     n, c, h, w = x.shape
-    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
     y = np.empty((n, c, oh, ow), dtype=x.dtype)
     argmax = np.empty((n, c, oh, ow) if need_argmax else (1, 1, 1, 1), dtype=np.int64)
     if kh == kw == sh == sw == 2 and ph == pw == 0:
-        launch(_forward_2x2, y.size * 4, x, y, argmax, need_argmax)
+        launch(_forward_2x2, y.size * 4, tuning(PARALLEL), x, y, argmax, need_argmax)
     else:
-        launch(_forward, y.size * kh * kw, x, kh, kw, sh, sw, ph, pw, y, argmax, need_argmax)
+        launch(_forward, y.size * kh * kw, tuning(PARALLEL), x, kh, kw, sh, sw, ph, pw, y, argmax,
+               need_argmax)
     return y, (argmax if need_argmax else None)
 
 
-def maxpool_backward(gy: np.ndarray, argmax: np.ndarray, x_shape: tuple[int, ...]) -> np.ndarray:
+def unpool(gy: np.ndarray, argmax: np.ndarray, x_shape: tuple[int, ...],
+           window: tuple[int, ...] = ()) -> np.ndarray:
+    """reference.unpool's contract: gy of any layout, argmax int64; one task per plane."""
     n, c, h, w = x_shape
     dx = np.empty((n * c, h * w), dtype=gy.dtype)
     g = np.ascontiguousarray(gy).reshape(n * c, -1)
-    launch(_backward, dx.size, g, np.ascontiguousarray(argmax).reshape(n * c, -1), dx)
+    launch(_backward, dx.size, tuning(PARALLEL), g, np.ascontiguousarray(argmax).reshape(n * c, -1), dx)
     return dx.reshape(x_shape)

@@ -1,9 +1,9 @@
-"""im2col / col2im as CuPy kernels, with the contract of `minidl.backend.cpu.conv`.
+"""Convolution on CuPy arrays: im2col / col2im as CUDA kernels, the product as in the
+reference (reference.forward/backward with these two passed in).
 
-x (N, C, H, W); cols (N*OH*OW, C*kh*kw), row n*OH*OW + oh*OW + ow, column
-c*kh*kw + i*kw + j holding x[n, c, oh*sh + i - ph, ow*sw + j - pw] (zero in the padding).
-col2im is a gather: one thread per input pixel sums the column entries that read it,
-in (i, j) order, so overlapping windows need no atomics and the result is deterministic.
+im2col is one thread per column entry. col2im is a gather: one thread per input pixel
+sums the column entries that read it, in (i, j) order, so overlapping windows need no
+atomics and the result is deterministic. Layout: see reference.py.
 """
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 
 from minidl.backend import array_module
 from minidl.kernels import _cuda as build
+from minidl.kernels._geometry import output_size
+from minidl.kernels.conv import reference
 
 SOURCE = r"""
 extern "C" __global__ void im2col(const T* x, T* cols, I total, I C, I H, I W, I OH, I OW,
@@ -52,15 +54,11 @@ extern "C" __global__ void col2im(const T* cols, T* x, I total, I C, I H, I W, I
 """
 
 
-def _out(size: int, k: int, s: int, p: int) -> int:
-    return (size + 2 * p - k) // s + 1
-
-
 def im2col(x: Any, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int) -> Any:
     """Unfold every (kh, kw) patch of x (N, C, H, W) into a row of cols (N*OH*OW, C*kh*kw)."""
     xp = array_module(x)
     n, c, h, w = x.shape
-    oh, ow = _out(h, kh, sh, ph), _out(w, kw, sw, pw)
+    oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
     x = build.contiguous(xp, x)
     cols = xp.empty((n * oh * ow, c * kh * kw), dtype=x.dtype)
     index = build.index_dtype(x.size, cols.size)
@@ -74,10 +72,21 @@ def col2im(cols: Any, x_shape: tuple[int, ...], kh: int, kw: int, sh: int, sw: i
     """Sum cols (N*OH*OW, C*kh*kw) back into an (N, C, H, W) array (im2col's adjoint)."""
     xp = array_module(cols)
     n, c, h, w = x_shape
-    oh, ow = _out(h, kh, sh, ph), _out(w, kw, sw, pw)
+    oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
     cols = build.contiguous(xp, cols)
     x = xp.empty((n, c, h, w), dtype=cols.dtype)
     index = build.index_dtype(x.size, cols.size)
     args = (cols, x) + build.scalars(index, x.size, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw)
     build.launch(SOURCE, "col2im", cols.dtype, index, x.size, args)
     return x
+
+
+def forward(x: Any, weight: Any, bias: Any, stride: tuple[int, int], padding: tuple[int, int],
+            needs: tuple[bool, bool, bool]) -> tuple[Any, Any]:
+    """The reference product over the im2col kernel: (y, saved) as reference.forward."""
+    return reference.forward(x, weight, bias, stride, padding, needs, unfold=im2col)
+
+
+def backward(gy: Any, saved: Any) -> tuple[Any, Any, Any]:
+    """(gx, gw, gb) as reference.backward, folding with the col2im kernel."""
+    return reference.backward(gy, saved, fold=col2im)

@@ -1,0 +1,70 @@
+"""Element-wise activations and (log-)softmax: the contract and the route.
+
+Shapes: any; y has x's shape and dtype. Each activation is a pair
+- `<name>_forward(x, ...) -> (y, saved)`,
+- `<name>_backward(gy, saved) -> gx`, gy of y's shape in any layout.
+
+ReLU (y = max(x, 0), NaN passes through; gradient 0 at 0, as PyTorch) has three
+implementations: reference.py (saves the mask x > 0, and only when `needs[0]`, the op's
+needs_input_grad), cpu.py (Numba) and gpu.py (CuPy), which save y itself (> 0 exactly
+where x > 0); the backward runs where the forward did. The others are plain array code
+on NumPy and CuPy alike (reference.py): sigmoid, tanh, softmax(x, axis), log_softmax(x,
+axis) save their output; leaky_relu(x, negative_slope) the mask x > 0; elu(x, alpha),
+silu(x), gelu(x, approximate="none" | "tanh") their input.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from minidl.kernels import _route
+from minidl.kernels.activation import reference
+from minidl.kernels.activation.reference import (
+    elu_backward,
+    elu_forward,
+    gelu_backward,
+    gelu_forward,
+    leaky_relu_backward,
+    leaky_relu_forward,
+    log_softmax_backward,
+    log_softmax_forward,
+    sigmoid_backward,
+    sigmoid_forward,
+    silu_backward,
+    silu_forward,
+    softmax_backward,
+    softmax_forward,
+    tanh_backward,
+    tanh_forward,
+)
+
+__all__ = ["relu_forward", "relu_backward", "sigmoid_forward", "sigmoid_backward", "tanh_forward",
+           "tanh_backward", "softmax_forward", "softmax_backward", "log_softmax_forward",
+           "log_softmax_backward", "leaky_relu_forward", "leaky_relu_backward", "elu_forward",
+           "elu_backward", "silu_forward", "silu_backward", "gelu_forward", "gelu_backward"]
+
+
+def _implementation(*arrays: Any) -> Any:
+    where = _route.route(*arrays)
+    if where == "cpu":
+        from minidl.kernels.activation import cpu  # noqa: PLC0415 - imports Numba (half a second)
+
+        return cpu
+    if where == "gpu":
+        from minidl.kernels.activation import gpu  # noqa: PLC0415
+
+        return gpu
+    return reference
+
+
+def relu_forward(x: Any, needs: Sequence[bool] = (True,)) -> tuple[Any, Any]:
+    """(max(x, 0), saved for `relu_backward`); saves nothing when not needs[0]."""
+    impl = _implementation(x)  # a strided x goes to the reference: a copy would cost as much
+    y, saved = impl.relu_forward(x, (bool(needs[0]),))
+    return y, (impl, saved)
+
+
+def relu_backward(gy: Any, saved: Any) -> Any:
+    """gy where x > 0, else 0."""
+    impl, state = saved
+    return impl.relu_backward(gy, state)

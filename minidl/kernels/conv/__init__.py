@@ -1,0 +1,57 @@
+"""2-D convolution (cross-correlation, as PyTorch): the contract and the route.
+
+Shapes: x (N, C_in, H, W), weight (C_out, C_in, kH, kW), bias (C_out,) or None,
+y (N, C_out, OH, OW) with OH = output_size(H, kH, sH, pH), likewise OW (_geometry).
+`stride` and `padding` are pairs (height, width); padding is zeros.
+
+- `forward(x, weight, bias, stride, padding, needs) -> (y, saved)`: `needs` is the op's
+  needs_input_grad (x, weight[, bias]); the implementation saves only what those
+  gradients take.
+- `backward(gy, saved) -> (gx, gw, gb)`: gy (N, C_out, OH, OW) in any layout; each
+  gradient None where it was not asked for.
+
+Implementations: reference.py (im2col + one product, NumPy and CuPy alike), cpu.py
+(Numba: direct or im2col + GEMM per shape), gpu.py (CuPy: im2col/col2im kernels around
+the reference's product). Each saves what it likes, so `saved` remembers which one ran
+and the backward runs there too.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from minidl.backend import array_module
+from minidl.kernels import _route
+from minidl.kernels.conv import reference
+
+
+def _implementation(*arrays: Any) -> Any:
+    where = _route.route(*arrays)
+    if where == "cpu":
+        from minidl.kernels.conv import cpu  # noqa: PLC0415 - imports Numba (half a second)
+
+        return cpu
+    if where == "gpu":
+        from minidl.kernels.conv import gpu  # noqa: PLC0415
+
+        return gpu
+    return reference
+
+
+def forward(x: Any, weight: Any, bias: Any, stride: tuple[int, int], padding: tuple[int, int],
+            needs: Sequence[bool] = (True, True, True)) -> tuple[Any, Any]:
+    """Cross-correlate x with weight (+ bias): (y, saved) for `backward`."""
+    xp = array_module(x)
+    # a strided view costs one copy here, far less than the reference would
+    x, weight = xp.ascontiguousarray(x), xp.ascontiguousarray(weight)
+    bias = None if bias is None else xp.ascontiguousarray(bias)
+    need = (bool(needs[0]), bool(needs[1]), len(needs) > 2 and bool(needs[2]))
+    impl = _implementation(x, weight, bias)
+    y, saved = impl.forward(x, weight, bias, tuple(stride), tuple(padding), need)
+    return y, (impl, saved)
+
+
+def backward(gy: Any, saved: Any) -> tuple[Any, Any, Any]:
+    """(gx, gw, gb) of the forward that returned `saved`, from gy (N, C_out, OH, OW)."""
+    impl, state = saved
+    return impl.backward(gy, state)

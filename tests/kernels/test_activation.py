@@ -1,0 +1,120 @@
+"""kernels/activation: Numba and GPU ReLU == reference (forward, and backward from what
+each forward saves), the route, and the reference running in op context with
+MINIDL_KERNELS=reference."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+
+import minidl as md
+import minidl.functional as F
+from minidl.kernels import activation as K
+from minidl.kernels.activation import gpu, reference
+from tests.backend.gpu_cases import DTYPES, runner  # noqa: F401 - fixture
+from tests.backend.numba_cases import assert_same, rand
+from tests.kernels.conftest import force_build
+from tests.strategies import seeds, shapes
+
+
+def _with_zeros(shape, dtype, seed):
+    x = rand(shape, dtype, seed)
+    x.reshape(-1)[::3] = 0  # exact zeros: gradient 0 there, as the reference
+    return x
+
+
+@pytest.fixture(params=["serial", "parallel"])
+def elementwise_build(request, monkeypatch):
+    force_build(monkeypatch, "MINIDL_ELEMENTWISE_PARALLEL_MIN", request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(shape=shapes(1, 4, 1, 6), seed=seeds)
+def test_numba_relu_equals_reference(elementwise_build, dtype, shape, seed):
+    from minidl.kernels.activation import cpu  # noqa: PLC0415 - imports Numba
+
+    x = _with_zeros(shape, dtype, seed)
+    y, saved = cpu.relu_forward(x)
+    y_ref, saved_ref = reference.relu_forward(x)
+    assert_same(y, y_ref, dtype)
+    gy = rand(shape, dtype, seed + 1)
+    assert_same(cpu.relu_backward(gy, saved), reference.relu_backward(gy, saved_ref), dtype)
+
+
+def test_numba_relu_keeps_nan_like_numpy_and_saves_its_output():
+    from minidl.kernels.activation import cpu  # noqa: PLC0415
+
+    x = np.array([np.nan, -1.0, 2.0, 0.0], np.float32)
+    y, saved = cpu.relu_forward(x)
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+    assert saved is y  # no second array: the backward reads y > 0
+    np.testing.assert_array_equal(cpu.relu_backward(np.ones(4, np.float32), saved), [0, 0, 1, 0])
+    gy = np.arange(8, dtype=np.float32)[::2]  # a strided gradient
+    np.testing.assert_array_equal(cpu.relu_backward(gy, saved), [0, 0, 4, 0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(shape=shapes(1, 3, 1, 6), seed=seeds)
+def test_gpu_relu_equals_reference(runner, dtype, shape, seed):
+    x = _with_zeros(shape, dtype, seed)
+    x.reshape(-1)[1::5] = np.nan
+    y, saved = gpu.relu_forward(runner.to(x))
+    y_ref, saved_ref = reference.relu_forward(x)
+    np.testing.assert_array_equal(runner.back(y), y_ref)
+    gy = rand(shape, dtype, seed + 1)
+    np.testing.assert_array_equal(runner.back(gpu.relu_backward(runner.to(gy), saved)),
+                                  reference.relu_backward(gy, saved_ref))
+
+
+def test_route_sends_strided_and_integer_input_to_the_reference():
+    def ran(x):
+        _, (impl, _) = K.relu_forward(x)
+        return impl.__name__.rsplit(".", 1)[1]
+
+    assert ran(rand((4, 6), "float32", 0)) == "cpu"
+    assert ran(rand((4, 6), "float32", 0)[:, ::2]) == "reference"  # a copy would cost as much
+    assert ran(np.arange(-3, 3)) == "reference"
+    y, (_, saved) = K.relu_forward(rand((4, 6), "float32", 0)[:, ::2])
+    assert saved.dtype == np.bool_
+
+
+def test_no_gradient_needed_keeps_nothing():
+    for x in (rand((3, 4), "float32", 0), rand((3, 4), "float32", 0)[:, ::2]):
+        _, (_, saved) = K.relu_forward(x, (False,))
+        assert saved is None
+
+
+def test_reference_mode_runs_the_reference_in_op_context(reference_mode, spy):
+    calls = spy(reference, "relu_forward", "relu_backward")
+    x = md.tensor(rand((3, 5), "float32", 0), requires_grad=True)
+    F.relu(x).sum().backward()
+    assert calls == ["relu_forward", "relu_backward"]
+    np.testing.assert_array_equal(x.grad.numpy(), (x.numpy() > 0).astype(np.float32))
+
+
+@given(shape=shapes(), seed=seeds)
+def test_reference_mode_gradcheck(backend, reference_mode, shape, seed):
+    # values (k + 0.5) / 10: never within a finite-difference step of the kink at 0
+    k = np.random.default_rng(seed).integers(-10, 10, size=shape)
+    x = md.tensor((k + 0.5) / 10, dtype="float64", requires_grad=True, device=backend)
+    assert md.gradcheck(F.relu, x)
+
+
+# ---- erfc (the exact GELU's Phi): Cody's rational approximations vs the C library -------
+
+def test_erfc_equals_libm_to_a_few_ulp(backend):
+    xs = np.concatenate([np.linspace(-7, 27, 6801), [0.46875, -0.46875, 4.0, -4.0, 1e-300, 0.0]])
+    got = md.tensor(reference.erfc(md.tensor(xs, device=backend).data)).numpy()
+    want = np.array([math.erfc(v) for v in xs])
+    tiny = want < 1e-300  # erfc(27) is subnormal: compare those absolutely
+    np.testing.assert_allclose(got[~tiny], want[~tiny], rtol=2e-15, atol=0)
+    np.testing.assert_allclose(got[tiny], want[tiny], rtol=0, atol=1e-310)
+
+
+def test_erfc_limits_and_nan():
+    got = reference.erfc(np.array([np.inf, -np.inf, np.nan, 50.0]))
+    np.testing.assert_array_equal(got[[0, 1, 3]], [0.0, 2.0, 0.0])
+    assert np.isnan(got[2])

@@ -1,0 +1,253 @@
+"""kernels/conv: the reference's layout contract, Numba and GPU == reference, the route,
+and the reference running in op context with MINIDL_KERNELS=reference."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minidl as md
+import minidl.functional as F
+from minidl.kernels import _route
+from minidl.kernels import conv as K
+from minidl.kernels.conv import gpu, reference
+from minidl.kernels._geometry import output_size
+from tests.backend.gpu_cases import DTYPES, runner, tolerance  # noqa: F401 - fixture
+from tests.backend.numba_cases import assert_same, rand
+from tests.helpers import assert_close, rand_tensor
+from tests.strategies import conv_geometries, seeds
+
+needs_flags = st.tuples(st.booleans(), st.booleans(), st.booleans())
+
+
+def _case(case, dtype, seed, with_bias=True):
+    x_shape, w_shape, (_, _, sh, sw, ph, pw) = case
+    x, w = rand(x_shape, dtype, seed), rand(w_shape, dtype, seed + 1)
+    b = rand((w_shape[0],), dtype, seed + 2) if with_bias else None
+    return x, w, b, (sh, sw), (ph, pw)
+
+
+def _check_grads(got, want, needs, dtype):
+    for g, e, asked in zip(got, want, needs):
+        assert (g is None) == (not asked)
+        if asked:
+            assert_same(g, e, dtype)
+
+
+# ---- the reference: layout contract and adjointness (NumPy and CuPy) ---------------------
+
+def _array(shape, backend, seed):
+    return md.tensor(np.random.default_rng(seed).standard_normal(shape), device=backend).data
+
+
+@given(case=conv_geometries(max_n=2, max_side=6), seed=seeds)
+def test_im2col_matches_contract_layout(backend, case, seed):
+    """cols[n*OH*OW + oh*OW + ow, c*kh*kw + i*kw + j] = x[n, c, oh*sh + i - ph, ow*sw + j - pw]."""
+    shape, _, (kh, kw, sh, sw, ph, pw) = case
+    x = _array(shape, backend, seed)
+    cols = md.tensor(reference.im2col(x, kh, kw, sh, sw, ph, pw)).numpy()
+    n, c, h, w = shape
+    oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
+    xn = np.pad(md.tensor(x).numpy(), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    expected = np.empty((n * oh * ow, c * kh * kw))
+    for b in range(n):
+        for r in range(oh):
+            for q in range(ow):
+                patch = xn[b, :, r * sh:r * sh + kh, q * sw:q * sw + kw]
+                expected[b * oh * ow + r * ow + q] = patch.ravel()
+    assert_close(cols, expected, rtol=0, atol=0)
+
+
+@given(case=conv_geometries(max_n=2, max_side=6), seed=seeds)
+def test_col2im_is_adjoint_of_im2col(backend, case, seed):
+    """<im2col(x), c> == <x, col2im(c)> for every x and c."""
+    shape, _, window = case
+    x = _array(shape, backend, seed)
+    cols = reference.im2col(x, *window)
+    c = _array(cols.shape, backend, seed + 1)
+    dx = reference.col2im(c, shape, *window)
+    assert dx.shape == shape
+    lhs = float((cols * c).sum())
+    rhs = float((x * dx).sum())
+    assert abs(lhs - rhs) <= 1e-9 * max(1.0, abs(lhs))
+
+
+def test_col2im_counts_how_often_each_pixel_is_read(backend):
+    """col2im of ones counts window memberships: overlaps add, padding is dropped."""
+    ones = md.ones(4, 4, dtype="float64", device=backend).data  # 2x2 kernel, stride 1: 4 windows
+    dx = reference.col2im(ones, (1, 1, 3, 3), 2, 2, 1, 1, 0, 0)
+    assert_close(md.tensor(dx).numpy()[0, 0], [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
+    ones = md.ones(4, 9, dtype="float64", device=backend).data  # 3x3 kernel, stride 2, padding 1
+    dx = reference.col2im(ones, (1, 1, 3, 3), 3, 3, 2, 2, 1, 1)
+    assert_close(md.tensor(dx).numpy()[0, 0], [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
+
+
+def test_reference_saves_only_what_the_gradients_take():
+    x, w = rand((2, 3, 5, 5), "float64", 0), rand((4, 3, 3, 3), "float64", 1)
+    _, (cols, w2, *_) = reference.forward(x, w, None, (1, 1), (0, 0), (False, True, False))
+    assert cols is not None and w2 is None  # dW needs cols, not the weight
+    _, (cols, w2, *_) = reference.forward(x, w, None, (1, 1), (0, 0), (True, False, True))
+    assert cols is None and w2 is not None  # dx needs the weight, not cols
+
+
+# ---- Numba == reference -------------------------------------------------------------------
+
+@pytest.fixture(params=["direct", "im2col"])
+def path(request, monkeypatch):
+    """Force one of the two Numba paths, whatever the shape."""
+    patch = 10**9 if request.param == "direct" else 0
+    monkeypatch.setitem(_route.TUNING, "MINIDL_DIRECT_CONV_MAX_PATCH", patch)
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(case=conv_geometries(), seed=seeds)
+def test_numba_im2col_and_col2im_equal_reference(build, dtype, case, seed):
+    from minidl.kernels.conv import cpu  # noqa: PLC0415 - imports Numba
+
+    x_shape, _, window = case
+    x = rand(x_shape, dtype, seed)
+    cols = cpu.im2col(x, *window)
+    assert_same(cols, reference.im2col(x, *window), dtype)
+    g = rand(cols.shape, dtype, seed + 1)
+    assert_same(cpu.col2im(g, x_shape, *window), reference.col2im(g, x_shape, *window), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(case=conv_geometries(), seed=seeds, with_bias=st.booleans(), needs=needs_flags)
+def test_numba_forward_and_backward_equal_reference(path, build, dtype, case, seed, with_bias, needs):
+    from minidl.kernels.conv import cpu  # noqa: PLC0415
+
+    x, w, b, stride, padding = _case(case, dtype, seed, with_bias)
+    y, saved = cpu.forward(x, w, b, stride, padding, needs)
+    y_ref, saved_ref = reference.forward(x, w, b, stride, padding, needs)
+    assert y.flags.c_contiguous
+    assert_same(y, y_ref, dtype)
+    gy = rand(y.shape, dtype, seed + 3)
+    _check_grads(cpu.backward(gy, saved), reference.backward(gy, saved_ref), needs, dtype)
+
+
+def test_numba_backward_takes_a_strided_gradient():
+    from minidl.kernels.conv import cpu  # noqa: PLC0415
+
+    x, w = rand((2, 3, 6, 6), "float64", 0), rand((4, 3, 3, 3), "float64", 1)
+    y, saved = cpu.forward(x, w, None, (1, 1), (1, 1), (True, True, True))
+    gy = rand((2, 6, 6, 4), "float64", 2).transpose(0, 3, 1, 2)  # the layout of a reference output
+    _, saved_ref = reference.forward(x, w, None, (1, 1), (1, 1), (True, True, True))
+    _check_grads(cpu.backward(gy, saved), reference.backward(gy, saved_ref), (True, True, True), "float64")
+
+
+def test_seed_cnn_shape_takes_the_direct_path():
+    """C_in*kH*kW = 9: the inner dimension too small for a good GEMM."""
+    from minidl.kernels.conv import cpu  # noqa: PLC0415
+
+    assert cpu.direct_preferred((32, 1, 3, 3))
+    assert not cpu.direct_preferred((128, 128, 3, 3))  # K = 1152
+    assert not cpu.direct_preferred((32, 1, 3, 3), (2, 2))  # strided
+
+
+# ---- GPU kernels == reference (on the GPU, and the CUDA source on the host) ----------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(case=conv_geometries(max_n=2), seed=seeds)
+def test_gpu_im2col_and_col2im_equal_reference(runner, dtype, case, seed):
+    shape, _, window = case
+    x = rand(shape, dtype, seed)
+    cols = runner.back(gpu.im2col(runner.to(x), *window))
+    assert cols.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(cols, reference.im2col(x, *window))  # a pure copy: exact
+    g = rand(cols.shape, dtype, seed + 1)
+    dx = runner.back(gpu.col2im(runner.to(g), shape, *window))
+    assert dx.shape == shape and dx.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(dx, reference.col2im(g, shape, *window), **tolerance(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(case=conv_geometries(max_n=2), seed=seeds, with_bias=st.booleans(), needs=needs_flags)
+def test_gpu_forward_and_backward_equal_reference(runner, dtype, case, seed, with_bias, needs):
+    x, w, b, stride, padding = _case(case, dtype, seed, with_bias)
+    y, saved = gpu.forward(runner.to(x), runner.to(w), runner.to(b), stride, padding, needs)
+    y_ref, saved_ref = reference.forward(x, w, b, stride, padding, needs)
+    np.testing.assert_allclose(runner.back(y), y_ref, **tolerance(dtype))
+    gy = rand(y_ref.shape, dtype, seed + 3)
+    got = gpu.backward(runner.to(gy), saved)
+    for g, e, asked in zip(got, reference.backward(gy, saved_ref), needs):
+        assert (g is None) == (not asked)
+        if asked:
+            np.testing.assert_allclose(runner.back(g), e, **tolerance(dtype))
+
+
+def test_gpu_col2im_is_deterministic_with_overlapping_windows(runner):
+    """A 3x3 kernel at stride 1 reads most pixels nine times: the gather sums them in a
+    fixed order, so repeated runs agree bit for bit."""
+    shape, window = (2, 3, 9, 9), (3, 3, 1, 1, 1, 1)
+    cols = np.random.default_rng(0).standard_normal(reference.im2col(np.zeros(shape), *window).shape)
+    dev = runner.to(cols.astype("float32"))
+    first = runner.back(gpu.col2im(dev, shape, *window))
+    for _ in range(3):
+        np.testing.assert_array_equal(runner.back(gpu.col2im(dev, shape, *window)), first)
+
+
+def test_gpu_im2col_reads_non_contiguous_input(runner):
+    """A transposed view (the reference's NCHW output is one) is made contiguous first."""
+    x = np.random.default_rng(1).standard_normal((2, 4, 5, 3)).transpose(0, 3, 1, 2)
+    window = (2, 2, 1, 1, 0, 0)
+    got = gpu.im2col(runner.to(x), *window)
+    np.testing.assert_array_equal(runner.back(got), reference.im2col(x, *window))
+
+
+# ---- the route ------------------------------------------------------------------------------
+
+def _ran(x, w, b=None):
+    _, (impl, _) = K.forward(x, w, b, (1, 1), (0, 0), (True, True, b is not None))
+    return impl.__name__.rsplit(".", 1)[1]
+
+
+def test_route_float_numpy_arrays_to_numba_and_the_rest_to_the_reference():
+    x, w = np.ones((1, 1, 4, 4), np.float32), np.ones((2, 1, 3, 3), np.float32)
+    assert _ran(x, w, np.ones(2, np.float32)) == "cpu"
+    assert _ran(np.ones((1, 1, 5, 5))[:, :, :4, :4], np.ones((2, 1, 3, 3))) == "cpu"  # made contiguous
+    assert _ran(x.astype(np.int64), w.astype(np.int64)) == "reference"
+    assert _ran(x, w.astype(np.float64)) == "reference"  # mixed dtypes promote as NumPy does
+    before = _route.set_kernels("reference")
+    try:
+        assert _ran(x, w) == "reference"
+    finally:
+        _route.set_kernels(before)
+
+
+def test_backward_runs_where_the_forward_ran(monkeypatch):
+    """Each implementation saves its own things: `saved` takes the backward back there."""
+    x, w = rand((1, 2, 5, 5), "float64", 0), rand((3, 2, 3, 3), "float64", 1)
+    y, saved = K.forward(x, w, None, (1, 1), (0, 0), (True, True, False))
+    assert saved[0].__name__.endswith(".cpu")
+    monkeypatch.setattr(_route, "route", lambda *a: "reference")  # a later route must not matter
+    gx, gw, gb = K.backward(np.ones_like(y), saved)
+    _, saved_ref = reference.forward(x, w, None, (1, 1), (0, 0), (True, True, False))
+    gx_ref, gw_ref, _ = reference.backward(np.ones_like(y), saved_ref)
+    assert gb is None
+    assert_same(gx, gx_ref, "float64")
+    assert_same(gw, gw_ref, "float64")
+
+
+# ---- MINIDL_KERNELS=reference: the reference is what runs in op context -------------------
+
+def test_reference_mode_runs_the_reference_in_op_context(reference_mode, spy):
+    calls = spy(reference, "forward", "backward")
+    x = md.tensor(rand((2, 1, 6, 6), "float32", 0), requires_grad=True)
+    w = md.tensor(rand((4, 1, 3, 3), "float32", 1), requires_grad=True)
+    F.conv2d(x, w, padding=1).sum().backward()
+    assert calls == ["forward", "backward"]
+    assert x.grad.shape == x.shape and w.grad.shape == w.shape
+
+
+@given(case=conv_geometries(max_n=2, max_side=5, max_c_out=3), seed=seeds)
+def test_reference_mode_gradcheck(backend, reference_mode, case, seed):
+    x_shape, w_shape, (_, _, sh, sw, ph, pw) = case
+    x, w = rand_tensor(x_shape, backend, seed), rand_tensor(w_shape, backend, seed + 1)
+    b = rand_tensor((w_shape[0],), backend, seed + 2)
+
+    def conv(x, w, b):
+        return F.conv2d(x, w, b, stride=(sh, sw), padding=(ph, pw))
+    assert md.gradcheck(conv, x, w, b)
