@@ -10,8 +10,9 @@ from minidl.nn.activation import ReLU, Sigmoid, Softmax, Tanh
 from minidl.nn.dropout import Dropout
 from minidl.nn.flatten import Flatten
 from minidl.nn.loss import CrossEntropyLoss, MSELoss
+from minidl.nn.norm import LayerNorm
 from minidl.nn.summary import summary
 
 __all__ = ["Module", "Parameter", "Sequential", "Conv2D", "MaxPool2D", "LSTM", "Embedding",
            "init", "Dense", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "Flatten",
-           "MSELoss", "CrossEntropyLoss", "summary"]
+           "MSELoss", "CrossEntropyLoss", "LayerNorm", "summary"]
