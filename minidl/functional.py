@@ -7,9 +7,10 @@ from minidl.ops.pool import max_pool2d
 from minidl.ops.embedding import embedding
 from minidl.ops.linear import linear
 from minidl.ops.dropout import dropout
+from minidl.ops.attention import scaled_dot_product_attention
 from minidl.ops.norm import batch_norm, layer_norm
 from minidl.ops.loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss
 
 __all__ = ["conv2d", "max_pool2d", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "embedding",
            "linear", "dropout", "mse_loss", "cross_entropy", "binary_cross_entropy_with_logits",
-           "batch_norm", "layer_norm"]
+           "batch_norm", "layer_norm", "scaled_dot_product_attention"]
