@@ -12,8 +12,10 @@ from minidl.nn.flatten import Flatten
 from minidl.nn.loss import CrossEntropyLoss, MSELoss
 from minidl.nn.norm import LayerNorm
 from minidl.nn.attention import MultiheadAttention
+from minidl.nn.transformer import TransformerEncoder, TransformerEncoderLayer
 from minidl.nn.summary import summary
 
 __all__ = ["Module", "Parameter", "Sequential", "Conv2D", "MaxPool2D", "LSTM", "Embedding",
            "init", "Dense", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "Flatten",
-           "MSELoss", "CrossEntropyLoss", "LayerNorm", "MultiheadAttention", "summary"]
+           "MSELoss", "CrossEntropyLoss", "LayerNorm", "MultiheadAttention",
+           "TransformerEncoder", "TransformerEncoderLayer", "summary"]
