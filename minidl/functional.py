@@ -11,11 +11,14 @@ from minidl.ops.pool import max_pool2d
 from minidl.ops.embedding import embedding
 from minidl.ops.linear import linear
 from minidl.ops.dropout import dropout
+from minidl.ops.attention import scaled_dot_product_attention
+from minidl.ops.norm import batch_norm, layer_norm
 from minidl.ops.loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss
 
 __all__ = ["conv2d", "max_pool2d", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "leaky_relu",
            "gelu", "silu", "elu", "embedding", "linear", "dropout", "mse_loss", "cross_entropy",
-           "binary_cross_entropy_with_logits"]
+           "binary_cross_entropy_with_logits", "batch_norm", "layer_norm",
+           "scaled_dot_product_attention"]
 
 
 def softmax(x: Any, axis: int = LAST_AXIS, *, dim: int | None = None) -> Any:
