@@ -11,7 +11,7 @@ from minidl.nn.activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid
 from minidl.nn.dropout import Dropout
 from minidl.nn.flatten import Flatten
 from minidl.nn.loss import CrossEntropyLoss, MSELoss
-from minidl.nn.norm import LayerNorm
+from minidl.nn.norm import BatchNorm1D, BatchNorm1d, BatchNorm2D, BatchNorm2d, LayerNorm
 from minidl.nn.attention import MultiheadAttention
 from minidl.nn.transformer import TransformerEncoder, TransformerEncoderLayer
 from minidl.nn.summary import summary
@@ -20,5 +20,6 @@ __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Ide
            "Conv2D", "Conv2d", "MaxPool2D", "MaxPool2d", "LSTM", "Embedding",
            "init", "Dense", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "LeakyReLU",
            "GELU", "SiLU", "ELU", "Dropout", "Flatten",
-           "MSELoss", "CrossEntropyLoss", "LayerNorm", "MultiheadAttention",
+           "MSELoss", "CrossEntropyLoss", "BatchNorm1D", "BatchNorm1d", "BatchNorm2D", "BatchNorm2d", "LayerNorm",
+           "MultiheadAttention",
            "TransformerEncoder", "TransformerEncoderLayer", "summary"]
