@@ -11,7 +11,7 @@ from minidl import backend as B
 from minidl.autograd.function import Function
 from minidl.autograd.tensor import Tensor, tensor
 from minidl.backend import array_module
-from minidl.backend.cpu.loss import softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from minidl.kernels import loss as K
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -54,29 +54,15 @@ class SoftmaxCrossEntropy(Function):
         self.reduction, self.label_smoothing = reduction, label_smoothing
 
     def forward(self, logits: Any, target: Any) -> Any:
-        loss, probs = softmax_cross_entropy_forward(logits, target, self.label_smoothing)
-        self.probs = probs if self.needs_input_grad[0] else None
-        self.target = target if self.needs_input_grad[0] else None
-        # d loss_n / d t_nk = -(1 - ls) log p_nk, only for probability targets that need it
-        self.logp = _log_softmax(logits) if self.needs_input_grad[1] else None
+        loss, saved = K.softmax_cross_entropy_forward(logits, target, self.label_smoothing,
+                                                      self.needs_input_grad)
+        self.saved = saved if any(self.needs_input_grad) else None
         self.n = logits.shape[0]
         return _reduce(loss, self.reduction)
 
     def backward(self, gy: Any) -> tuple[Any, Any]:
         gloss = _expand(gy, (self.n,), self.reduction)
-        glogits = gtarget = None
-        if self.needs_input_grad[0]:
-            glogits = softmax_cross_entropy_backward(self.probs, self.target,
-                                                     self.label_smoothing, gloss)
-        if self.needs_input_grad[1]:
-            gtarget = -(1 - self.label_smoothing) * self.logp * gloss[:, None]
-        return glogits, gtarget
-
-
-def _log_softmax(z: Any) -> Any:
-    xp = array_module(z)
-    shifted = z - z.max(axis=1, keepdims=True)
-    return shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+        return K.softmax_cross_entropy_backward(self.saved, gloss, self.needs_input_grad)
 
 
 class MSE(Function):
@@ -86,13 +72,12 @@ class MSE(Function):
         self.reduction = reduction
 
     def forward(self, pred: Any, target: Any) -> Any:
-        self.diff = pred - target
-        return _reduce(self.diff * self.diff, self.reduction)
+        loss, self.saved = K.mse_forward(pred, target)
+        return _reduce(loss, self.reduction)
 
     def backward(self, gy: Any) -> tuple[Any, Any]:
-        g = 2 * self.diff * _expand(gy, self.diff.shape, self.reduction)
-        return (g if self.needs_input_grad[0] else None,
-                -g if self.needs_input_grad[1] else None)
+        return K.mse_backward(self.saved, _expand(gy, self.saved.shape, self.reduction),
+                              self.needs_input_grad)
 
 
 class BCEWithLogits(Function):
@@ -103,22 +88,13 @@ class BCEWithLogits(Function):
         self.reduction = reduction
 
     def forward(self, x: Any, t: Any) -> Any:
-        xp = array_module(x, t)
-        self.x, self.t = x, t
-        loss = xp.maximum(x, 0) - x * t + xp.log1p(xp.exp(-xp.abs(x)))
+        loss, self.saved = K.bce_with_logits_forward(x, t)
+        self.shape = x.shape
         return _reduce(loss, self.reduction)
 
     def backward(self, gy: Any) -> tuple[Any, Any]:
-        xp = array_module(gy)
-        g = _expand(gy, self.x.shape, self.reduction)
-        gx = gt = None
-        if self.needs_input_grad[0]:
-            e = xp.exp(-xp.abs(self.x))  # sigmoid without overflow, exact in both tails
-            sig = xp.where(self.x >= 0, 1 / (1 + e), e / (1 + e))
-            gx = (sig - self.t) * g
-        if self.needs_input_grad[1]:
-            gt = -self.x * g
-        return gx, gt
+        return K.bce_with_logits_backward(self.saved, _expand(gy, self.shape, self.reduction),
+                                          self.needs_input_grad)
 
 
 # ---- wrappers -----------------------------------------------------------------------

@@ -8,6 +8,7 @@ architecture (sm_52), where double atomicAdd needs the compare-and-swap fallback
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 import re
 
@@ -15,12 +16,18 @@ import numpy as np
 import pytest
 
 import minidl.backend.gpu as gpu_package
+import minidl.kernels as kernels_package
 from minidl.kernels import _cuda as build
 from tests.backend import nvrtc
 
-# every kernel module of the package (a module with a CUDA SOURCE), so none is missed
-CONCERNS = sorted(m.name for m in pkgutil.iter_modules(gpu_package.__path__)
-                  if hasattr(importlib.import_module(f"minidl.backend.gpu.{m.name}"), "SOURCE"))
+# every kernel module (a module with a CUDA SOURCE), so none is missed: each concern's
+# minidl/kernels/<concern>/gpu.py, and those still in minidl.backend.gpu
+_MODULES = {m.name: f"minidl.kernels.{m.name}.gpu" for m in pkgutil.iter_modules(kernels_package.__path__)
+            if m.ispkg and importlib.util.find_spec(f"minidl.kernels.{m.name}.gpu") is not None}
+_MODULES.update({m.name: f"minidl.backend.gpu.{m.name}" for m in pkgutil.iter_modules(gpu_package.__path__)})
+MODULES = {name: module for name, module in _MODULES.items()
+           if hasattr(importlib.import_module(module), "SOURCE")}
+CONCERNS = sorted(MODULES)
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +41,12 @@ def have_nvrtc() -> None:
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("concern", CONCERNS)
 def test_kernel_source_compiles_with_nvrtc(have_nvrtc, concern, dtype, index, arch):
-    source = importlib.import_module(f"minidl.backend.gpu.{concern}").SOURCE
+    source = importlib.import_module(MODULES[concern]).SOURCE
     full = build.full_source(source, np.dtype(dtype), np.dtype(index))
     # the options CuPy passes: ours, then its -ftz=true and the architecture
     ptx = nvrtc.compile_ptx(full, [*build.OPTIONS, "-ftz=true", f"-arch={arch}"], f"{concern}.cu")
     declared = set(re.findall(r'extern "C" __global__ void (\w+)\(', source))
-    assert declared, f"no kernels found in minidl.backend.gpu.{concern}"
+    assert declared, f"no kernels found in {MODULES[concern]}"
     entries = set(re.findall(r"\.entry (\w+)\(", ptx))
     assert declared <= entries, f"kernels missing from the PTX: {sorted(declared - entries)}"
 

@@ -1,14 +1,15 @@
 """Numba softmax cross-entropy for class-index targets: the contract of
-`minidl.backend.cpu.loss`, one pass over the logits each way (probability targets run
-the reference). Rows are short (K classes), so this saves NumPy call overhead more
-than arithmetic.
+`minidl.kernels.loss`, one pass over the logits each way (probability targets run the
+reference). Rows are short (K classes), so this saves NumPy call overhead more than
+arithmetic. `saved` is the reference's: (probs, target, label_smoothing, None).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from minidl.backend.cpu.numba_util import jit
-
+from minidl.kernels._numba import jit
 
 @jit
 def _forward(logits, target, ls, loss, probs):  # pragma: no cover - compiled
@@ -54,10 +55,9 @@ def _backward(probs, target, ls, gloss, dz):  # pragma: no cover - compiled
             dz[b, j] = v * g
 
 
-def softmax_cross_entropy_forward(logits: np.ndarray, target: np.ndarray,
-                                  label_smoothing: float) -> tuple[np.ndarray, np.ndarray]:
-    """(loss (N,), probs (N, K)) for int target (N,), as the reference."""
-    logits = np.ascontiguousarray(logits)
+def softmax_cross_entropy_forward(logits: np.ndarray, target: np.ndarray, label_smoothing: float,
+                                  needs: Any = (True, False)) -> tuple[np.ndarray, Any]:
+    """(loss (N,), saved) for int target (N,), as the reference."""
     n, _ = logits.shape
     loss = np.empty(n, dtype=logits.dtype)
     probs = np.empty_like(logits)
@@ -66,12 +66,16 @@ def softmax_cross_entropy_forward(logits: np.ndarray, target: np.ndarray,
     if bad >= 0:
         raise ValueError(f"cross_entropy: class index {int(target[bad])} of sample {bad} is outside "
                          f"[0, {logits.shape[1]})")
-    return loss, probs
+    return loss, (probs, target, label_smoothing, None)
 
 
-def softmax_cross_entropy_backward(probs: np.ndarray, target: np.ndarray, label_smoothing: float,
-                                   gloss: np.ndarray) -> np.ndarray:
+def softmax_cross_entropy_backward(saved: Any, gloss: np.ndarray, needs: Any = (True, False)
+                                   ) -> tuple[Any, None]:
+    """(d loss / d logits (N, K), None), as the reference (index targets have no gradient)."""
+    probs, target, label_smoothing, _ = saved
+    if not needs[0]:
+        return None, None
     dz = np.empty_like(probs)
-    _backward(np.ascontiguousarray(probs), np.ascontiguousarray(target, dtype=np.int64),
-              probs.dtype.type(label_smoothing), np.ascontiguousarray(gloss, dtype=probs.dtype), dz)
-    return dz
+    _backward(probs, np.ascontiguousarray(target, dtype=np.int64),
+              probs.dtype.type(label_smoothing), gloss, dz)
+    return dz, None

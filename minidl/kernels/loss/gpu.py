@@ -1,13 +1,14 @@
 """Fused softmax cross-entropy as CuPy kernels, with the contract of
-`minidl.backend.cpu.loss`.
+`minidl.kernels.loss`.
 
 Shapes: logits (N, K); target int (N,) class indices or float (N, K) probabilities;
 loss (N,); probs (N, K). Label smoothing ls: t' = (1 - ls) * t + ls / K.
 Forward: one thread per row (max, sum of exponentials, loss and the row of probs),
 computed as the reference does it: probs = e / sum e, log p = (z - max) - log(sum e).
 A class index outside [0, K) gives a NaN loss rather than reading out of bounds
-(checking it on the host would cost a device sync). Backward: one thread per logit for index targets; one
-per row for probability targets (it needs the row sum of t').
+(checking it on the host would cost a device sync). Backward: one thread per logit for
+index targets; one per row for probability targets (it needs the row sum of t').
+`saved` is the reference's: (probs, target, label_smoothing, None).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 
 from minidl.backend import array_module
 from minidl.kernels import _cuda as build
+from minidl.kernels.loss.reference import is_index
 
 SOURCE = r"""
 // the row's max m and sum of exp(z - m) (>= 1: the max contributes exp(0))
@@ -96,46 +98,42 @@ extern "C" __global__ void ce_backward_prob(const T* probs, const T* target, con
 """
 
 
-def _is_index(target: Any) -> bool:
-    return target.dtype.kind in "iu"
-
-
-def softmax_cross_entropy_forward(logits: Any, target: Any, label_smoothing: float) -> tuple[Any, Any]:
-    """(loss (N,), probs (N, K)) from logits (N, K) and index or probability targets."""
+def softmax_cross_entropy_forward(logits: Any, target: Any, label_smoothing: float,
+                                  needs: Any = (True, False)) -> tuple[Any, Any]:
+    """(loss (N,), saved) from logits (N, K) and index or probability targets."""
     xp = array_module(logits)
     n, k = logits.shape
-    logits = build.contiguous(xp, logits)
     dtype = logits.dtype
     loss = xp.empty((n,), dtype=dtype)
     probs = xp.empty((n, k), dtype=dtype)
     index = build.index_dtype(logits.size)
-    if _is_index(target):
+    if is_index(target):
         name, target = "ce_forward_index", build.contiguous(xp, target, xp.int64)
     else:
-        name, target = "ce_forward_prob", build.contiguous(xp, target, dtype)
+        name = "ce_forward_prob"
     args = ((logits, target, loss, probs) + build.scalars(index, n, k)
             + build.scalars(dtype, label_smoothing))
     build.launch(SOURCE, name, dtype, index, n, args)
-    return loss, probs
+    return loss, (probs, target, label_smoothing, None)
 
 
-def softmax_cross_entropy_backward(probs: Any, target: Any, label_smoothing: float,
-                                   gloss: Any) -> Any:
-    """d loss / d logits (N, K) given gloss (N,), the gradient of each sample's loss."""
-    xp = array_module(probs)
-    n, k = probs.shape
-    probs = build.contiguous(xp, probs)
-    dtype = probs.dtype
-    gloss = build.contiguous(xp, xp.broadcast_to(gloss, (n,)), dtype)
-    dz = xp.empty((n, k), dtype=dtype)
-    index = build.index_dtype(probs.size)
-    ls = build.scalars(dtype, label_smoothing)
-    if _is_index(target):
-        target = build.contiguous(xp, target, xp.int64)
-        args = (probs, target, gloss, dz) + build.scalars(index, dz.size, k) + ls
-        build.launch(SOURCE, "ce_backward_index", dtype, index, dz.size, args)
-    else:
-        target = build.contiguous(xp, target, dtype)
-        args = (probs, target, gloss, dz) + build.scalars(index, n, k) + ls
-        build.launch(SOURCE, "ce_backward_prob", dtype, index, n, args)
-    return dz
+def softmax_cross_entropy_backward(saved: Any, gloss: Any, needs: Any = (True, False)
+                                   ) -> tuple[Any, Any]:
+    """(d loss / d logits (N, K) or None, None) given gloss (N,)."""
+    probs, target, label_smoothing, _ = saved
+    dz = None
+    if needs[0]:
+        xp = array_module(probs)
+        n, k = probs.shape
+        dtype = probs.dtype
+        dz = xp.empty((n, k), dtype=dtype)
+        index = build.index_dtype(probs.size)
+        ls = build.scalars(dtype, label_smoothing)
+        if is_index(target):
+            target = build.contiguous(xp, target, xp.int64)
+            args = (probs, target, gloss, dz) + build.scalars(index, dz.size, k) + ls
+            build.launch(SOURCE, "ce_backward_index", dtype, index, dz.size, args)
+        else:
+            args = (probs, target, gloss, dz) + build.scalars(index, n, k) + ls
+            build.launch(SOURCE, "ce_backward_prob", dtype, index, n, args)
+    return dz, None
