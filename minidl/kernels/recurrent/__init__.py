@@ -47,11 +47,6 @@ def _check_out(out: Any, shapes: tuple[tuple[int, ...], ...]) -> None:
                          f"{tuple(tuple(o.shape) for o in out)}")
 
 
-def _outputs(xp: Any, out: Any, shapes: tuple[tuple[int, ...], ...], dtype: Any) -> tuple[Any, ...]:
-    """The caller's `out`, or new arrays."""
-    return tuple(out) if out is not None else tuple(xp.empty(s, dtype=dtype) for s in shapes)
-
-
 def _into(out: Any, results: tuple[Any, ...]) -> tuple[Any, ...]:
     """The reference's results, copied into `out` when given."""
     if out is None:
@@ -72,7 +67,8 @@ def lstm_cell_forward(z: Any, c: Any, out: tuple[Any, Any, Any] | None = None
         h_new, c_new, (gates, _, _) = reference.lstm_cell_forward(z, c)
         h_new, c_new, gates = _into(out, (h_new, c_new, gates))
     else:
-        h_new, c_new, gates = _outputs(array_module(z), out, shapes, z.dtype)
+        xp = array_module(z)
+        h_new, c_new, gates = out or (xp.empty_like(c), xp.empty_like(c), xp.empty_like(z))
         fast.lstm_cell_forward(z, c, h_new, c_new, gates)
     return h_new, c_new, (gates, c, c_new)
 
@@ -87,6 +83,7 @@ def lstm_cell_backward(saved: tuple[Any, Any, Any], gh: Any, gc: Any,
     fast = _fast(gh, gc, gates, c, c_new, *(out or ()))
     if fast is None:
         return _into(out, reference.lstm_cell_backward(saved, gh, gc))
-    dz, dc = _outputs(array_module(gates), out, shapes, gates.dtype)
+    xp = array_module(gates)
+    dz, dc = out or (xp.empty_like(gates), xp.empty_like(c))
     fast.lstm_cell_backward(gh, gc, gates, c, c_new, dz, dc)
     return dz, dc
