@@ -9,9 +9,19 @@ from minidl.nn.linear import Dense, Linear
 from minidl.nn.activation import ReLU, Sigmoid, Softmax, Tanh
 from minidl.nn.dropout import Dropout
 from minidl.nn.flatten import Flatten
-from minidl.nn.loss import CrossEntropyLoss, MSELoss
+from minidl.nn.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from minidl.nn.summary import summary
 
 __all__ = ["Module", "Parameter", "Sequential", "Conv2D", "MaxPool2D", "LSTM", "Embedding",
            "init", "Dense", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "Flatten",
-           "MSELoss", "CrossEntropyLoss", "summary"]
+           "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "L1Loss",
+           "SmoothL1Loss", "HuberLoss", "summary"]

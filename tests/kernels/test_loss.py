@@ -12,6 +12,7 @@ import minidl as md
 import minidl.functional as F
 from minidl.kernels import loss, set_kernels
 from minidl.kernels.loss import reference
+from minidl.kernels.loss.reference import CrossEntropySaved
 from tests.backend.numba_cases import DTYPES, rand
 from tests.helpers import assert_close, rand_tensor
 from tests.kernels.implementations import Impl, impl  # noqa: F401 - fixture
@@ -26,17 +27,19 @@ def _targets(rng: np.random.Generator, n: int, k: int, kind: str, dtype: str) ->
 
 # ---- the reference ------------------------------------------------------------------
 
-def test_reference_backward_matches_central_differences():
+@pytest.mark.parametrize("weighted", [False, True])
+def test_reference_backward_matches_central_differences(weighted):
     rng = np.random.default_rng(0)
     logits, gloss = rng.normal(size=(3, 4)), rng.normal(size=3)
-    for target in (np.array([3, 0, 1]), rng.dirichlet(np.ones(4), 3)):
+    weight = rng.random(4) + 0.5 if weighted else None
+    for target in (np.array([3, -100, 1]), rng.dirichlet(np.ones(4), 3)):
         needs = (True, target.dtype.kind == "f")
-        _, saved = reference.softmax_cross_entropy_forward(logits, target, 0.2, needs)
-        assert_close(saved[0].sum(1), np.ones(3))
+        _, saved = reference.softmax_cross_entropy_forward(logits, target, 0.2, needs, weight)
+        assert_close(saved.probs.sum(1), np.ones(3))
         analytic = reference.softmax_cross_entropy_backward(saved, gloss, needs)
 
         def objective(z, t):
-            return reference.softmax_cross_entropy_forward(z, t, 0.2)[0] @ gloss
+            return reference.softmax_cross_entropy_forward(z, t, 0.2, (True, False), weight)[0] @ gloss
 
         for i, x in enumerate((logits, target) if needs[1] else (logits,)):
             numeric = np.zeros_like(x)
@@ -51,10 +54,20 @@ def test_reference_backward_matches_central_differences():
             assert_close(analytic[i], numeric, rtol=1e-6, atol=1e-8)
 
 
+def test_reference_ignored_samples_count_for_nothing():
+    logits, target = np.random.default_rng(1).normal(size=(3, 4)), np.array([2, -100, 0])
+    loss, saved = reference.softmax_cross_entropy_forward(logits, target, 0.1)
+    assert loss[1] == 0 and loss[0] > 0 and loss[2] > 0
+    dz, _ = reference.softmax_cross_entropy_backward(saved, np.full(3, np.inf))  # a mean over nothing
+    assert not dz[1].any() and np.isinf(dz[0]).all()
+    assert reference.mean_divisor(target, None, -100, np.float64) == 2
+    assert reference.mean_divisor(target, np.array([1.0, 2.0, 3.0, 4.0]), -100, np.float64) == 4
+
+
 def test_reference_gives_no_gradient_where_none_is_needed():
     logits, target = np.zeros((2, 3)), np.full((2, 3), 1 / 3)
     _, saved = reference.softmax_cross_entropy_forward(logits, target, 0.0, (True, False))
-    assert saved[3] is None  # log p is kept only for a target that needs a gradient
+    assert saved.logp is None  # log p is kept only for a target that needs a gradient
     dz, dt = reference.softmax_cross_entropy_backward(saved, np.ones(2), (True, False))
     assert dz.shape == (2, 3) and dt is None
 
@@ -64,21 +77,28 @@ def test_reference_gives_no_gradient_where_none_is_needed():
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kind", ["index", "prob"])
 @given(n=st.integers(1, 6), k=st.integers(1, 12), seed=st.integers(0, 2**16),
-       scale=st.sampled_from([1.0, 30.0, 1e4]), ls=st.sampled_from([0.0, 0.1, 1.0]))
-def test_cross_entropy_equals_reference(impl: Impl, dtype, kind, n, k, seed, scale, ls):
+       scale=st.sampled_from([1.0, 30.0, 1e4]), ls=st.sampled_from([0.0, 0.1, 1.0]),
+       weighted=st.booleans(), ignore=st.sampled_from([None, -100, 0]))
+def test_cross_entropy_equals_reference(impl: Impl, dtype, kind, n, k, seed, scale, ls, weighted, ignore):
     rng = np.random.default_rng(seed)
     logits = rand((n, k), dtype, seed, scale)
     target = _targets(rng, n, k, kind, dtype)
-    got, saved = loss.softmax_cross_entropy_forward(impl.to(logits), impl.to(target), ls)
-    want, saved_ref = reference.softmax_cross_entropy_forward(logits, target, ls)
-    impl.assert_same(saved[0], saved_ref[0], dtype)  # probs
+    ignore_index = -100 if ignore is None else ignore
+    if kind == "index" and ignore is not None:  # some samples carry the ignored label
+        target[rng.random(n) < 0.3] = ignore_index
+    weight = (rng.random(k) + 0.5).astype(dtype) if weighted else None
+    got, saved = loss.softmax_cross_entropy_forward(impl.to(logits), impl.to(target), ls, (True, False),
+                                                    impl.to(weight), ignore_index)
+    want, saved_ref = reference.softmax_cross_entropy_forward(logits, target, ls, (True, False), weight,
+                                                              ignore_index)
+    impl.assert_same(saved.probs, saved_ref.probs, dtype)
     # the loss subtracts nearly equal numbers for huge logits: compare on the logits' scale
     tol = impl.tolerance(dtype)
-    np.testing.assert_allclose(impl.back(got), want, rtol=tol["rtol"], atol=4 * tol["rtol"] * scale)
+    np.testing.assert_allclose(impl.back(got), want, rtol=tol["rtol"], atol=8 * tol["rtol"] * scale)
     assert impl.back(got).dtype == want.dtype
     gloss = rand((n,), dtype, seed + 1)
     # the same saved state on both sides: the backward is compared on its own
-    saved = (impl.to(saved_ref[0]), impl.to(target), ls, None)
+    saved = saved_ref._replace(probs=impl.to(saved_ref.probs), target=impl.to(target), weight=impl.to(weight))
     dz, dt = loss.softmax_cross_entropy_backward(saved, impl.to(gloss))
     impl.assert_same(dz, reference.softmax_cross_entropy_backward(saved_ref, gloss)[0], dtype)
     assert dt is None
@@ -110,9 +130,9 @@ def test_broadcast_gloss_from_a_mean(impl: Impl):
     probs, target = np.full((3, 2), 0.5), np.array([0, 1, 1])
     gloss = np.broadcast_to(np.array(1 / 3), (3,))
     dev = impl.xp.broadcast_to(impl.xp.asarray(np.array(1 / 3)), (3,))
-    saved = (impl.to(probs), impl.to(target), 0.0, None)
-    dz, _ = loss.softmax_cross_entropy_backward(saved, dev)
-    want, _ = reference.softmax_cross_entropy_backward((probs, target, 0.0, None), gloss)
+    saved = CrossEntropySaved(probs, target, 0.0, None, None, -100)
+    dz, _ = loss.softmax_cross_entropy_backward(saved._replace(probs=impl.to(probs), target=impl.to(target)), dev)
+    want, _ = reference.softmax_cross_entropy_backward(saved, gloss)
     impl.assert_same(dz, want, "float64")
 
 
