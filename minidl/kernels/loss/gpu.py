@@ -21,14 +21,16 @@ from minidl.kernels import _cuda as build
 from minidl.kernels.loss.reference import CrossEntropySaved, Needs, is_index
 
 SOURCE = r"""
-// the row's max m and sum of exp(z - m) (>= 1: the max contributes exp(0))
-__device__ void row_softmax_sums(const T* z, I K, T* m_out, T* s_out) {
+// the row's max m, lse = log(sum of exp(z - m)) (the sum >= 1: the max contributes exp(0)),
+// and its softmax written to p
+__device__ void row_softmax(const T* z, I K, T* p, T* m_out, T* lse_out) {
     T m = z[0];
     for (I k = 1; k < K; ++k) if (z[k] > m) m = z[k];
     T s = 0;
     for (I k = 0; k < K; ++k) s += exp(z[k] - m);
+    for (I k = 0; k < K; ++k) p[k] = exp(z[k] - m) / s;
     *m_out = m;
-    *s_out = s;
+    *lse_out = log(s);
 }
 
 extern "C" __global__ void ce_forward_index(const T* logits, const long long* target, T* loss,
@@ -36,14 +38,10 @@ extern "C" __global__ void ce_forward_index(const T* logits, const long long* ta
                                             long long ignore) {
     for (I n = (I)blockIdx.x * blockDim.x + threadIdx.x; n < N; n += (I)blockDim.x * gridDim.x) {
         const T* z = logits + n * K;
-        T m, s;
-        row_softmax_sums(z, K, &m, &s);
-        const T lse = log(s);
+        T m, lse;
+        row_softmax(z, K, probs + n * K, &m, &lse);
         T shifted_sum = 0;
-        for (I k = 0; k < K; ++k) {
-            probs[n * K + k] = exp(z[k] - m) / s;
-            shifted_sum += z[k] - m;
-        }
+        for (I k = 0; k < K; ++k) shifted_sum += z[k] - m;
         const long long tk = target[n];
         T l;
         if (tk == ignore) {
@@ -77,14 +75,10 @@ extern "C" __global__ void ce_forward_prob(const T* logits, const T* target, T* 
     for (I n = (I)blockIdx.x * blockDim.x + threadIdx.x; n < N; n += (I)blockDim.x * gridDim.x) {
         const T* z = logits + n * K;
         const T* t = target + n * K;
-        T m, s;
-        row_softmax_sums(z, K, &m, &s);
-        const T lse = log(s);
+        T m, lse;
+        row_softmax(z, K, probs + n * K, &m, &lse);
         T acc = 0;
-        for (I k = 0; k < K; ++k) {
-            probs[n * K + k] = exp(z[k] - m) / s;
-            acc += prob_target(t, w, has_w, k, K, ls) * ((z[k] - m) - lse);
-        }
+        for (I k = 0; k < K; ++k) acc += prob_target(t, w, has_w, k, K, ls) * ((z[k] - m) - lse);
         loss[n] = -acc;
     }
 }
