@@ -88,11 +88,14 @@ def _backward(probs, target, ls, w, has_w, ignore, gloss, dz):  # pragma: no cov
                 dz[b, j] = v * g
 
 
+_NO_WEIGHT = {np.dtype(t): np.zeros(1, t) for t in (np.float32, np.float64)}  # never read
+
+
 def _weight(weight: Any, like: np.ndarray) -> tuple[np.ndarray, bool]:
     """The class weights as a kernel argument (a 1-element stand-in when there are none)."""
     if weight is None:
-        return np.zeros(1, like.dtype), False
-    return np.ascontiguousarray(weight), True
+        return _NO_WEIGHT[like.dtype], False
+    return weight, True
 
 
 def softmax_cross_entropy_forward(logits: np.ndarray, target: np.ndarray, label_smoothing: float,
