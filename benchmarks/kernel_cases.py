@@ -138,67 +138,96 @@ def _relu_backward(impl: str, size: int) -> Callable[[], Any]:
 
 # ---- LSTM cell, loss, optimizers --------------------------------------------------------
 
+def _loss_cpu() -> Any:
+    """The Numba loss kernels, called directly (MINIDL_KERNELS does not matter; the inputs
+    here are the contiguous float32 arrays the route sends there)."""
+    from minidl.kernels.loss import cpu
+
+    return cpu
+
+
+def _optim_cpu() -> Any:
+    """The Numba optimizer kernels, called directly (as `_loss_cpu`)."""
+    from minidl.kernels.optim import cpu
+
+    return cpu
+
+
+def _numba_lstm_forward(z: Any, c: Any) -> Any:
+    from minidl.kernels.recurrent import cpu
+
+    h_new, c_new, gates = np.empty_like(c), np.empty_like(c), np.empty_like(z)
+    cpu.lstm_cell_forward(z, c, h_new, c_new, gates)
+    return h_new, c_new, gates
+
+
+def _numba_lstm_backward(saved: Any, gh: Any, gc: Any) -> Any:
+    from minidl.kernels.recurrent import cpu
+
+    gates, c, c_new = saved
+    dz, dc = np.empty_like(gates), np.empty_like(c)
+    cpu.lstm_cell_backward(gh, gc, gates, c, c_new, dz, dc)
+    return dz, dc
+
+
 def _lstm_forward(impl: str, size: tuple[int, int]) -> Callable[[], Any]:
-    from minidl.backend.cpu import recurrent
+    from minidl.kernels import recurrent
+    from minidl.kernels.recurrent import reference
 
     n, h = size
     z, c = _on(impl, _rand((n, 4 * h)), _rand((n, h), 1))
-    fn = _pick(impl, recurrent.lstm_cell_forward_reference,
-               lambda: _numba("recurrent").lstm_cell_forward,
+    fn = _pick(impl, reference.lstm_cell_forward, lambda: _numba_lstm_forward,
                recurrent.lstm_cell_forward)
     return _sync(impl, lambda: fn(z, c))
 
 
 def _lstm_backward(impl: str, size: tuple[int, int]) -> Callable[[], Any]:
-    from minidl.backend.cpu import recurrent
+    from minidl.kernels import recurrent
+    from minidl.kernels.recurrent import reference
 
     n, h = size
-    _, c_new, gates = recurrent.lstm_cell_forward_reference(_rand((n, 4 * h)), _rand((n, h), 1))
+    _, c_new, (gates, _, _) = reference.lstm_cell_forward(_rand((n, 4 * h)), _rand((n, h), 1))
     gh, gc, gates, c, c_new = _on(impl, _rand((n, h), 2), _rand((n, h), 3), gates, _rand((n, h), 1), c_new)
-    fn = _pick(impl, recurrent.lstm_cell_backward_reference,
-               lambda: _numba("recurrent").lstm_cell_backward,
+    fn = _pick(impl, reference.lstm_cell_backward, lambda: _numba_lstm_backward,
                recurrent.lstm_cell_backward)
-    return _sync(impl, lambda: fn(gh, gc, gates, c, c_new))
+    return _sync(impl, lambda: fn((gates, c, c_new), gh, gc))
 
 
 def _ce_forward_backward(impl: str, size: tuple[int, int]) -> Callable[[], Any]:
-    from minidl.backend.cpu import loss
+    from minidl.kernels import loss
+    from minidl.kernels.loss import reference
 
     n, k = size
     target = np.random.default_rng(0).integers(0, k, size=n)
     logits, target, gloss = _on(impl, _rand((n, k)), target, np.full(n, 1.0 / n, np.float32))
-    if impl == "numba":
-        fwd, bwd = _numba("loss").softmax_cross_entropy_forward, _numba("loss").softmax_cross_entropy_backward
-    elif impl == "reference":
-        fwd, bwd = loss.softmax_cross_entropy_forward_reference, loss.softmax_cross_entropy_backward_reference
-    else:
-        fwd, bwd = loss.softmax_cross_entropy_forward, loss.softmax_cross_entropy_backward
+    fwd = _pick(impl, reference.softmax_cross_entropy_forward,
+                lambda: _loss_cpu().softmax_cross_entropy_forward, loss.softmax_cross_entropy_forward)
+    bwd = _pick(impl, reference.softmax_cross_entropy_backward,
+                lambda: _loss_cpu().softmax_cross_entropy_backward, loss.softmax_cross_entropy_backward)
 
     def step() -> Any:
-        _, probs = fwd(logits, target, 0.0)
-        return bwd(probs, target, 0.0, gloss)
+        _, saved = fwd(logits, target, 0.0)
+        return bwd(saved, gloss)
 
     return _sync(impl, step)
 
 
 def _adam(impl: str, size: int) -> Callable[[], Any]:
-    from minidl.backend.cpu import optim
+    from minidl.kernels import optim
+    from minidl.kernels.optim import reference
 
     p, g, m, v = _on(impl, _rand((size,)), _rand((size,), 1), np.zeros(size, np.float32),
                      np.zeros(size, np.float32))
-    fn = _pick(impl, optim.adam_update_reference,
-               lambda: _numba("optim").adam_update,
-               optim.adam_update)
+    fn = _pick(impl, reference.adam_update, lambda: _optim_cpu().adam_update, optim.adam_update)
     return _sync(impl, lambda: fn(p, g, m, v, 10, 1e-3, 0.9, 0.999, 1e-8, 0.0, False))
 
 
 def _sgd(impl: str, size: int) -> Callable[[], Any]:
-    from minidl.backend.cpu import optim
+    from minidl.kernels import optim
+    from minidl.kernels.optim import reference
 
     p, g, buf = _on(impl, _rand((size,)), _rand((size,), 1), np.zeros(size, np.float32))
-    fn = _pick(impl, optim.sgd_update_reference,
-               lambda: _numba("optim").sgd_update,
-               optim.sgd_update)
+    fn = _pick(impl, reference.sgd_update, lambda: _optim_cpu().sgd_update, optim.sgd_update)
     return _sync(impl, lambda: fn(p, g, buf, 0.01, 0.9, 0.0, False, 0.0))
 
 

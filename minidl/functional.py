@@ -13,11 +13,21 @@ from minidl.ops.linear import linear
 from minidl.ops.dropout import dropout
 from minidl.ops.attention import scaled_dot_product_attention
 from minidl.ops.norm import batch_norm, layer_norm
-from minidl.ops.loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss
+from minidl.ops.loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
 
 __all__ = ["conv2d", "max_pool2d", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "leaky_relu",
            "gelu", "silu", "elu", "embedding", "linear", "dropout", "mse_loss", "cross_entropy",
-           "binary_cross_entropy_with_logits", "batch_norm", "layer_norm",
+           "binary_cross_entropy_with_logits", "binary_cross_entropy", "nll_loss", "l1_loss",
+           "smooth_l1_loss", "huber_loss", "batch_norm", "layer_norm",
            "scaled_dot_product_attention"]
 
 

@@ -134,7 +134,7 @@ def test_op_on_gpu_equals_numpy(dev, name, dtype):
 
 def test_fused_kernels_run_on_gpu_arrays(dev):
     """The hot paths hand CuPy arrays to the CuPy kernels (not to the NumPy references)."""
-    from minidl.backend.cpu import loss, optim as optim_ref, recurrent  # noqa: PLC0415
+    from minidl.kernels import loss, optim as optim_ref, recurrent  # noqa: PLC0415
     from minidl.kernels import _cuda as build  # noqa: PLC0415
     from minidl.kernels import activation, conv, pool  # noqa: PLC0415
 
@@ -156,10 +156,10 @@ def test_fused_kernels_run_on_gpu_arrays(dev):
         y, saved = activation.relu_forward(x)
         activation.relu_backward(y, saved)
         z, c = cp.ones((2, 8)), cp.ones((2, 2))
-        h, cn, gates = recurrent.lstm_cell_forward(z, c)
-        recurrent.lstm_cell_backward(h, None, gates, c, cn)
-        lo, pr = loss.softmax_cross_entropy_forward(z, cp.zeros(2, dtype=cp.int64), 0.0)
-        loss.softmax_cross_entropy_backward(pr, cp.zeros(2, dtype=cp.int64), 0.0, lo)
+        h, cn, saved = recurrent.lstm_cell_forward(z, c)
+        recurrent.lstm_cell_backward(saved, h, None)
+        lo, saved = loss.softmax_cross_entropy_forward(z, cp.zeros(2, dtype=cp.int64), 0.0)
+        loss.softmax_cross_entropy_backward(saved, lo)
         optim_ref.sgd_update(c, c.copy(), None, 0.1, 0.0, 0.0, False, 0.0)
         optim_ref.adam_update(c, c.copy(), cp.zeros_like(c), cp.zeros_like(c), 1, 0.1, 0.9, 0.999,
                               1e-8, 0.0, False)

@@ -102,6 +102,17 @@ def route(*arrays: Any) -> Route:
     return kind
 
 
+def contiguous(a: Any) -> Any:
+    """`a` itself when None or C-contiguous, else a C-contiguous copy of the same shape and
+    dtype (for a concern to call before `route`, where the copy is cheaper than the
+    reference; unlike `ascontiguousarray`, a 0-d array stays 0-d)."""
+    if a is None or a.flags.c_contiguous:
+        return a
+    from minidl.backend import array_module  # noqa: PLC0415 - cheap; avoids an import cycle
+
+    return array_module(a).ascontiguousarray(a)
+
+
 def _is_cupy(a: Any) -> bool:
     from minidl.backend import device_of  # noqa: PLC0415 - cheap; avoids an import cycle
 

@@ -10,7 +10,16 @@ from minidl.nn.linear import Dense, Linear
 from minidl.nn.activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
 from minidl.nn.dropout import Dropout
 from minidl.nn.flatten import Flatten
-from minidl.nn.loss import CrossEntropyLoss, MSELoss
+from minidl.nn.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from minidl.nn.norm import BatchNorm1D, BatchNorm1d, BatchNorm2D, BatchNorm2d, LayerNorm
 from minidl.nn.attention import MultiheadAttention
 from minidl.nn.transformer import TransformerEncoder, TransformerEncoderLayer
@@ -20,6 +29,7 @@ __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Ide
            "Conv2D", "Conv2d", "MaxPool2D", "MaxPool2d", "LSTM", "Embedding",
            "init", "Dense", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "LeakyReLU",
            "GELU", "SiLU", "ELU", "Dropout", "Flatten",
-           "MSELoss", "CrossEntropyLoss", "BatchNorm1D", "BatchNorm1d", "BatchNorm2D", "BatchNorm2d", "LayerNorm",
+           "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "L1Loss",
+           "SmoothL1Loss", "HuberLoss", "BatchNorm1D", "BatchNorm1d", "BatchNorm2D", "BatchNorm2d", "LayerNorm",
            "MultiheadAttention",
            "TransformerEncoder", "TransformerEncoderLayer", "summary"]

@@ -1,17 +1,24 @@
 """Loss ops, each one fused graph node including its reduction.
 
-Shapes: N batch, K classes. `reduction` is "mean" (over every element, as PyTorch),
-"sum" or "none" (per-element / per-sample losses).
+Shapes: N batch, K classes. `reduction` is "mean" (over every element, as PyTorch; over
+class-index targets, divided by the summed class weights of the samples not ignored),
+"sum" or "none" (per-element / per-sample losses). Class weights and pos_weight are
+constants of the op (no gradient flows to them, as in PyTorch).
 """
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from minidl import backend as B
 from minidl.autograd.function import Function
+from minidl.autograd.grad_mode import is_grad_enabled
 from minidl.autograd.tensor import Tensor, tensor
 from minidl.backend import array_module
-from minidl.backend.cpu.loss import softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from minidl.kernels import loss as K
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -22,25 +29,32 @@ def check_reduction(op: str, reduction: Any) -> str:
     return reduction
 
 
-def _reduce(loss: Any, reduction: str) -> Any:
+def _reduce(loss: Any, reduction: str, divisor: Any = None) -> Any:
+    """The reduced loss; a "mean" divides by `divisor` when given (else the element count)."""
     xp = array_module(loss)
     if reduction == "mean":
-        return xp.asarray(loss.mean())
+        if divisor is None:
+            return xp.asarray(loss.mean())
+        with np.errstate(invalid="ignore", divide="ignore"):  # every sample ignored: NaN, as PyTorch
+            return xp.asarray(loss.sum() / divisor)
     if reduction == "sum":
         return xp.asarray(loss.sum())
     return loss
 
 
-def _expand(gy: Any, shape: tuple[int, ...], reduction: str) -> Any:
+def _expand(gy: Any, shape: tuple[int, ...], reduction: str, divisor: Any = None) -> Any:
     """The gradient of each unreduced loss element, from the gradient of the reduced loss."""
     if reduction == "none":
         return gy
     xp = array_module(gy)
     if reduction == "mean":
-        count = 1
-        for n in shape:
-            count *= n
-        gy = gy / max(count, 1)
+        if divisor is None:
+            count = 1
+            for n in shape:
+                count *= n
+            divisor = max(count, 1)
+        with np.errstate(divide="ignore"):  # a mean over nothing: its samples get no gradient
+            gy = gy / divisor
     return xp.broadcast_to(gy, shape)
 
 
@@ -48,77 +62,64 @@ class SoftmaxCrossEntropy(Function):
     """Cross-entropy of softmax(logits) against index or probability targets, fused.
 
     Inputs: logits (N, K), target int (N,) or float (N, K). Output: the reduced loss.
+    `weight` (K,) class weights (an array) or None; `ignore_index` for index targets.
     """
 
-    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0, weight: Any = None,
+                 ignore_index: int = -100) -> None:
         self.reduction, self.label_smoothing = reduction, label_smoothing
+        self.weight, self.ignore_index = weight, ignore_index
 
     def forward(self, logits: Any, target: Any) -> Any:
-        loss, probs = softmax_cross_entropy_forward(logits, target, self.label_smoothing)
-        self.probs = probs if self.needs_input_grad[0] else None
-        self.target = target if self.needs_input_grad[0] else None
-        # d loss_n / d t_nk = -(1 - ls) log p_nk, only for probability targets that need it
-        self.logp = _log_softmax(logits) if self.needs_input_grad[1] else None
+        loss, saved = K.softmax_cross_entropy_forward(logits, target, self.label_smoothing,
+                                                      self.needs_input_grad, self.weight,
+                                                      self.ignore_index)
+        self.saved = saved if any(self.needs_input_grad) else None
+        self.divisor = None
+        if self.reduction == "mean" and K.is_index(target):
+            self.divisor = K.mean_divisor(target, self.weight, self.ignore_index, loss.dtype)
         self.n = logits.shape[0]
-        return _reduce(loss, self.reduction)
+        return _reduce(loss, self.reduction, self.divisor)
 
     def backward(self, gy: Any) -> tuple[Any, Any]:
-        gloss = _expand(gy, (self.n,), self.reduction)
-        glogits = gtarget = None
-        if self.needs_input_grad[0]:
-            glogits = softmax_cross_entropy_backward(self.probs, self.target,
-                                                     self.label_smoothing, gloss)
-        if self.needs_input_grad[1]:
-            gtarget = -(1 - self.label_smoothing) * self.logp * gloss[:, None]
-        return glogits, gtarget
+        gloss = _expand(gy, (self.n,), self.reduction, self.divisor)
+        return K.softmax_cross_entropy_backward(self.saved, gloss, self.needs_input_grad)
 
 
-def _log_softmax(z: Any) -> Any:
-    xp = array_module(z)
-    shifted = z - z.max(axis=1, keepdims=True)
-    return shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+class NLL(Function):
+    """Negative log-likelihood of log-probabilities (N, K) at class indices (N,), reduced;
+    `weight` and `ignore_index` as SoftmaxCrossEntropy's."""
+
+    def __init__(self, reduction: str = "mean", weight: Any = None, ignore_index: int = -100) -> None:
+        self.reduction, self.weight, self.ignore_index = reduction, weight, ignore_index
+
+    def forward(self, logp: Any, target: Any) -> Any:
+        loss, self.saved = K.nll_forward(logp, target, self.weight, self.ignore_index)
+        self.divisor = None
+        if self.reduction == "mean":
+            self.divisor = K.mean_divisor(target, self.weight, self.ignore_index, loss.dtype)
+        return _reduce(loss, self.reduction, self.divisor)
+
+    def backward(self, gy: Any) -> tuple[Any, Any]:
+        gloss = _expand(gy, (self.saved[0][0],), self.reduction, self.divisor)
+        return K.nll_backward(self.saved, gloss, self.needs_input_grad)
 
 
-class MSE(Function):
-    """(pred - target)**2, reduced; pred and target of the same shape."""
+class PointwiseLoss(Function):
+    """An element-wise loss of (pred, target) of one shape, reduced: the kernel pair
+    `forward(pred, target, *params) -> (loss, saved)` and `backward(saved, g, needs)`."""
 
-    def __init__(self, reduction: str = "mean") -> None:
-        self.reduction = reduction
+    def __init__(self, forward: Callable[..., Any], backward: Callable[..., Any], reduction: str,
+                 *params: Any) -> None:
+        self.kernels, self.reduction, self.params = (forward, backward), reduction, params
 
     def forward(self, pred: Any, target: Any) -> Any:
-        self.diff = pred - target
-        return _reduce(self.diff * self.diff, self.reduction)
-
-    def backward(self, gy: Any) -> tuple[Any, Any]:
-        g = 2 * self.diff * _expand(gy, self.diff.shape, self.reduction)
-        return (g if self.needs_input_grad[0] else None,
-                -g if self.needs_input_grad[1] else None)
-
-
-class BCEWithLogits(Function):
-    """Binary cross-entropy of sigmoid(x) against t, computed from the logits x stably:
-    max(x, 0) - x*t + log1p(exp(-|x|))."""
-
-    def __init__(self, reduction: str = "mean") -> None:
-        self.reduction = reduction
-
-    def forward(self, x: Any, t: Any) -> Any:
-        xp = array_module(x, t)
-        self.x, self.t = x, t
-        loss = xp.maximum(x, 0) - x * t + xp.log1p(xp.exp(-xp.abs(x)))
+        loss, self.saved = self.kernels[0](pred, target, *self.params)
+        self.shape = loss.shape
         return _reduce(loss, self.reduction)
 
     def backward(self, gy: Any) -> tuple[Any, Any]:
-        xp = array_module(gy)
-        g = _expand(gy, self.x.shape, self.reduction)
-        gx = gt = None
-        if self.needs_input_grad[0]:
-            e = xp.exp(-xp.abs(self.x))  # sigmoid without overflow, exact in both tails
-            sig = xp.where(self.x >= 0, 1 / (1 + e), e / (1 + e))
-            gx = (sig - self.t) * g
-        if self.needs_input_grad[1]:
-            gt = -self.x * g
-        return gx, gt
+        return self.kernels[1](self.saved, _expand(gy, self.shape, self.reduction), self.needs_input_grad)
 
 
 # ---- wrappers -----------------------------------------------------------------------
@@ -142,30 +143,102 @@ def _check_same_shape(op: str, pred: Tensor, target: Tensor) -> None:
                          f"{tuple(pred.shape)} and {tuple(target.shape)}")
 
 
-def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Tensor:
-    """Mean (or sum, or none) of (pred - target)**2 over every element, as PyTorch."""
-    check_reduction("mse_loss", reduction)
+def _pointwise(op: str, pred: Any, target: Any, reduction: str) -> tuple[Tensor, Tensor]:
+    """pred and target as Tensors of one shape (pred floating), the reduction checked."""
+    check_reduction(op, reduction)
     pred = pred if isinstance(pred, Tensor) else tensor(pred)
     target = _as_tensor_like(target, pred)
-    _check_same_shape("mse_loss", pred, target)
-    return MSE(reduction)(pred, target)
+    _check_same_shape(op, pred, target)
+    return pred, target
 
 
-def _check_ce_target(logits: Tensor, target: Tensor) -> None:
+def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """Mean (or sum, or none) of (pred - target)**2 over every element, as PyTorch."""
+    pred, target = _pointwise("mse_loss", pred, target, reduction)
+    return PointwiseLoss(K.mse_forward, K.mse_backward, reduction)(pred, target)
+
+
+def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002 - PyTorch's name
+    """Mean (or sum, or none) of |input - target|, as PyTorch (gradient sign(input - target))."""
+    input, target = _pointwise("l1_loss", input, target, reduction)  # noqa: A001
+    return PointwiseLoss(K.l1_forward, K.l1_backward, reduction)(input, target)
+
+
+def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean",  # noqa: A002
+                   beta: float = 1.0) -> Tensor:
+    """PyTorch's smooth L1: 0.5 d**2 / beta where |d| < beta, else |d| - 0.5 beta, with
+    d = input - target (beta 0: L1)."""
+    input, target = _pointwise("smooth_l1_loss", input, target, reduction)  # noqa: A001
+    if not beta >= 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    return PointwiseLoss(K.smooth_l1_forward, K.smooth_l1_backward, reduction, float(beta))(input, target)
+
+
+def huber_loss(input: Any, target: Any, reduction: str = "mean",  # noqa: A002
+               delta: float = 1.0) -> Tensor:
+    """PyTorch's Huber loss: 0.5 d**2 where |d| < delta, else delta (|d| - 0.5 delta), with
+    d = input - target."""
+    input, target = _pointwise("huber_loss", input, target, reduction)  # noqa: A001
+    if not delta > 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+    return PointwiseLoss(K.huber_forward, K.huber_backward, reduction, float(delta))(input, target)
+
+
+def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
+
+
+def _constant(op: str, name: str, value: Any, ref: Tensor, shape: tuple[int, ...] | None) -> Any:
+    """A weight argument as a raw array of ref's dtype on ref's device, or None. `shape`:
+    the exact shape required, or None for any shape broadcasting to ref's."""
+    if value is None:
+        return None
+    t = _as_tensor_like(value, ref)
+    if t.requires_grad and is_grad_enabled():
+        raise ValueError(f"{op}: {name} must not require a gradient (none is computed for it, "
+                         f"as in PyTorch); pass {name}.detach()")
+    if t.device != ref.device:
+        raise B.DeviceMismatchError(f"{op}: {name} is on {t.device} but the input is on {ref.device}")
+    if shape is not None and tuple(t.shape) != shape:
+        raise ValueError(f"{op}: {name} must have shape {shape}, got {tuple(t.shape)}")
+    if shape is None and not _broadcasts_to(tuple(t.shape), tuple(ref.shape)):
+        raise ValueError(f"{op}: {name} of shape {tuple(t.shape)} does not broadcast to the "
+                         f"input's shape {tuple(ref.shape)}")
+    return t.data.astype(ref.dtype, copy=False)
+
+
+def _check_class_indices(op: str, logits: Tensor, target: Tensor, ignore_index: int, on_host: bool) -> None:
+    """target (N,) of class indices in [0, K) (or ignore_index), for logits (N, K); the
+    range is checked where `on_host` (on a GPU it costs a host sync)."""
+    n, k = logits.shape
+    if tuple(target.shape) != (n,):
+        hint = " (class probabilities (N, C) must be float)" if target.ndim == 2 else ""
+        raise ValueError(f"{op}: class-index target must have shape (N,) = ({n},), "
+                         f"got {tuple(target.shape)}{hint}")
+    if not on_host:
+        return
+    data = target.data[target.data != ignore_index]
+    if data.size and (int(data.min()) < 0 or int(data.max()) >= k):
+        raise ValueError(f"{op}: class indices must be in [0, {k}) for {k} classes, got values "
+                         f"from {int(data.min())} to {int(data.max())}"
+                         + ("" if ignore_index < 0 else f" (besides ignore_index={ignore_index})"))
+
+
+def _check_ce_target(logits: Tensor, target: Tensor, ignore_index: int) -> None:
     n, k = logits.shape
     kind = target.dtype.kind
     if kind in "iu":
-        if tuple(target.shape) != (n,):
-            hint = " (class probabilities (N, C) must be float)" if target.ndim == 2 else ""
-            raise ValueError(f"cross_entropy: class-index target must have shape (N,) = ({n},), "
-                             f"got {tuple(target.shape)}{hint}")
         # on the GPU this check would cost a host sync every step: the fused kernel gives a
         # NaN loss for an out-of-range index instead (float32/float64 logits)
         on_device = target.device == "cuda" and logits.dtype.name in ("float32", "float64")
-        if n and not on_device and (int(target.data.min()) < 0 or int(target.data.max()) >= k):
-            raise ValueError(f"cross_entropy: class indices must be in [0, {k}) for {k} classes, "
-                             f"got values from {int(target.data.min())} to {int(target.data.max())}")
+        _check_class_indices("cross_entropy", logits, target, ignore_index, not on_device)
     elif kind == "f":
+        if ignore_index >= 0:  # as PyTorch: a non-negative ignore_index means class indices
+            raise ValueError(f"cross_entropy: ignore_index={ignore_index} is not supported for "
+                             f"class-probability targets (float, (N, C))")
         if tuple(target.shape) == (n,):
             raise ValueError(f"cross_entropy: a target of shape (N,) must hold integer class "
                              f"indices, got dtype {target.dtype} (cast it with .astype('int64'), "
@@ -178,33 +251,82 @@ def _check_ce_target(logits: Tensor, target: Tensor) -> None:
                          f"class probabilities (N, C), got dtype {target.dtype}")
 
 
-def cross_entropy(logits: Any, target: Any, reduction: str = "mean",
-                  label_smoothing: float = 0.0) -> Tensor:
+def _logits_2d(op: str, logits: Any, what: str) -> Tensor:
+    logits = logits if isinstance(logits, Tensor) else tensor(logits)
+    _check_floating(op, what, logits)
+    if logits.ndim != 2:
+        raise ValueError(f"{op}: {what} must have shape (N, C), got {tuple(logits.shape)}")
+    return logits
+
+
+def cross_entropy(logits: Any, target: Any, reduction: str = "mean", label_smoothing: float = 0.0, *,
+                  weight: Any = None, ignore_index: int = -100) -> Tensor:
     """Softmax cross-entropy of logits (N, C) against integer class indices (N,) or class
-    probabilities (N, C); log-softmax and NLL fused in one stable op. Label smoothing and
-    reductions as PyTorch (mean over N)."""
+    probabilities (N, C); log-softmax and NLL fused in one stable op. Label smoothing,
+    class `weight` (C,), `ignore_index` (index targets: those samples count for nothing)
+    and reductions as PyTorch (the mean over index targets divides by the summed weights
+    of the samples not ignored; over probabilities by N)."""
     check_reduction("cross_entropy", reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    logits = logits if isinstance(logits, Tensor) else tensor(logits)
-    _check_floating("cross_entropy", "logits", logits)
-    if logits.ndim != 2:
-        raise ValueError(f"cross_entropy: logits must have shape (N, C), got {tuple(logits.shape)}")
+    logits = _logits_2d("cross_entropy", logits, "logits")
     target = _as_tensor_like(target, logits)
-    _check_ce_target(logits, target)
+    ignore_index = operator.index(ignore_index)
+    _check_ce_target(logits, target, ignore_index)
     if target.dtype.kind == "f" and target.dtype != logits.dtype:
         target = target.astype(logits.dtype)
-    return SoftmaxCrossEntropy(reduction, float(label_smoothing))(logits, target)
+    w = _constant("cross_entropy", "weight", weight, logits, (logits.shape[1],))
+    return SoftmaxCrossEntropy(reduction, float(label_smoothing), w, ignore_index)(logits, target)
 
 
-def binary_cross_entropy_with_logits(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
+def nll_loss(input: Any, target: Any, weight: Any = None, ignore_index: int = -100,  # noqa: A002
+             reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities input (N, C) (e.g. log_softmax's output)
+    at integer class indices target (N,): -weight[y_n] * input[n, y_n], as PyTorch; the
+    mean divides by the summed weights of the samples not ignored."""
+    check_reduction("nll_loss", reduction)
+    logp = _logits_2d("nll_loss", input, "input")
+    target = _as_tensor_like(target, logp)
+    if target.dtype.kind not in "iu":
+        raise ValueError(f"nll_loss: target must hold integer class indices (N,), got dtype {target.dtype}")
+    ignore_index = operator.index(ignore_index)
+    # no fused kernel turns a bad index into NaN here: checked on every device
+    _check_class_indices("nll_loss", logp, target, ignore_index, True)
+    w = _constant("nll_loss", "weight", weight, logp, (logp.shape[1],))
+    return NLL(reduction, w, ignore_index)(logp, target)
+
+
+def _binary(op: str, input: Any, target: Any, reduction: str, what: str) -> tuple[Tensor, Tensor]:  # noqa: A002
+    """input (floating; called `what`) and target of one shape, target cast to input's dtype."""
+    input, target = _pointwise(op, input, target, reduction)  # noqa: A001
+    _check_floating(op, what, input)
+    if target.dtype != input.dtype:
+        target = target.astype(input.dtype)
+    return input, target
+
+
+def binary_cross_entropy(input: Any, target: Any, weight: Any = None,  # noqa: A002
+                         reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of probabilities input in [0, 1] against target of the same
+    shape: -weight (t log p + (1 - t) log(1 - p)), each log clamped at -100, as PyTorch.
+    Prefer binary_cross_entropy_with_logits (stable from the logits)."""
+    p, t = _binary("binary_cross_entropy", input, target, reduction, "input")
+    if p.device != "cuda" and p.size:  # on a GPU the check would cost a host sync (NaN propagates)
+        for name, x in (("input", p), ("target", t)):
+            lo, hi = float(x.data.min()), float(x.data.max())
+            if not 0 <= lo <= hi <= 1:
+                raise ValueError(f"binary_cross_entropy: {name} values must be in [0, 1], got values "
+                                 f"from {lo} to {hi}")
+    w = _constant("binary_cross_entropy", "weight", weight, p, None)
+    return PointwiseLoss(K.bce_forward, K.bce_backward, reduction, w)(p, t)
+
+
+def binary_cross_entropy_with_logits(logits: Any, target: Any, reduction: str = "mean", *,
+                                     weight: Any = None, pos_weight: Any = None) -> Tensor:
     """Binary cross-entropy of sigmoid(logits) against targets in [0, 1] of the same shape,
-    computed from the logits without overflow."""
-    check_reduction("binary_cross_entropy_with_logits", reduction)
-    logits = logits if isinstance(logits, Tensor) else tensor(logits)
-    _check_floating("binary_cross_entropy_with_logits", "logits", logits)
-    target = _as_tensor_like(target, logits)
-    _check_same_shape("binary_cross_entropy_with_logits", logits, target)
-    if target.dtype != logits.dtype:
-        target = target.astype(logits.dtype)
-    return BCEWithLogits(reduction)(logits, target)
+    computed from the logits without overflow; `weight` scales each element, `pos_weight`
+    the positive examples (broadcast along the last axis: one per class), as PyTorch."""
+    x, t = _binary("binary_cross_entropy_with_logits", logits, target, reduction, "logits")
+    w = _constant("binary_cross_entropy_with_logits", "weight", weight, x, None)
+    pw = _constant("binary_cross_entropy_with_logits", "pos_weight", pos_weight, x, None)
+    return PointwiseLoss(K.bce_with_logits_forward, K.bce_with_logits_backward, reduction, w, pw)(x, t)

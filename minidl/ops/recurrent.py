@@ -12,27 +12,23 @@ import numpy as np
 
 from minidl.autograd.function import Function
 from minidl.backend import array_module
-from minidl.backend.cpu.recurrent import lstm_cell_backward, lstm_cell_forward
+from minidl.kernels.recurrent import lstm_cell_backward, lstm_cell_forward
 
 
 class LSTMCell(Function):
-    """(z, c) -> (h_new, c_new): i, f, g, o, c' and h' in one element-wise op.
-
-    Saves the activated gates, c and c_new (c is the previous step's c_new, so a
-    sequence keeps one cell state per step, not two).
-    """
+    """(z, c) -> (h_new, c_new): i, f, g, o, c' and h' in one element-wise op; keeps the
+    kernel's `saved` for the backward."""
 
     def forward(self, z: Any, c: Any) -> tuple[Any, Any]:
         if z.ndim != 2 or c.ndim != 2 or z.shape != (c.shape[0], 4 * c.shape[1]):
             raise ValueError(f"LSTMCell: expected z (N, 4H) and c (N, H), got z {z.shape} "
                              f"and c {c.shape}")
-        h_new, c_new, gates = lstm_cell_forward(z, c)
-        if any(self.needs_input_grad):
-            self.gates, self.c, self.c_new = gates, c, c_new
+        h_new, c_new, saved = lstm_cell_forward(z, c)
+        self.saved = saved if any(self.needs_input_grad) else None
         return h_new, c_new
 
     def backward(self, gh: Any, gc: Any) -> tuple[Any, Any]:
-        dz, dc = lstm_cell_backward(gh, gc, self.gates, self.c, self.c_new)
+        dz, dc = lstm_cell_backward(self.saved, gh, gc)
         return dz, (dc if self.needs_input_grad[1] else None)
 
 
@@ -74,23 +70,24 @@ class LSTMLayer(Function):
         hs[0] = state[0] if self.has_h0 else 0
         cs[0] = state[-1] if self.has_c0 else 0
         z = xp.empty((n, 4 * h_dim), dtype=xz.dtype)  # reused every step
+        saved = []
         for t in range(t_len):
             if t == 0 and not self.has_h0:  # a zero initial h contributes nothing
                 z[...] = self._step(xz, 0)
             else:
                 xp.matmul(hs[t], w_hh, out=z)
                 z += self._step(xz, t)
-            lstm_cell_forward(z, cs[t], out=(hs[t + 1], cs[t + 1], gates[t]))
-        if any(self.needs_input_grad):
-            self.hs, self.cs, self.gates, self.w_hh = hs, cs, gates, w_hh
+            saved.append(lstm_cell_forward(z, cs[t], out=(hs[t + 1], cs[t + 1], gates[t]))[2])
+        if any(self.needs_input_grad):  # each step's saved holds views of these buffers
+            self.hs, self.saved, self.w_hh = hs, saved, w_hh
         out = hs[1:] if self.time_axis == 0 else hs[1:].transpose(1, 0, 2)
         return out, hs[t_len], cs[t_len]
 
     def backward(self, g_out: Any, g_h: Any, g_c: Any) -> tuple[Any, ...]:
         xp = array_module(g_out)
-        t_len, n, h_dim = self.gates.shape[0], self.gates.shape[1], self.w_hh.shape[0]
+        t_len, n, h_dim = len(self.saved), self.hs.shape[1], self.w_hh.shape[0]
         w_hh_t = xp.ascontiguousarray(self.w_hh.T)
-        dz_all = xp.empty(self.gates.shape, dtype=self.gates.dtype)  # time-major
+        dz_all = xp.empty((t_len, n, 4 * h_dim), dtype=self.hs.dtype)  # time-major
         dh = xp.empty((n, h_dim), dtype=dz_all.dtype)
         dcs = (xp.empty_like(dh), xp.empty_like(dh))  # alternate: never read and write one
         need_h0 = self.has_h0 and self.needs_input_grad[2]
@@ -101,8 +98,7 @@ class LSTMLayer(Function):
         for t in reversed(range(t_len)):
             if out_used:
                 dh += self._step(g_out, t)
-            _, dc = lstm_cell_backward(dh, dc, self.gates[t], self.cs[t], self.cs[t + 1],
-                                       out=(dz_all[t], dcs[t % 2]))
+            _, dc = lstm_cell_backward(self.saved[t], dh, dc, out=(dz_all[t], dcs[t % 2]))
             if t > 0 or need_h0:
                 xp.matmul(dz_all[t], w_hh_t, out=dh)
         gxz = None

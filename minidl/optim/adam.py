@@ -5,7 +5,7 @@ from typing import Any
 
 from minidl.autograd.tensor import Tensor
 from minidl.backend import array_module
-from minidl.backend.cpu import optim as kernels
+from minidl.kernels import optim as kernels
 from minidl.optim.optimizer import Optimizer, ParamsLike, check_nonneg
 
 

@@ -15,44 +15,20 @@ import numpy as np
 import pytest
 
 import minidl as md
-from minidl.backend import gpu
-from minidl.backend.cpu import dispatch, loss, optim, recurrent
 from minidl.kernels import _cuda as build
 from minidl.kernels import _route
 from tests import test_gpu_end_to_end as e2e
 from tests.backend import host_cuda
 from tests.conftest import GPU_REASON
 
-DISPATCHING = (recurrent, loss, optim)
 
 
 @pytest.fixture(autouse=True)
 def _references_without_numba() -> Iterator[None]:
     """The plain NumPy references are what the kernels must equal."""
-    before = dispatch.set_numba_enabled(False)
     mode = _route.set_kernels("reference")
     yield
     _route.set_kernels(mode)
-    dispatch.set_numba_enabled(before)
-
-
-def test_use_cupy_refuses_numpy_and_empty_input():
-    assert not gpu.use_cupy(np.zeros(3))
-    assert not gpu.use_cupy(None)
-    assert not gpu.use_cupy()
-    assert not gpu.use_cupy(np.zeros(3, dtype=np.int64), None)
-
-
-@pytest.mark.gpu
-def test_use_cupy_takes_float_cupy_arrays_of_one_dtype():
-    if not md.cuda_available():
-        pytest.skip(GPU_REASON)
-    cp = md.backend.get_cupy()
-    assert gpu.use_cupy(cp.zeros(3), None, cp.ones(2))
-    assert gpu.use_cupy(cp.zeros(3, dtype=cp.float32))
-    assert not gpu.use_cupy(cp.zeros(3), cp.zeros(3, dtype=cp.float32))  # mixed: the reference
-    assert not gpu.use_cupy(cp.zeros(3, dtype=cp.float16))
-    assert not gpu.use_cupy(cp.zeros(3), np.zeros(3))
 
 
 @pytest.fixture
@@ -76,13 +52,11 @@ def through_kernels() -> Any:
                 return (all(a is None or type(a) is np.ndarray for a in arrays) and len(dtypes) == 1
                         and dtypes <= set(build.FLOATS))
 
-            def route_host(*arrays: Any) -> str:
-                floats = use_host(*arrays) and all(a is None or a.flags.c_contiguous for a in arrays)
-                return "gpu" if floats else "reference"
+            def route_host(*arrays: Any) -> str:  # minidl.kernels: NumPy floats as if on the GPU
+                given = [a for a in arrays if a is not None]
+                return "gpu" if use_host(*given) and all(a.flags.c_contiguous for a in given) else "reference"
 
             self.mp.setattr(build, "launch", launch)
-            for module in DISPATCHING:
-                self.mp.setattr(module, "use_cupy", use_host)
             self.mp.setattr(_route, "route", route_host)
             return launched
 

@@ -1,4 +1,4 @@
-"""Loss modules: nn.MSELoss and nn.CrossEntropyLoss."""
+"""Loss modules: PyTorch's names and arguments over the loss ops (numbers: tests/ops/test_loss.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -54,3 +54,58 @@ def test_bad_arguments_and_repr():
         nn.CrossEntropyLoss(label_smoothing=-0.1)
     assert repr(nn.MSELoss()) == "MSELoss(reduction='mean')"
     assert repr(nn.CrossEntropyLoss("sum", 0.1)) == "CrossEntropyLoss(reduction='sum', label_smoothing=0.1)"
+
+
+def test_new_modules_equal_functional(backend):
+    rng = np.random.default_rng(0)
+    z = md.tensor(rng.normal(size=(4, 3)), device=backend)
+    t = md.tensor([0, -100, 2, 1], device=backend)
+    w = md.tensor([0.5, 1.0, 2.0], device=backend)
+    p = md.tensor(rng.uniform(0.1, 0.9, (4, 3)), device=backend)
+    y = md.tensor(rng.uniform(0, 1, (4, 3)), device=backend)
+    pw = md.tensor([1.0, 2.0, 3.0], device=backend)
+    cases = [
+        (nn.CrossEntropyLoss(label_smoothing=0.1, weight=w), F.cross_entropy(z, t, label_smoothing=0.1, weight=w),
+         (z, t)),
+        (nn.CrossEntropyLoss(ignore_index=2), F.cross_entropy(z, md.tensor([0, 1, 2, 1], device=backend),
+                                                              ignore_index=2), (z, md.tensor([0, 1, 2, 1], device=backend))),
+        (nn.NLLLoss(w, reduction="sum"), F.nll_loss(F.log_softmax(z), t, w, reduction="sum"), (F.log_softmax(z), t)),
+        (nn.BCELoss(w), F.binary_cross_entropy(p, y, w), (p, y)),
+        (nn.BCEWithLogitsLoss(w, "none", pos_weight=pw),
+         F.binary_cross_entropy_with_logits(z, y, "none", weight=w, pos_weight=pw), (z, y)),
+        (nn.L1Loss("sum"), F.l1_loss(z, y, "sum"), (z, y)),
+        (nn.SmoothL1Loss(beta=0.3), F.smooth_l1_loss(z, y, beta=0.3), (z, y)),
+        (nn.HuberLoss(delta=0.4), F.huber_loss(z, y, delta=0.4), (z, y)),
+    ]
+    for module, expected, args in cases:
+        assert_close(module(*args), expected)
+
+
+def test_new_modules_gradcheck(backend):
+    rng = np.random.default_rng(1)
+    t = md.tensor([1, 0, -100], device=backend)
+    w = md.tensor([0.5, 2.0], device=backend)
+    z = rand_tensor((3, 2), backend, seed=2, low=-2, high=2)
+    assert md.gradcheck(lambda z: nn.CrossEntropyLoss(weight=w)(z, t), z)
+    assert md.gradcheck(lambda z: nn.NLLLoss(w)(z, t), z)
+    p = md.tensor(rng.uniform(0.1, 0.9, (3, 2)), device=backend, requires_grad=True)
+    assert md.gradcheck(lambda p: nn.BCELoss()(p, md.ones(3, 2, dtype="float64", device=backend) / 3), p)
+    assert md.gradcheck(lambda z: nn.BCEWithLogitsLoss(pos_weight=w)(z, md.zeros_like(z) + 0.5), z)
+    for module in (nn.L1Loss(), nn.SmoothL1Loss(beta=0.5), nn.HuberLoss(delta=0.5)):
+        assert md.gradcheck(lambda a, b: module(a, b), z, rand_tensor((3, 2), backend, seed=3))
+
+
+def test_new_modules_arguments_and_repr():
+    assert repr(nn.L1Loss()) == "L1Loss(reduction='mean')"
+    assert repr(nn.SmoothL1Loss("sum", beta=0.5)) == "SmoothL1Loss(reduction='sum', beta=0.5)"
+    assert repr(nn.HuberLoss(delta=2)) == "HuberLoss(reduction='mean', delta=2.0)"
+    assert repr(nn.CrossEntropyLoss(ignore_index=0)) == "CrossEntropyLoss(reduction='mean', ignore_index=0)"
+    assert nn.NLLLoss().ignore_index == -100 and nn.BCEWithLogitsLoss().pos_weight is None
+    with pytest.raises(ValueError, match="SmoothL1Loss: beta must be >= 0"):
+        nn.SmoothL1Loss(beta=-0.5)
+    with pytest.raises(ValueError, match="HuberLoss: delta must be > 0"):
+        nn.HuberLoss(delta=0.0)
+    with pytest.raises(ValueError, match="BCELoss: reduction must be one of"):
+        nn.BCELoss(reduction="avg")
+    with pytest.raises(TypeError):
+        nn.CrossEntropyLoss("mean", 0.0, [1.0, 2.0])  # weight and ignore_index are keyword-only

@@ -1,4 +1,4 @@
-"""The fused LSTM cell op, its NumPy reference, the Unbind op, and the fused LSTM layer op."""
+"""The fused LSTM cell op, the Unbind op, and the fused LSTM layer op (the kernels: tests/kernels)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,83 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minidl as md
-from minidl.backend.cpu.recurrent import lstm_cell_backward, lstm_cell_forward
+from minidl.kernels.recurrent import reference
 from minidl.ops.recurrent import lstm_cell, lstm_layer
 from minidl.ops.shape import unbind
 from tests.helpers import assert_close, rand_tensor
-
-
-def _numeric(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Central differences of the scalar f() with respect to the array x (perturbed in place)."""
-    g = np.zeros_like(x)
-    for k in np.ndindex(x.shape):
-        orig = x[k]
-        x[k] = orig + eps
-        plus = f()
-        x[k] = orig - eps
-        minus = f()
-        x[k] = orig
-        g[k] = (plus - minus) / (2 * eps)
-    return g
-
-
-# ---- the reference functions --------------------------------------------------------
-
-def test_forward_known_values_zero_preactivations():
-    # z = 0: i = f = o = 1/2, g = 0, so c' = c/2 and h' = tanh(c/2)/2
-    c = np.array([[1.0, -2.0], [0.5, 0.0]])
-    h_new, c_new, gates = lstm_cell_forward(np.zeros((2, 8)), c)
-    assert_close(c_new, c / 2)
-    assert_close(h_new, np.tanh(c / 2) / 2)
-    assert_close(gates, np.tile([0.5, 0.5, 0.5, 0.5, 0.0, 0.0, 0.5, 0.5], (2, 1)))
-
-
-def test_forward_known_values_by_hand():
-    # H = 1: z = (i, f, g, o) pre-activations
-    z = np.array([[0.3, -1.2, 0.7, 2.0]])
-    c = np.array([[0.4]])
-    def sig(v: float) -> float:
-        return 1 / (1 + np.exp(-v))
-
-    i, f, g, o = sig(0.3), sig(-1.2), np.tanh(0.7), sig(2.0)
-    h_new, c_new, gates = lstm_cell_forward(z, c)
-    assert_close(gates, [[i, f, g, o]])
-    assert_close(c_new, [[f * 0.4 + i * g]])
-    assert_close(h_new, [[o * np.tanh(f * 0.4 + i * g)]])
-
-
-def test_forward_large_preactivations_do_not_overflow():
-    z = np.array([[1e4, -1e4, 1e4, -1e4]], dtype=np.float32)
-    with np.errstate(all="raise"):
-        h_new, c_new, gates = lstm_cell_forward(z, np.zeros((1, 1), np.float32))
-    assert_close(gates, [[1.0, 0.0, 1.0, 0.0]])
-    assert h_new.dtype == c_new.dtype == np.float32
-
-
-@given(n=st.integers(1, 3), h=st.integers(1, 3), which=st.sampled_from(["both", "h", "c"]),
-       seed=st.integers(0, 2**16))
-def test_reference_backward_matches_finite_differences(n, h, which, seed):
-    rng = np.random.default_rng(seed)
-    z, c = rng.normal(size=(n, 4 * h)) * 2, rng.normal(size=(n, h))
-    wh = rng.normal(size=(n, h)) if which != "c" else None
-    wc = rng.normal(size=(n, h)) if which != "h" else None
-
-    def loss() -> float:
-        h_new, c_new, _ = lstm_cell_forward(z, c)
-        return float((0 if wh is None else (wh * h_new).sum()) + (0 if wc is None else (wc * c_new).sum()))
-
-    _, c_new, gates = lstm_cell_forward(z, c)
-    dz, dc = lstm_cell_backward(wh, wc, gates, c, c_new)
-    assert_close(dz, _numeric(loss, z), rtol=1e-6, atol=1e-8)
-    assert_close(dc, _numeric(loss, c), rtol=1e-6, atol=1e-8)
-
-
-def test_reference_backward_with_no_gradient_is_zero():
-    z, c = np.ones((2, 8)), np.ones((2, 2))
-    _, c_new, gates = lstm_cell_forward(z, c)
-    dz, dc = lstm_cell_backward(None, None, gates, c, c_new)
-    assert dz.shape == (2, 8) and dc.shape == (2, 2)
-    assert not dz.any() and not dc.any()
 
 
 # ---- the op -------------------------------------------------------------------------
@@ -106,7 +33,7 @@ def test_lstm_cell_op_matches_reference(backend):
     z = rand_tensor((3, 8), backend, seed=5)
     c = rand_tensor((3, 2), backend, seed=6)
     h_new, c_new = lstm_cell(z, c)
-    ref_h, ref_c, _ = lstm_cell_forward(z.numpy(), c.numpy())
+    ref_h, ref_c, _ = reference.lstm_cell_forward(z.numpy(), c.numpy())
     assert_close(h_new, ref_h)
     assert_close(c_new, ref_c)
     assert h_new.device == md.tensor(0.0, device=backend).device

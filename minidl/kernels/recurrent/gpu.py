@@ -1,15 +1,15 @@
-"""The fused LSTM cell as CuPy kernels, with the contract of `minidl.backend.cpu.recurrent`.
+"""The fused LSTM cell as CuPy kernels, with the contract of `minidl.kernels.recurrent`.
 
 Shapes: N batch, H hidden size; z and gates (N, 4H) in gate order i, f, g, o. One
 thread per (n, j) reads the four gate entries of its unit and writes that unit's
 outputs: no atomics, deterministic. The arithmetic follows the reference term by term
-(sigmoid in its tanh form), so the two agree to the rounding of tanh.
+(sigmoid in its tanh form), so the two agree to the rounding of tanh. The route passes
+C-contiguous arrays of one dtype, outputs included.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from minidl.backend import array_module
 from minidl.kernels import _cuda as build
 
 SOURCE = r"""
@@ -56,44 +56,18 @@ extern "C" __global__ void lstm_backward(const T* gh, const T* gc, const T* gate
 """
 
 
-def _outputs(xp: Any, out: Any, shapes: tuple[tuple[int, ...], ...], dtype: Any) -> tuple[Any, ...]:
-    """The caller's `out` arrays when the kernel can write them directly (C-contiguous, of
-    the right shape and dtype), else fresh ones: a sequence op then saves a copy per step."""
-    if out is not None and all(o.flags.c_contiguous and o.shape == s and o.dtype == dtype
-                               for o, s in zip(out, shapes)):
-        return tuple(out)
-    return tuple(xp.empty(s, dtype=dtype) for s in shapes)
-
-
-def lstm_cell_forward(z: Any, c: Any, out: Any = None) -> tuple[Any, Any, Any]:
-    """z (N, 4H), c (N, H) -> (h_new, c_new, gates): (N, H), (N, H), (N, 4H) activated gates,
-    written into `out` when it suits the kernel (check the result: it may be new arrays)."""
-    xp = array_module(z, c)
-    z = build.contiguous(xp, z)
-    c = build.contiguous(xp, c, z.dtype)
-    n, h = c.shape
-    h_new, c_new, gates = _outputs(xp, out, ((n, h), (n, h), z.shape), z.dtype)
+def lstm_cell_forward(z: Any, c: Any, h_new: Any, c_new: Any, gates: Any) -> None:
+    """Fill h_new, c_new (N, H) and gates (N, 4H) from z (N, 4H) and c (N, H)."""
     index = build.index_dtype(z.size)
-    args = (z, c, h_new, c_new, gates) + build.scalars(index, c.size, h)
+    args = (z, c, h_new, c_new, gates) + build.scalars(index, c.size, c.shape[1])
     build.launch(SOURCE, "lstm_forward", z.dtype, index, c.size, args)
-    return h_new, c_new, gates
 
 
-def lstm_cell_backward(gh: Any, gc: Any, gates: Any, c: Any, c_new: Any, out: Any = None) -> tuple[Any, Any]:
-    """Gradients of one step: gh, gc (N, H) (either may be None) -> (dz (N, 4H), dc (N, H)),
-    written into `out` when it suits the kernel (check the result: it may be new arrays)."""
-    xp = array_module(gates, c)
-    dtype = gates.dtype
-    gates = build.contiguous(xp, gates)
-    c = build.contiguous(xp, c, dtype)
-    c_new = build.contiguous(xp, c_new, dtype)
-    # an absent gradient passes a stand-in pointer the kernel never reads
-    gh_ = c if gh is None else build.contiguous(xp, gh, dtype)
-    gc_ = c if gc is None else build.contiguous(xp, gc, dtype)
-    n, h = c.shape
-    dz, dc = _outputs(xp, out, (gates.shape, (n, h)), dtype)
+def lstm_cell_backward(gh: Any, gc: Any, gates: Any, c: Any, c_new: Any, dz: Any, dc: Any) -> None:
+    """Fill dz (N, 4H) and dc (N, H); gh, gc (N, H) or None (zero)."""
     index = build.index_dtype(gates.size)
-    args = ((gh_, gc_, gates, c, c_new, dz, dc) + build.scalars(index, c.size, h)
+    # an absent gradient passes a stand-in pointer the kernel never reads
+    args = ((c if gh is None else gh, c if gc is None else gc, gates, c, c_new, dz, dc)
+            + build.scalars(index, c.size, c.shape[1])
             + build.scalars("int32", gh is not None, gc is not None))
-    build.launch(SOURCE, "lstm_backward", dtype, index, c.size, args)
-    return dz, dc
+    build.launch(SOURCE, "lstm_backward", gates.dtype, index, c.size, args)

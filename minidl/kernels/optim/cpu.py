@@ -1,10 +1,14 @@
-"""Numba optimizer updates: the contract of `minidl.backend.cpu.optim`, one fused pass
-over the parameter, in place, with no temporaries.
+"""Numba optimizer updates: the contract of `minidl.kernels.optim`, one fused pass over
+the parameter, in place, with no temporaries (C-contiguous arrays of one float dtype).
 
 The hyperparameters arrive as an array of the parameter's dtype, so a float32 model
 rounds them as the NumPy reference does and both give the same bits (the reference
 does each element's arithmetic in the same order; Numba does not fuse multiply-adds
 unless asked to).
+
+Each kernel is one `pjit` source started through `launch`: in parallel from
+`MINIDL_UPDATE_PARALLEL_MIN` elements (measured break-even on 2 cores; an update reads
+4 arrays and writes 3), on the calling thread below.
 """
 from __future__ import annotations
 
@@ -14,10 +18,8 @@ from typing import Any
 import numpy as np
 from numba import prange
 
-from minidl.backend.cpu.numba_util import jit, pjit
-
-# parallel from this many parameters (measured break-even on 2 cores; reads 4, writes 3 arrays)
-_PAR_MIN = 1 << 18
+from minidl.kernels._numba import jit, launch, pjit
+from minidl.kernels._route import tuning
 
 
 @jit(inline="always")
@@ -35,14 +37,8 @@ def _adam_one(p, g, m, v, k, h, wd_mode):  # pragma: no cover - compiled
     p[u] = pk - step_size * (mk / (np.sqrt(vk) / sqrt_bc2 + eps))
 
 
-@jit
-def _adam(p, g, m, v, h, wd_mode):  # pragma: no cover - compiled
-    for k in range(p.size):
-        _adam_one(p, g, m, v, k, h, wd_mode)
-
-
 @pjit
-def _adam_par(p, g, m, v, h, wd_mode):  # pragma: no cover - compiled
+def _adam(p, g, m, v, h, wd_mode):  # pragma: no cover - compiled
     for k in prange(p.size):
         _adam_one(p, g, m, v, k, h, wd_mode)
 
@@ -61,43 +57,35 @@ def _sgd_one(p, g, buf, k, h, has_buf, nesterov):  # pragma: no cover - compiled
     p[u] = p[u] - lr * gk
 
 
-@jit
-def _sgd(p, g, buf, h, has_buf, nesterov):  # pragma: no cover - compiled
-    for k in range(p.size):
-        _sgd_one(p, g, buf, k, h, has_buf, nesterov)
-
-
 @pjit
-def _sgd_par(p, g, buf, h, has_buf, nesterov):  # pragma: no cover - compiled
+def _sgd(p, g, buf, h, has_buf, nesterov):  # pragma: no cover - compiled
     for k in prange(p.size):
         _sgd_one(p, g, buf, k, h, has_buf, nesterov)
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
-    return a.reshape(-1)  # a view: callers pass C-contiguous state arrays
+    return a.reshape(-1)  # a view: the route passes C-contiguous arrays only
 
 
 def adam_update(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: np.ndarray,
                 step: int, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
                 decoupled: bool) -> None:
-    """In place, as the reference; param, exp_avg, exp_avg_sq C-contiguous, one dtype."""
+    """In place, as the reference."""
     # sqrt(1 - b2^t) stays a divisor, as in the reference: multiplying by its rounded
     # reciprocal would differ in the last bit
     h = np.array([beta1, 1.0 - beta1, beta2, 1.0 - beta2, lr / (1.0 - beta1 ** step),
                   math.sqrt(1.0 - beta2 ** step), eps, weight_decay, 1.0 - lr * weight_decay],
                  dtype=param.dtype)
     wd_mode = 0 if weight_decay == 0 else (2 if decoupled else 1)
-    g = np.ascontiguousarray(grad, dtype=param.dtype)
-    kernel = _adam_par if param.size >= _PAR_MIN else _adam
-    kernel(_flat(param), _flat(g), _flat(exp_avg), _flat(exp_avg_sq), h, wd_mode)
+    launch(_adam, param.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"),
+           _flat(param), _flat(grad), _flat(exp_avg), _flat(exp_avg_sq), h, wd_mode)
 
 
 def sgd_update(param: np.ndarray, grad: np.ndarray, buf: Any, lr: float, momentum: float,
                dampening: float, nesterov: bool, weight_decay: float) -> None:
-    """In place, as the reference; param (and buf) C-contiguous, one dtype."""
+    """In place, as the reference."""
     h = np.array([lr, momentum, 1.0 - dampening, weight_decay], dtype=param.dtype)
-    g = np.ascontiguousarray(grad, dtype=param.dtype)
     has_buf = buf is not None
     b = _flat(buf) if has_buf else _flat(param)[:1]  # a stand-in, never written
-    kernel = _sgd_par if param.size >= _PAR_MIN else _sgd
-    kernel(_flat(param), _flat(g), b, h, has_buf, bool(nesterov))
+    launch(_sgd, param.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"),
+           _flat(param), _flat(grad), b, h, has_buf, bool(nesterov))

@@ -1,9 +1,13 @@
-"""Numba LSTM cell: the contract of `minidl.backend.cpu.recurrent` in one pass each way.
+"""Numba LSTM cell: the contract of `minidl.kernels.recurrent` in one pass each way, on
+C-contiguous arrays of one float dtype, writing the caller's output arrays.
 
 float32 uses a rational tanh that LLVM vectorises (a libm call per element is about
 40x slower than NumPy's SIMD tanh); its error is below 6 ulp (3.5e-7 relative),
 and |tanh| never exceeds 1. float64 calls the exact libm tanh (gradchecks run there).
 Sigmoid is 0.5 * (tanh(x / 2) + 1), as in the reference.
+
+Each kernel is one `pjit` source over the rows, started through `launch`: in parallel
+from `MINIDL_UPDATE_PARALLEL_MIN` elements of z, on the calling thread below.
 """
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
-from minidl.backend.cpu.numba_util import jit, pjit
+from minidl.kernels._numba import jit, launch, pjit
+from minidl.kernels._route import tuning
 
 # Eigen's float tanh: odd 13th-degree over even 6th-degree polynomial on [-c, c]
 _CLAMP = np.float32(7.90531110763549805)
@@ -22,8 +27,6 @@ _A7, _A9 = np.float32(5.12229709037114e-08), np.float32(-8.60467152213735e-11)
 _A11, _A13 = np.float32(2.00018790482477e-13), np.float32(-2.76076847742355e-16)
 _B0, _B2 = np.float32(4.89352518554385e-03), np.float32(2.26843463243900e-03)
 _B4, _B6 = np.float32(1.18534705686654e-04), np.float32(1.19825839466702e-06)
-# rows below this many elements run serially: starting threads costs more
-_PAR_MIN = 1 << 18
 
 
 @jit(inline="always")
@@ -69,15 +72,8 @@ def _fwd_row(z, c, h_new, c_new, gates, hd):  # pragma: no cover - compiled
         h_new[u] = gates[u + np.uintp(3 * hd)] * _tanh(c_new[u])
 
 
-@jit
-def _forward(z, c, h_new, c_new, gates):  # pragma: no cover - compiled
-    hd = c.shape[1]
-    for b in range(c.shape[0]):
-        _fwd_row(z[b], c[b], h_new[b], c_new[b], gates[b], hd)
-
-
 @pjit
-def _forward_par(z, c, h_new, c_new, gates):  # pragma: no cover - compiled
+def _forward(z, c, h_new, c_new, gates):  # pragma: no cover - compiled
     hd = c.shape[1]
     for b in prange(c.shape[0]):
         _fwd_row(z[b], c[b], h_new[b], c_new[b], gates[b], hd)
@@ -121,59 +117,23 @@ def _bwd_row(gh, gc, has_gh, has_gc, gates, c, c_new, dz, dc, hd):  # pragma: no
         dc[u] = dc[u] * gates[u + H]
 
 
-@jit
-def _backward(gh, gc, has_gh, has_gc, gates, c, c_new, dz, dc):  # pragma: no cover
-    hd = c.shape[1]
-    for b in range(c.shape[0]):
-        _bwd_row(gh[b], gc[b], has_gh, has_gc, gates[b], c[b], c_new[b], dz[b], dc[b], hd)
-
-
 @pjit
-def _backward_par(gh, gc, has_gh, has_gc, gates, c, c_new, dz, dc):  # pragma: no cover
+def _backward(gh, gc, has_gh, has_gc, gates, c, c_new, dz, dc):  # pragma: no cover
     hd = c.shape[1]
     for b in prange(c.shape[0]):
         _bwd_row(gh[b], gc[b], has_gh, has_gc, gates[b], c[b], c_new[b], dz[b], dc[b], hd)
 
 
-def _out(out: Any, k: int, like: np.ndarray) -> np.ndarray:
-    """The caller's k-th output array when usable as is, else a fresh one."""
-    if out is not None:
-        a = out[k]
-        if a.shape == like.shape and a.dtype == like.dtype and a.flags.c_contiguous:
-            return a
-    return np.empty_like(like)
+def lstm_cell_forward(z: np.ndarray, c: np.ndarray, h_new: np.ndarray, c_new: np.ndarray,
+                      gates: np.ndarray) -> None:
+    """Fill h_new, c_new (N, H) and gates (N, 4H) from z (N, 4H) and c (N, H)."""
+    launch(_forward, z.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"), z, c, h_new, c_new, gates)
 
 
-def lstm_cell_forward(z: np.ndarray, c: np.ndarray, out: Any = None
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(h_new, c_new, gates) as the reference; z (N, 4H) and c (N, H) of one float dtype.
-
-    `out` = (h_new, c_new, gates) C-contiguous arrays to fill (others get copied into)."""
-    z, c = np.ascontiguousarray(z), np.ascontiguousarray(c)
-    h_new, c_new, gates = _out(out, 0, c), _out(out, 1, c), _out(out, 2, z)
-    kernel = _forward_par if z.size >= _PAR_MIN else _forward
-    kernel(z, c, h_new, c_new, gates)
-    return _deliver(out, (h_new, c_new, gates))
-
-
-def lstm_cell_backward(gh: Any, gc: Any, gates: np.ndarray, c: np.ndarray,
-                       c_new: np.ndarray, out: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """(dz, dc) as the reference; gh, gc (N, H) or None (zero); `out` = (dz, dc)."""
-    c = np.ascontiguousarray(c)
-    dz, dc = _out(out, 0, gates), _out(out, 1, c)
+def lstm_cell_backward(gh: Any, gc: Any, gates: np.ndarray, c: np.ndarray, c_new: np.ndarray,
+                       dz: np.ndarray, dc: np.ndarray) -> None:
+    """Fill dz (N, 4H) and dc (N, H); gh, gc (N, H) or None (zero)."""
     has_gh, has_gc = gh is not None, gc is not None
-    gh = np.ascontiguousarray(gh, dtype=c.dtype) if has_gh else c  # c stands in, never read
-    gc = np.ascontiguousarray(gc, dtype=c.dtype) if has_gc else c
-    kernel = _backward_par if gates.size >= _PAR_MIN else _backward
-    kernel(gh, gc, has_gh, has_gc, np.ascontiguousarray(gates), c, np.ascontiguousarray(c_new),
-           dz, dc)
-    return _deliver(out, (dz, dc))
-
-
-def _deliver(out: Any, results: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
-    if out is None:
-        return results
-    for dst, src in zip(out, results):
-        if dst is not src:  # an out array the kernel could not write directly
-            dst[...] = src
-    return tuple(out)
+    launch(_backward, gates.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"),
+           gh if has_gh else c, gc if has_gc else c,  # c: a stand-in, never read
+           has_gh, has_gc, gates, c, c_new, dz, dc)

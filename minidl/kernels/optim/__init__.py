@@ -1,0 +1,57 @@
+"""Optimizer updates: SGD (momentum, Nesterov, weight decay) and Adam/AdamW, in place.
+
+Contract (every implementation):
+- `sgd_update(param, grad, buf, lr, momentum, dampening, nesterov, weight_decay)`:
+  g = grad + weight_decay*param; buf = momentum*buf + (1 - dampening)*g;
+  param -= lr * (g + momentum*buf if nesterov else buf). `buf` is the momentum buffer
+  (param's shape) or None when momentum == 0. PyTorch sets buf = g on the first step:
+  the caller gets that by passing a zero buffer and dampening=0 on that step.
+- `adam_update(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps,
+  weight_decay, decoupled)`: Adam (decoupled=False: g = grad + weight_decay*param) or
+  AdamW (decoupled=True: param *= 1 - lr*weight_decay first); m = b1*m + (1-b1)*g;
+  v = b2*v + (1-b2)*g*g; with the 1-based `step`,
+  param -= lr/(1 - b1**step) * m / (sqrt(v)/sqrt(1 - b2**step) + eps).
+Both update `param` and the state arrays in place (any shape; grad of param's shape)
+and return None; `grad` is never written. Nothing is saved: an update has no backward.
+
+The fused kernels (cpu.py, gpu.py) make one pass without temporaries; they update
+C-contiguous arrays of one float dtype, so a gradient in another layout is copied
+first (cheaper than the reference's temporaries); anything else runs the reference.
+"""
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from minidl.kernels import _route
+from minidl.kernels.optim import reference
+
+
+def _implementation(*arrays: Any) -> ModuleType:
+    """The module whose kernels run for these arrays."""
+    where = _route.route(*arrays)
+    if where == "cpu":
+        from minidl.kernels.optim import cpu  # noqa: PLC0415 - imports Numba
+
+        return cpu
+    if where == "gpu":
+        from minidl.kernels.optim import gpu  # noqa: PLC0415 - CUDA source only when used
+
+        return gpu
+    return reference
+
+
+def sgd_update(param: Any, grad: Any, buf: Any, lr: float, momentum: float, dampening: float,
+               nesterov: bool, weight_decay: float) -> None:
+    """One SGD step as PyTorch's, in place on `param` (and `buf`)."""
+    grad = _route.contiguous(grad)
+    _implementation(param, grad, buf).sgd_update(param, grad, buf, lr, momentum, dampening,
+                                                 nesterov, weight_decay)
+
+
+def adam_update(param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, step: int, lr: float,
+                beta1: float, beta2: float, eps: float, weight_decay: float, decoupled: bool) -> None:
+    """One Adam (decoupled=False) or AdamW (decoupled=True) step as PyTorch's, in place."""
+    grad = _route.contiguous(grad)
+    _implementation(param, grad, exp_avg, exp_avg_sq).adam_update(
+        param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay, decoupled)

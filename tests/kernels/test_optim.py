@@ -1,0 +1,132 @@
+"""Optimizer update kernels: Numba and CuPy == the reference, in place; the route; the
+reference is what runs in optimizer context with fast kernels off."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minidl as md
+from minidl.kernels import _route, optim, set_kernels
+from minidl.kernels.optim import reference
+from tests.backend.numba_cases import DTYPES, rand as _rand
+from tests.helpers import shapes
+from tests.kernels.implementations import Impl, impl  # noqa: F401 - fixture
+
+
+def rand(shape, dtype, seed, scale=1.0) -> np.ndarray:
+    """An array even for shape () (a 0-d parameter is updated in place too)."""
+    return np.array(_rand(shape, dtype, seed, scale))
+
+
+def _adam_args(step: int, wd: float, decoupled: bool, lr: float = 1e-2) -> tuple:
+    return step, lr, 0.9, 0.999, 1e-8, wd, decoupled
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(shape=shapes(0, 3, 1, 6), seed=st.integers(0, 2**16), wd=st.sampled_from([0.0, 0.05]),
+       decoupled=st.booleans(), lr=st.sampled_from([1e-3, 0.1]))
+def test_adam_equals_reference_over_steps(impl: Impl, dtype, shape, seed, wd, decoupled, lr):
+    p, m = rand(shape, dtype, seed), rand(shape, dtype, seed + 1, 0.1)
+    v = rand(shape, dtype, seed + 2, 0.01)
+    np.abs(v, out=v)  # (np.abs of a 0-d array is a scalar: not updatable in place)
+    fast = [impl.to(a.copy()) for a in (p, m, v)]
+    for step in range(1, 4):
+        g = rand(shape, dtype, seed + 2 + step)
+        g_fast = impl.to(g)
+        optim.adam_update(fast[0], g_fast, fast[1], fast[2], *_adam_args(step, wd, decoupled, lr))
+        reference.adam_update(p, g, m, v, *_adam_args(step, wd, decoupled, lr))
+        np.testing.assert_array_equal(impl.back(g_fast), g)  # gradients are never written
+    for a, b in zip(fast, (p, m, v)):
+        impl.assert_same(a, b, dtype)
+    if impl.name != "cpu":
+        assert "adam_update" in impl.launched
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(shape=shapes(0, 3, 1, 6), seed=st.integers(0, 2**16), momentum=st.sampled_from([0.0, 0.9]),
+       dampening=st.sampled_from([0.0, 0.5]), nesterov=st.booleans(), wd=st.sampled_from([0.0, 0.01]))
+def test_sgd_equals_reference_over_steps(impl: Impl, dtype, shape, seed, momentum, dampening, nesterov, wd):
+    p = rand(shape, dtype, seed)
+    buf = np.zeros(shape, dtype) if momentum else None
+    p_fast, buf_fast = impl.to(p.copy()), impl.to(None if buf is None else buf.copy())
+    for step in range(3):
+        g = rand(shape, dtype, seed + 1 + step)
+        damp = 0.0 if step == 0 else dampening  # PyTorch: buf = g on the first step
+        optim.sgd_update(p_fast, impl.to(g), buf_fast, 0.1, momentum, damp, nesterov, wd)
+        reference.sgd_update(p, g, buf, 0.1, momentum, damp, nesterov, wd)
+    impl.assert_same(p_fast, p, dtype)
+    if buf is not None:
+        impl.assert_same(buf_fast, buf, dtype)
+    if impl.name != "cpu":
+        assert "sgd_update" in impl.launched
+
+
+def test_float32_adam_gives_the_reference_bits_on_a_large_parallel_update(impl: Impl):
+    if impl.name != "cpu":
+        pytest.skip("bit equality is the Numba kernel's promise (CUDA may flush subnormals)")
+    shape = (_route.tuning("MINIDL_UPDATE_PARALLEL_MIN") + 5,)
+    p, m, g = rand(shape, "float32", 0), rand(shape, "float32", 1, 0.1), rand(shape, "float32", 2)
+    v = np.abs(rand(shape, "float32", 3, 0.01))
+    fast = [a.copy() for a in (p, m, v)]
+    optim.adam_update(fast[0], g, fast[1], fast[2], *_adam_args(7, 0.0, False, 1e-3))
+    reference.adam_update(p, g, m, v, *_adam_args(7, 0.0, False, 1e-3))
+    for a, b in zip(fast, (p, m, v)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_update_through_a_strided_gradient(impl: Impl):
+    """Gradients may be views (transposed, broadcast): the kernel reads their values."""
+    p = rand((3, 4), "float64", 0)
+    for g in (rand((4, 3), "float64", 1).T, np.broadcast_to(rand((4,), "float64", 2), (3, 4))):
+        fast, want = [impl.to(p.copy()), impl.to(np.zeros_like(p)), impl.to(np.zeros_like(p))], \
+            [p.copy(), np.zeros_like(p), np.zeros_like(p)]
+        optim.adam_update(fast[0], impl.to(g), fast[1], fast[2], *_adam_args(1, 0.0, False, 0.1))
+        reference.adam_update(want[0], g, want[1], want[2], *_adam_args(1, 0.0, False, 0.1))
+        for a, b in zip(fast, want):
+            impl.assert_same(a, b, "float64")
+
+
+# ---- the route ------------------------------------------------------------------------
+
+def test_non_contiguous_or_mixed_arrays_run_the_reference_in_place(monkeypatch):
+    """A transposed parameter view, or a float32 gradient for a float64 parameter, go to
+    the reference, which updates the caller's arrays in place."""
+    called = []
+    real = reference.sgd_update
+    monkeypatch.setattr(reference, "sgd_update", lambda *a: (called.append(1), real(*a)))
+    base = np.arange(6.0).reshape(2, 3)
+    expected = base.T.copy()
+    real(expected, np.ones((3, 2)), None, 0.5, 0.0, 0.0, False, 0.0)
+    optim.sgd_update(base.T, np.ones((3, 2)), None, 0.5, 0.0, 0.0, False, 0.0)
+    np.testing.assert_array_equal(base.T, expected)
+    p = np.ones(3)
+    optim.sgd_update(p, np.ones(3, np.float32), None, 0.5, 0.0, 0.0, False, 0.0)
+    np.testing.assert_array_equal(p, 0.5)
+    assert len(called) == 2
+
+
+def test_a_zero_dim_parameter_keeps_its_shape():
+    p, m, v = np.array(1.0), np.array(0.0), np.array(0.0)
+    optim.adam_update(p, np.array(2.0), m, v, *_adam_args(1, 0.0, False, 0.1))
+    assert p.shape == m.shape == () and p == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_reference_mode_runs_the_reference_in_the_optimizer(monkeypatch, opt):
+    """With fast kernels off, an optimizer step runs reference.py (and only it)."""
+    name = f"{opt}_update"
+    called = []
+    real = getattr(reference, name)
+    monkeypatch.setattr(reference, name, lambda *a: (called.append(name), real(*a)))
+    before = set_kernels("reference")
+    try:
+        w = md.tensor(np.ones((2, 3)), requires_grad=True)
+        o = md.optim.SGD([w], lr=0.1, momentum=0.9) if opt == "sgd" else md.optim.Adam([w], lr=0.1)
+        (w * w).sum().backward()
+        o.step()
+    finally:
+        set_kernels(before)
+    assert called == [name]
+    assert not np.allclose(w.numpy(), 1.0)
