@@ -1,7 +1,10 @@
 """md.save / md.load: nesting, keys and dtypes round-trip; atomic writes; clear errors."""
 from __future__ import annotations
 
+import io
+import json
 import os
+import struct
 import zipfile
 from collections import OrderedDict
 
@@ -194,3 +197,146 @@ def test_foreign_files_raise_value_error_with_path(tmp_path, write):
     write(path)
     with pytest.raises(ValueError, match="foreign.npz"):
         md.load(path)
+
+
+# ---- crafted and corrupt files: always ValueError naming the path ---------------------------
+
+def _manifest_bytes(tree) -> bytes:
+    return json.dumps({"format": "minidl-state", "version": 1, "tree": tree}).encode()
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+def _write_zip(path, members: dict[str, bytes]) -> None:
+    """A well-formed .npz (valid CRCs) holding exactly these .npy members."""
+    with zipfile.ZipFile(path, "w") as z:
+        for name, raw in members.items():
+            z.writestr(f"{name}.npy", raw)
+
+
+def _array_header_claiming(shape, descr="<f8") -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+def _checkpoint_with_huge_header(path, shape=(7 * 10**12 // 8,), descr="<f8", payload=b"\0" * 16):
+    tree = {"t": "dict", "items": [[["s", "w"], {"t": "array", "name": "data/w"}]]}
+    _write_zip(path, {"manifest": _npy_bytes(np.frombuffer(_manifest_bytes(tree), np.uint8)),
+                      "data/w": _array_header_claiming(shape, descr) + payload})
+
+
+def _central_directory_offset(data: bytes) -> int:
+    return data.find(b"PK\x01\x02")
+
+
+def _corrupt_compression_method(path):
+    md.save({"w": np.ones(3)}, path)
+    data = bytearray(path.read_bytes())
+    data[_central_directory_offset(data) + 10] = 99  # compression method: no such method
+    path.write_bytes(bytes(data))
+
+
+def _corrupt_encryption_flag(path):
+    md.save({"w": np.ones(3)}, path)
+    data = bytearray(path.read_bytes())
+    data[_central_directory_offset(data) + 8] |= 1  # general purpose flag: "encrypted"
+    path.write_bytes(bytes(data))
+
+
+def _corrupt_member_size(path):
+    md.save({"w": np.ones(3)}, path)
+    data = bytearray(path.read_bytes())
+    cd = _central_directory_offset(data)
+    data[cd + 20:cd + 28] = struct.pack("<II", 0x7FFFFFFF, 0x7FFFFFFF)  # sizes: 2 GB each
+    path.write_bytes(bytes(data))
+
+
+def _huge_array_header(path):
+    _checkpoint_with_huge_header(path)  # 7 TB of float64 claimed, 16 bytes present
+
+
+def _huge_header_with_shape_overflowing_int64(path):
+    _checkpoint_with_huge_header(path, shape=(2**40, 2**40))
+
+
+def _negative_shape(path):
+    _checkpoint_with_huge_header(path, shape=(-2,), payload=b"")
+
+
+def _object_dtype_member(path):
+    _checkpoint_with_huge_header(path, shape=(1,), descr="|O", payload=b"\0" * 8)
+
+
+def _deeply_nested_json(path):
+    deep = "[" * 100_000 + "]" * 100_000
+    raw = b'{"format": "minidl-state", "version": 1, "tree": ' + deep.encode() + b"}"
+    _write_zip(path, {"manifest": _npy_bytes(np.frombuffer(raw, np.uint8))})
+
+
+def _deeply_nested_tree(path, depth=300):
+    tree = {"t": "value", "v": 1}
+    for _ in range(depth):  # shallow enough for json, too deep for a state dict
+        tree = {"t": "list", "items": [tree]}
+    _write_zip(path, {"manifest": _npy_bytes(np.frombuffer(_manifest_bytes(tree), np.uint8))})
+
+
+def _member_not_npy(path):
+    md.save({"w": np.ones(3)}, path)
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr("notes.txt", b"hello")
+
+
+@pytest.mark.parametrize("write", [_corrupt_compression_method, _corrupt_encryption_flag,
+                                   _corrupt_member_size, _huge_array_header,
+                                   _huge_header_with_shape_overflowing_int64, _negative_shape,
+                                   _object_dtype_member, _deeply_nested_json, _deeply_nested_tree,
+                                   _member_not_npy])
+def test_crafted_files_raise_value_error_with_path(tmp_path, write):
+    path = tmp_path / "crafted.npz"
+    write(path)
+    with pytest.raises(ValueError, match="crafted.npz"):
+        md.load(path)
+
+
+def test_state_nested_deeper_than_load_accepts_is_refused_by_save(tmp_path):
+    deep: list = [np.ones(1)]
+    for _ in range(99):
+        deep = [deep]
+    md.save(deep, tmp_path / "ok.npz")  # 100 levels of containers: fine both ways
+    back = md.load(tmp_path / "ok.npz")
+    for _ in range(99):
+        back = back[0]
+    np.testing.assert_array_equal(back[0], np.ones(1))
+    with pytest.raises(ValueError, match=r"md.save: .*nested deeper than 100"):
+        md.save([deep], tmp_path / "deep.npz")
+    assert sorted(os.listdir(tmp_path)) == ["ok.npz"]
+
+
+# ---- files that are not regular files --------------------------------------------------------
+
+def test_directory_raises_value_error_with_path(tmp_path):
+    folder = tmp_path / "ckpt.npz"
+    folder.mkdir()
+    with pytest.raises(ValueError, match=r"ckpt.npz.*is a directory"):
+        md.load(folder)
+
+
+@pytest.mark.timeout(60)  # today's bug is a hang: fail instead of waiting 5 minutes
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX")
+def test_named_pipe_raises_value_error_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)  # nobody writes: opening it for reading would block
+    with pytest.raises(ValueError, match=r"pipe.npz.*not a regular file"):
+        md.load(fifo)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_device_file_raises_value_error_without_hanging():
+    with pytest.raises(ValueError, match=r"/dev/zero.*not a regular file"):
+        md.load("/dev/zero")
