@@ -4,9 +4,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
+import stat
 import struct
+import subprocess
+import sys
 import zipfile
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +19,8 @@ import pytest
 import minidl as md
 from minidl import optim
 from tests.optim.common import TinyNet, batch, train
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def nested_state() -> dict:
@@ -340,3 +347,77 @@ def test_named_pipe_raises_value_error_without_blocking(tmp_path):
 def test_device_file_raises_value_error_without_hanging():
     with pytest.raises(ValueError, match=r"/dev/zero.*not a regular file"):
         md.load("/dev/zero")
+
+
+# ---- the umask and temporaries left by killed saves -------------------------------------------
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes and signals as on POSIX")
+
+
+def test_save_never_sets_the_umask(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(os, "umask", lambda mask: calls.append(mask) or 0o022)
+    md.save({"w": np.ones(2)}, tmp_path / "ckpt.npz")
+    assert calls == []  # setting it, even briefly, changes it for every other thread
+
+
+@posix_only
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002, 0o027])
+def test_saved_file_mode_follows_the_umask(tmp_path, mask):
+    old = os.umask(mask)
+    try:
+        md.save({"w": np.ones(2)}, tmp_path / "ckpt.npz")
+        md.save({"w": np.ones(2)}, tmp_path / "ckpt.npz")  # replacing a file too
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "ckpt.npz").st_mode) == 0o666 & ~mask
+
+
+STUCK_SAVER = """
+import sys, threading, time
+import numpy as np
+import minidl as md
+
+def stuck_savez(file, *args, **kwargs):  # writes a little, then hangs mid-write
+    file.write(b"partial")
+    file.flush()
+    print("writing", flush=True)
+    time.sleep(600)
+
+np.savez = stuck_savez
+threading.Thread(target=md.save, args=({"w": np.zeros(2)}, sys.argv[1]), daemon=True).start()
+md.save({"w": np.zeros(2)}, sys.argv[2])
+"""
+
+
+def _temporaries(folder):
+    return sorted(name for name in os.listdir(folder) if name.endswith(".tmp"))
+
+
+@posix_only
+@pytest.mark.timeout(120)
+def test_next_save_removes_temporaries_of_killed_saves_to_that_path_only(tmp_path):
+    ckpt, other = tmp_path / "ckpt.npz", tmp_path / "other.npz"
+    unrelated = [tmp_path / ".ckpt.npz.notes", tmp_path / ".ckpt.npz.a1b2c3d4.tmp"]  # not its pattern
+    for path in unrelated:
+        path.write_bytes(b"keep me")
+    child = subprocess.Popen([sys.executable, "-c", STUCK_SAVER, str(ckpt), str(other)],
+                             stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert [child.stdout.readline() for _ in range(2)] == ["writing\n"] * 2
+        left = set(_temporaries(tmp_path)) - {p.name for p in unrelated}
+        assert len(left) == 2  # one per target, both being written by a live process
+        md.save({"w": np.ones(2)}, ckpt)
+        assert set(_temporaries(tmp_path)) >= left  # a live writer's temporary is not touched
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+    md.save({"w": np.ones(2)}, ckpt)
+    remaining = _temporaries(tmp_path)
+    assert [name for name in remaining if name.startswith(".ckpt.npz.") and name in left] == []
+    assert [name for name in remaining if name.startswith(".other.npz.")] == \
+        [name for name in left if name.startswith(".other.npz.")]  # another target's: kept
+    assert all(path.read_bytes() == b"keep me" for path in unrelated)
+    np.testing.assert_array_equal(md.load(ckpt)["w"], np.ones(2))
