@@ -421,3 +421,30 @@ def test_next_save_removes_temporaries_of_killed_saves_to_that_path_only(tmp_pat
         [name for name in left if name.startswith(".other.npz.")]  # another target's: kept
     assert all(path.read_bytes() == b"keep me" for path in unrelated)
     np.testing.assert_array_equal(md.load(ckpt)["w"], np.ones(2))
+
+
+# ---- fuzz: every byte of a small checkpoint, corrupted three ways --------------------------
+
+def test_every_corrupted_byte_raises_value_error_with_path_or_loads_identical_data(tmp_path):
+    path = tmp_path / "fuzz.npz"
+    state = {"w": np.arange(3, dtype=np.float32), "step": 2}
+    md.save(state, path)
+    good = path.read_bytes()
+    assert len(good) < 1000  # a small checkpoint keeps this fast
+    loaded = refused = 0
+    for i, byte in enumerate(good):
+        for value in (byte ^ 0xFF, 0x00, 0xFF):  # every bit flipped, cleared, set
+            if value == byte:
+                continue
+            path.write_bytes(good[:i] + bytes([value]) + good[i + 1:])
+            try:
+                back = md.load(path)
+            except ValueError as exc:
+                assert str(path) in str(exc), f"byte {i} set to {value:#04x}: {exc}"
+                refused += 1
+                continue
+            except Exception as exc:  # noqa: BLE001 - any other error is the bug this looks for
+                pytest.fail(f"byte {i} set to {value:#04x}: {type(exc).__name__}: {exc}")
+            assert_same(back, state, f"byte {i} set to {value:#04x}")
+            loaded += 1
+    assert refused > 0 and loaded > 0  # both outcomes happen: the corruption reached the reader
