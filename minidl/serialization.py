@@ -311,6 +311,8 @@ def _read_header(member: Any, name: str) -> tuple[tuple[int, ...], bool, np.dtyp
         raise _Corrupt(f"member {name!r} holds Python objects, which need pickle (never run)")
     if any(n < 0 for n in shape):
         raise _Corrupt(f"member {name!r} has a negative shape {shape}")
+    if dtype.itemsize == 0 and math.prod(shape) > 0:  # no bytes to check the shape against
+        raise _Corrupt(f"member {name!r} has {math.prod(shape)} elements of 0 bytes ({dtype})")
     return shape, fortran_order, dtype
 
 

@@ -275,6 +275,10 @@ def _negative_shape(path):
     _checkpoint_with_huge_header(path, shape=(-2,), payload=b"")
 
 
+def _zero_byte_elements(path):
+    _checkpoint_with_huge_header(path, shape=(10**12,), descr="|S0", payload=b"")
+
+
 def _object_dtype_member(path):
     _checkpoint_with_huge_header(path, shape=(1,), descr="|O", payload=b"\0" * 8)
 
@@ -301,7 +305,7 @@ def _member_not_npy(path):
 @pytest.mark.parametrize("write", [_corrupt_compression_method, _corrupt_encryption_flag,
                                    _corrupt_member_size, _huge_array_header,
                                    _huge_header_with_shape_overflowing_int64, _negative_shape,
-                                   _object_dtype_member, _deeply_nested_json, _deeply_nested_tree,
+                                   _zero_byte_elements, _object_dtype_member, _deeply_nested_json, _deeply_nested_tree,
                                    _member_not_npy])
 def test_crafted_files_raise_value_error_with_path(tmp_path, write):
     path = tmp_path / "crafted.npz"
@@ -448,3 +452,26 @@ def test_every_corrupted_byte_raises_value_error_with_path_or_loads_identical_da
             assert_same(back, state, f"byte {i} set to {value:#04x}")
             loaded += 1
     assert refused > 0 and loaded > 0  # both outcomes happen: the corruption reached the reader
+
+
+def test_arrays_of_every_layout_and_dtype_round_trip(tmp_path):
+    # md.load reads the .npy members itself: what np.load gives back, it gives back
+    arrays = {
+        "fortran": np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+        "big": np.arange(3 * 2**18, dtype=np.float64),  # several read chunks
+        "empty": np.zeros((0, 3), dtype=np.float32), "zero_d": np.array(5, dtype=np.int16),
+        "big_endian": np.arange(4, dtype=">f4"), "half": np.ones(3, dtype=np.float16),
+        "complex": np.array([1 + 2j, -3j]), "unicode": np.array(["a", "bcd"]),
+        "bytes": np.array([b"xy", b""]), "dates": np.array(["2024-01-02"], dtype="M8[D]"),
+        "record": np.array([(1, (2.0, 3.0))], dtype=[("a", "<i4"), ("b", "<f8", (2,))]),
+        "bool": np.array([[True], [False]]),
+    }
+    path = tmp_path / "dtypes.npz"
+    md.save(arrays, path)
+    back = md.load(path)
+    with np.load(path, allow_pickle=False) as npz:
+        for key, value in arrays.items():
+            assert back[key].flags.writeable
+            assert back[key].flags.f_contiguous == npz[f"data/{key}"].flags.f_contiguous
+            assert back[key].dtype == value.dtype and back[key].shape == value.shape, key
+            np.testing.assert_array_equal(back[key], value, err_msg=key)
