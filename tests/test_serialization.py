@@ -305,8 +305,8 @@ def _member_not_npy(path):
 @pytest.mark.parametrize("write", [_corrupt_compression_method, _corrupt_encryption_flag,
                                    _corrupt_member_size, _huge_array_header,
                                    _huge_header_with_shape_overflowing_int64, _negative_shape,
-                                   _zero_byte_elements, _object_dtype_member, _deeply_nested_json, _deeply_nested_tree,
-                                   _member_not_npy])
+                                   _zero_byte_elements, _object_dtype_member, _deeply_nested_json,
+                                   _deeply_nested_tree, _member_not_npy])
 def test_crafted_files_raise_value_error_with_path(tmp_path, write):
     path = tmp_path / "crafted.npz"
     write(path)
@@ -378,14 +378,14 @@ def test_saved_file_mode_follows_the_umask(tmp_path, mask):
 
 
 STUCK_SAVER = """
-import sys, threading, time
+import os, sys, threading, time
 import numpy as np
 import minidl as md
 
 def stuck_savez(file, *args, **kwargs):  # writes a little, then hangs mid-write
     file.write(b"partial")
     file.flush()
-    print("writing", flush=True)
+    os.write(1, b"writing\\n")  # one system call: the two threads' lines never interleave
     time.sleep(600)
 
 np.savez = stuck_savez
@@ -402,7 +402,8 @@ def _temporaries(folder):
 @pytest.mark.timeout(120)
 def test_next_save_removes_temporaries_of_killed_saves_to_that_path_only(tmp_path):
     ckpt, other = tmp_path / "ckpt.npz", tmp_path / "other.npz"
-    unrelated = [tmp_path / ".ckpt.npz.notes", tmp_path / ".ckpt.npz.a1b2c3d4.tmp"]  # not its pattern
+    # names that are not a save's temporary for ckpt.npz on this host
+    unrelated = [tmp_path / ".ckpt.npz.notes", tmp_path / ".ckpt.npz.a1b2c3d4.tmp"]
     for path in unrelated:
         path.write_bytes(b"keep me")
     child = subprocess.Popen([sys.executable, "-c", STUCK_SAVER, str(ckpt), str(other)],
