@@ -1,9 +1,17 @@
 """md.save / md.load: nesting, keys and dtypes round-trip; atomic writes; clear errors."""
 from __future__ import annotations
 
+import io
+import json
 import os
+import signal
+import stat
+import struct
+import subprocess
+import sys
 import zipfile
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +19,8 @@ import pytest
 import minidl as md
 from minidl import optim
 from tests.optim.common import TinyNet, batch, train
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def nested_state() -> dict:
@@ -194,3 +204,275 @@ def test_foreign_files_raise_value_error_with_path(tmp_path, write):
     write(path)
     with pytest.raises(ValueError, match="foreign.npz"):
         md.load(path)
+
+
+# ---- crafted and corrupt files: always ValueError naming the path ---------------------------
+
+def _manifest_bytes(tree) -> bytes:
+    return json.dumps({"format": "minidl-state", "version": 1, "tree": tree}).encode()
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+def _write_zip(path, members: dict[str, bytes]) -> None:
+    """A well-formed .npz (valid CRCs) holding exactly these .npy members."""
+    with zipfile.ZipFile(path, "w") as z:
+        for name, raw in members.items():
+            z.writestr(f"{name}.npy", raw)
+
+
+def _array_header_claiming(shape, descr="<f8") -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+def _checkpoint_with_huge_header(path, shape=(7 * 10**12 // 8,), descr="<f8", payload=b"\0" * 16):
+    tree = {"t": "dict", "items": [[["s", "w"], {"t": "array", "name": "data/w"}]]}
+    _write_zip(path, {"manifest": _npy_bytes(np.frombuffer(_manifest_bytes(tree), np.uint8)),
+                      "data/w": _array_header_claiming(shape, descr) + payload})
+
+
+def _central_directory_offset(data: bytes) -> int:
+    return data.find(b"PK\x01\x02")
+
+
+def _corrupt_compression_method(path):
+    md.save({"w": np.ones(3)}, path)
+    data = bytearray(path.read_bytes())
+    data[_central_directory_offset(data) + 10] = 99  # compression method: no such method
+    path.write_bytes(bytes(data))
+
+
+def _corrupt_encryption_flag(path):
+    md.save({"w": np.ones(3)}, path)
+    data = bytearray(path.read_bytes())
+    data[_central_directory_offset(data) + 8] |= 1  # general purpose flag: "encrypted"
+    path.write_bytes(bytes(data))
+
+
+def _corrupt_member_size(path):
+    md.save({"w": np.ones(3)}, path)
+    data = bytearray(path.read_bytes())
+    cd = _central_directory_offset(data)
+    data[cd + 20:cd + 28] = struct.pack("<II", 0x7FFFFFFF, 0x7FFFFFFF)  # sizes: 2 GB each
+    path.write_bytes(bytes(data))
+
+
+def _huge_array_header(path):
+    _checkpoint_with_huge_header(path)  # 7 TB of float64 claimed, 16 bytes present
+
+
+def _huge_header_with_shape_overflowing_int64(path):
+    _checkpoint_with_huge_header(path, shape=(2**40, 2**40))
+
+
+def _negative_shape(path):
+    _checkpoint_with_huge_header(path, shape=(-2,), payload=b"")
+
+
+def _zero_byte_elements(path):
+    _checkpoint_with_huge_header(path, shape=(10**12,), descr="|S0", payload=b"")
+
+
+def _object_dtype_member(path):
+    _checkpoint_with_huge_header(path, shape=(1,), descr="|O", payload=b"\0" * 8)
+
+
+def _deeply_nested_json(path):
+    deep = "[" * 100_000 + "]" * 100_000
+    raw = b'{"format": "minidl-state", "version": 1, "tree": ' + deep.encode() + b"}"
+    _write_zip(path, {"manifest": _npy_bytes(np.frombuffer(raw, np.uint8))})
+
+
+def _deeply_nested_tree(path, depth=300):
+    tree = {"t": "value", "v": 1}
+    for _ in range(depth):  # shallow enough for json, too deep for a state dict
+        tree = {"t": "list", "items": [tree]}
+    _write_zip(path, {"manifest": _npy_bytes(np.frombuffer(_manifest_bytes(tree), np.uint8))})
+
+
+def _member_not_npy(path):
+    md.save({"w": np.ones(3)}, path)
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr("notes.txt", b"hello")
+
+
+@pytest.mark.parametrize("write", [_corrupt_compression_method, _corrupt_encryption_flag,
+                                   _corrupt_member_size, _huge_array_header,
+                                   _huge_header_with_shape_overflowing_int64, _negative_shape,
+                                   _zero_byte_elements, _object_dtype_member, _deeply_nested_json,
+                                   _deeply_nested_tree, _member_not_npy])
+def test_crafted_files_raise_value_error_with_path(tmp_path, write):
+    path = tmp_path / "crafted.npz"
+    write(path)
+    with pytest.raises(ValueError, match="crafted.npz"):
+        md.load(path)
+
+
+def test_state_nested_deeper_than_load_accepts_is_refused_by_save(tmp_path):
+    deep: list = [np.ones(1)]
+    for _ in range(99):
+        deep = [deep]
+    md.save(deep, tmp_path / "ok.npz")  # 100 levels of containers: fine both ways
+    back = md.load(tmp_path / "ok.npz")
+    for _ in range(99):
+        back = back[0]
+    np.testing.assert_array_equal(back[0], np.ones(1))
+    with pytest.raises(ValueError, match=r"md.save: .*nested deeper than 100"):
+        md.save([deep], tmp_path / "deep.npz")
+    assert sorted(os.listdir(tmp_path)) == ["ok.npz"]
+
+
+# ---- files that are not regular files --------------------------------------------------------
+
+def test_directory_raises_value_error_with_path(tmp_path):
+    folder = tmp_path / "ckpt.npz"
+    folder.mkdir()
+    with pytest.raises(ValueError, match=r"ckpt.npz.*is a directory"):
+        md.load(folder)
+
+
+@pytest.mark.timeout(60)  # today's bug is a hang: fail instead of waiting 5 minutes
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX")
+def test_named_pipe_raises_value_error_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)  # nobody writes: opening it for reading would block
+    with pytest.raises(ValueError, match=r"pipe.npz.*not a regular file"):
+        md.load(fifo)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_device_file_raises_value_error_without_hanging():
+    with pytest.raises(ValueError, match=r"/dev/zero.*not a regular file"):
+        md.load("/dev/zero")
+
+
+# ---- the umask and temporaries left by killed saves -------------------------------------------
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes and signals as on POSIX")
+
+
+def test_save_never_sets_the_umask(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(os, "umask", lambda mask: calls.append(mask) or 0o022)
+    md.save({"w": np.ones(2)}, tmp_path / "ckpt.npz")
+    assert calls == []  # setting it, even briefly, changes it for every other thread
+
+
+@posix_only
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002, 0o027])
+def test_saved_file_mode_follows_the_umask(tmp_path, mask):
+    old = os.umask(mask)
+    try:
+        md.save({"w": np.ones(2)}, tmp_path / "ckpt.npz")
+        md.save({"w": np.ones(2)}, tmp_path / "ckpt.npz")  # replacing a file too
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "ckpt.npz").st_mode) == 0o666 & ~mask
+
+
+STUCK_SAVER = """
+import os, sys, threading, time
+import numpy as np
+import minidl as md
+
+def stuck_savez(file, *args, **kwargs):  # writes a little, then hangs mid-write
+    file.write(b"partial")
+    file.flush()
+    os.write(1, b"writing\\n")  # one system call: the two threads' lines never interleave
+    time.sleep(600)
+
+np.savez = stuck_savez
+threading.Thread(target=md.save, args=({"w": np.zeros(2)}, sys.argv[1]), daemon=True).start()
+md.save({"w": np.zeros(2)}, sys.argv[2])
+"""
+
+
+def _temporaries(folder):
+    return sorted(name for name in os.listdir(folder) if name.endswith(".tmp"))
+
+
+@posix_only
+@pytest.mark.timeout(120)
+def test_next_save_removes_temporaries_of_killed_saves_to_that_path_only(tmp_path):
+    ckpt, other = tmp_path / "ckpt.npz", tmp_path / "other.npz"
+    # names that are not a save's temporary for ckpt.npz on this host
+    unrelated = [tmp_path / ".ckpt.npz.notes", tmp_path / ".ckpt.npz.a1b2c3d4.tmp"]
+    for path in unrelated:
+        path.write_bytes(b"keep me")
+    child = subprocess.Popen([sys.executable, "-c", STUCK_SAVER, str(ckpt), str(other)],
+                             stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert [child.stdout.readline() for _ in range(2)] == ["writing\n"] * 2
+        left = set(_temporaries(tmp_path)) - {p.name for p in unrelated}
+        assert len(left) == 2  # one per target, both being written by a live process
+        md.save({"w": np.ones(2)}, ckpt)
+        assert set(_temporaries(tmp_path)) >= left  # a live writer's temporary is not touched
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+    md.save({"w": np.ones(2)}, ckpt)
+    remaining = _temporaries(tmp_path)
+    assert [name for name in remaining if name.startswith(".ckpt.npz.") and name in left] == []
+    assert [name for name in remaining if name.startswith(".other.npz.")] == \
+        [name for name in left if name.startswith(".other.npz.")]  # another target's: kept
+    assert all(path.read_bytes() == b"keep me" for path in unrelated)
+    np.testing.assert_array_equal(md.load(ckpt)["w"], np.ones(2))
+
+
+# ---- fuzz: every byte of a small checkpoint, corrupted three ways --------------------------
+
+def test_every_corrupted_byte_raises_value_error_with_path_or_loads_identical_data(tmp_path):
+    path = tmp_path / "fuzz.npz"
+    state = {"w": np.arange(3, dtype=np.float32), "step": 2}
+    md.save(state, path)
+    good = path.read_bytes()
+    assert len(good) < 1000  # a small checkpoint keeps this fast
+    loaded = refused = 0
+    for i, byte in enumerate(good):
+        for value in (byte ^ 0xFF, 0x00, 0xFF):  # every bit flipped, cleared, set
+            if value == byte:
+                continue
+            path.write_bytes(good[:i] + bytes([value]) + good[i + 1:])
+            try:
+                back = md.load(path)
+            except ValueError as exc:
+                assert str(path) in str(exc), f"byte {i} set to {value:#04x}: {exc}"
+                refused += 1
+                continue
+            except Exception as exc:  # noqa: BLE001 - any other error is the bug this looks for
+                pytest.fail(f"byte {i} set to {value:#04x}: {type(exc).__name__}: {exc}")
+            assert_same(back, state, f"byte {i} set to {value:#04x}")
+            loaded += 1
+    assert refused > 0 and loaded > 0  # both outcomes happen: the corruption reached the reader
+
+
+def test_arrays_of_every_layout_and_dtype_round_trip(tmp_path):
+    # md.load reads the .npy members itself: what np.load gives back, it gives back
+    arrays = {
+        "fortran": np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+        "big": np.arange(3 * 2**18, dtype=np.float64),  # several read chunks
+        "empty": np.zeros((0, 3), dtype=np.float32), "zero_d": np.array(5, dtype=np.int16),
+        "big_endian": np.arange(4, dtype=">f4"), "half": np.ones(3, dtype=np.float16),
+        "complex": np.array([1 + 2j, -3j]), "unicode": np.array(["a", "bcd"]),
+        "bytes": np.array([b"xy", b""]), "dates": np.array(["2024-01-02"], dtype="M8[D]"),
+        "record": np.array([(1, (2.0, 3.0))], dtype=[("a", "<i4"), ("b", "<f8", (2,))]),
+        "bool": np.array([[True], [False]]),
+    }
+    path = tmp_path / "dtypes.npz"
+    md.save(arrays, path)
+    back = md.load(path)
+    with np.load(path, allow_pickle=False) as npz:
+        for key, value in arrays.items():
+            assert back[key].flags.writeable
+            assert back[key].flags.f_contiguous == npz[f"data/{key}"].flags.f_contiguous
+            assert back[key].dtype == value.dtype and back[key].shape == value.shape, key
+            np.testing.assert_array_equal(back[key], value, err_msg=key)

@@ -137,9 +137,17 @@ def to_numpy(array: Any) -> np.ndarray:
 
 
 def _initial_backend() -> None:
+    """Apply MINIDL_BACKEND; a bad value fails the import naming the variable, not only the name."""
     name = os.environ.get("MINIDL_BACKEND")
-    if name:
+    if not name:
+        return
+    try:
         set_backend(name)
+    except BackendUnavailableError as exc:
+        raise BackendUnavailableError(f"MINIDL_BACKEND={name!r}: {exc}") from None
+    except ValueError:
+        raise ValueError(f"MINIDL_BACKEND={name!r} is not a backend: expected one of "
+                         f"{sorted(_ALIASES)} (or unset for numpy)") from None
 
 
 _initial_backend()

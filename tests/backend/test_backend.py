@@ -106,11 +106,20 @@ def test_minidl_backend_env_cupy():
     else:
         assert r.returncode != 0
         assert "BackendUnavailableError" in r.stderr and INSTALL_HINT in r.stderr or "GPU" in r.stderr
+        assert "MINIDL_BACKEND='cupy'" in r.stderr.strip().splitlines()[-1]
 
 
-def test_minidl_backend_env_unknown_name():
-    r = run_python("import minidl", {"MINIDL_BACKEND": "tpu"})
-    assert r.returncode != 0 and "ValueError" in r.stderr and "tpu" in r.stderr
+@pytest.mark.parametrize("value", ["tpu", "bogus"])
+def test_minidl_backend_env_unknown_name(value):
+    r = run_python("import minidl", {"MINIDL_BACKEND": value})
+    assert r.returncode != 0
+    # the exception's own message (the traceback's last line) names the variable, the value
+    # and every accepted name
+    message = r.stderr.strip().splitlines()[-1]
+    assert message.startswith("ValueError: ") and "MINIDL_BACKEND" in message
+    assert repr(value) in message
+    for allowed in ("numpy", "cpu", "cupy", "cuda", "gpu"):
+        assert repr(allowed) in message
 
 
 FAKE_CUPY = """
