@@ -52,13 +52,6 @@ def _sync(impl: str, fn: Callable[[], Any]) -> Callable[[], Any]:
     return run
 
 
-def _numba(concern: str) -> Any:
-    from minidl.backend.cpu import dispatch
-
-    dispatch.numba_enabled()  # the process settings the kernels run with in minidl
-    return importlib.import_module(f"minidl.backend.cpu.numba_{concern}")
-
-
 def _pick(impl: str, reference: Callable[..., Any], numba_fn: Callable[[], Callable[..., Any]],
           public: Callable[..., Any]) -> Callable[..., Any]:
     if impl == "reference":

@@ -12,11 +12,6 @@ import pytest
 
 import minidl as md
 from benchmarks.kernel_cases import CASES, IMPLS
-from minidl.backend.cpu import dispatch
-
-# every implementation runs under the process settings minidl's fast path uses
-# (passive OpenMP waits, glibc keeping freed blocks): set them before any timing
-dispatch.numba_enabled()
 
 
 def _params():

@@ -34,7 +34,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """On the emulator, the `gpu` tests skip, with the reason, where it cannot run CUDA kernels."""
     if not EMULATED_GPU:
         return
-    from tests.backend import host_cuda  # noqa: PLC0415 - only the emulated run needs it
+    from tests.kernels import host_cuda  # noqa: PLC0415 - only the emulated run needs it
 
     if host_cuda.compiler() is None:
         skip = pytest.mark.skip(reason="the CuPy emulator runs the CUDA kernels as C++: no C++ "

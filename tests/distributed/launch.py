@@ -72,7 +72,7 @@ def run_mpi(n: int, script: str, *args: str, timeout: float = TIMEOUT_S) -> subp
     # n ranks share the cores: one BLAS/OpenMP thread each, and no JIT compile in the children
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         env[var] = "1"
-    env.setdefault("MINIDL_NUMBA", "0")
+    env.setdefault("MINIDL_KERNELS", "reference")
     cmd = [find_mpiexec(), *_flavour_flags(), "-n", str(n), sys.executable, str(HERE / script), *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env, cwd=ROOT, start_new_session=True)

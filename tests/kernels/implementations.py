@@ -4,7 +4,7 @@ The `impl` fixture forces `minidl.kernels._route.route` to one answer, so a test
 the same public functions an op calls and the chosen kernels run, whatever
 MINIDL_KERNELS says; the test compares them with the concern's `reference.py`, called
 directly. Implementations: "cpu" (Numba), "gpu-host" (the CuPy kernels' CUDA source
-compiled as C++ and run on NumPy arrays, tests/backend/host_cuda.py: the kernels'
+compiled as C++ and run on NumPy arrays, tests/kernels/host_cuda.py: the kernels'
 index math on every machine) and "cupy" (marked `gpu`: a GPU, or the emulator).
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import minidl as md
 from minidl.backend import to_numpy
 from minidl.kernels import _cuda as build
 from minidl.kernels import _route
-from tests.backend import gpu_cases, host_cuda, numba_cases
+from tests.kernels import gpu_cases, host_cuda, numba_cases
 from tests.conftest import GPU_REASON
 
 

@@ -13,8 +13,8 @@ import minidl as md
 import minidl.functional as F
 from minidl.kernels import activation as K
 from minidl.kernels.activation import gpu, reference
-from tests.backend.gpu_cases import DTYPES, runner  # noqa: F401 - fixture
-from tests.backend.numba_cases import assert_same, rand
+from tests.kernels.gpu_cases import DTYPES, runner  # noqa: F401 - fixture
+from tests.kernels.numba_cases import assert_same, rand
 from tests.kernels.conftest import force_build
 from tests.strategies import seeds, shapes
 

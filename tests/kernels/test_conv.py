@@ -13,8 +13,8 @@ from minidl.kernels import _route
 from minidl.kernels import conv as K
 from minidl.kernels.conv import gpu, reference
 from minidl.kernels._geometry import output_size
-from tests.backend.gpu_cases import DTYPES, runner, tolerance  # noqa: F401 - fixture
-from tests.backend.numba_cases import assert_same, rand
+from tests.kernels.gpu_cases import DTYPES, runner, tolerance  # noqa: F401 - fixture
+from tests.kernels.numba_cases import assert_same, rand
 from tests.helpers import assert_close, rand_tensor
 from tests.strategies import conv_geometries, seeds
 

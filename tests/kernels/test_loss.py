@@ -13,7 +13,7 @@ import minidl.functional as F
 from minidl.kernels import loss, set_kernels
 from minidl.kernels.loss import reference
 from minidl.kernels.loss.reference import CrossEntropySaved
-from tests.backend.numba_cases import DTYPES, rand
+from tests.kernels.numba_cases import DTYPES, rand
 from tests.helpers import assert_close, rand_tensor
 from tests.kernels.implementations import Impl, impl  # noqa: F401 - fixture
 

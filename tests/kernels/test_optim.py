@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import minidl as md
 from minidl.kernels import _route, optim, set_kernels
 from minidl.kernels.optim import reference
-from tests.backend.numba_cases import DTYPES, rand as _rand
+from tests.kernels.numba_cases import DTYPES, rand as _rand
 from tests.helpers import shapes
 from tests.kernels.implementations import Impl, impl  # noqa: F401 - fixture
 

@@ -12,8 +12,8 @@ import minidl.functional as F
 from minidl.kernels import _route
 from minidl.kernels import pool as K
 from minidl.kernels.pool import gpu, reference
-from tests.backend.gpu_cases import DTYPES, runner, tolerance  # noqa: F401 - fixture
-from tests.backend.numba_cases import assert_same, rand
+from tests.kernels.gpu_cases import DTYPES, runner, tolerance  # noqa: F401 - fixture
+from tests.kernels.numba_cases import assert_same, rand
 from tests.strategies import pool_geometries, seeds
 
 

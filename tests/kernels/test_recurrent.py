@@ -12,7 +12,7 @@ import minidl as md
 from minidl.kernels import recurrent, set_kernels
 from minidl.kernels.recurrent import reference
 from minidl.ops.recurrent import lstm_cell, lstm_layer
-from tests.backend.numba_cases import DTYPES, rand
+from tests.kernels.numba_cases import DTYPES, rand
 from tests.helpers import assert_close, rand_tensor
 from tests.kernels.implementations import Impl, impl  # noqa: F401 - fixture
 

@@ -9,7 +9,7 @@ the ways minidl talks to CuPy, where code that works on NumPy breaks on a GPU.
 - Reductions and integer indexing give 0-d device arrays, never host scalars.
 - Only names CuPy has are there: an explicit list (`_PROVIDED`) falls through to NumPy;
   any other NumPy name is an AttributeError, as it is on `import cupy`.
-- `RawKernel` compiles the CUDA source as C++ (tests/backend/host_cuda.py) and runs it on
+- `RawKernel` compiles the CUDA source as C++ (tests/kernels/host_cuda.py) and runs it on
   a small emulated grid, so the real kernels run, not the NumPy references.
 - Every read back to the host (`.get()`, `.item()`, `float()`, `bool()`, a boolean mask, a
   stream synchronize...) and every copy from host memory (`asarray` of host data, `.set()`)

@@ -6,7 +6,7 @@ from typing import Any
 import numpy as _np
 
 from . import ndarray
-from tests.backend import host_cuda
+from tests.kernels import host_cuda
 
 
 class RawKernel:

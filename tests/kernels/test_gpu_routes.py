@@ -1,7 +1,7 @@
 """The references hand CuPy arrays to the GPU kernels, and the ops work through them.
 
 Without a GPU, the "host" tests route float NumPy arrays to the GPU kernels' CUDA
-source compiled for the CPU (tests/backend/host_cuda.py): every op, model and optimizer
+source compiled for the CPU (tests/kernels/host_cuda.py): every op, model and optimizer
 of the end-to-end GPU tests then runs through the kernels and must equal the NumPy
 references. That checks the wiring (argument order, shapes, strides, dtypes) on every
 machine; the `gpu` test checks the real dispatch rule on CuPy arrays.
@@ -18,7 +18,7 @@ import minidl as md
 from minidl.kernels import _cuda as build
 from minidl.kernels import _route
 from tests import test_gpu_end_to_end as e2e
-from tests.backend import host_cuda
+from tests.kernels import host_cuda
 from tests.conftest import GPU_REASON
 
 

@@ -1,5 +1,6 @@
-"""The Numba switch: lazy import, MINIDL_NUMBA=0, which arrays go to kernels, and the
-on-disk JIT cache (a second process loads the machine code instead of compiling)."""
+"""The Numba route: lazy import, MINIDL_KERNELS=reference (and its deprecated alias
+MINIDL_NUMBA=0), which arrays go to the kernels, and the on-disk JIT cache (a second
+process loads the machine code instead of compiling)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minidl.backend.cpu import dispatch
+from minidl.kernels import _route
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,34 +28,38 @@ def test_import_minidl_does_not_import_numba():
     assert _run("import sys, minidl; print('numba' in sys.modules)") == "False"
 
 
-def test_minidl_numba_0_runs_the_references_without_numba():
-    code = ("import sys, numpy as np, minidl as md, minidl.functional as F\n"
-            "from minidl.backend.cpu.dispatch import use_numba\n"
+def test_reference_mode_runs_without_numba():
+    code = ("import json, sys, numpy as np, minidl as md, minidl.functional as F\n"
+            "from minidl.kernels import route\n"
             "x = md.tensor(np.ones((1, 1, 5, 5), np.float32), requires_grad=True)\n"
             "w = md.tensor(np.ones((2, 1, 3, 3), np.float32), requires_grad=True)\n"
             "F.max_pool2d(F.relu(F.conv2d(x, w)), 2).sum().backward()\n"
-            "print(json.dumps([use_numba(np.ones(3)), 'numba' in sys.modules]))")
-    assert json.loads(_run("import json\n" + code, MINIDL_NUMBA="0")) == [False, False]
-    assert json.loads(_run("import json\n" + code, MINIDL_NUMBA="1")) == [True, True]
+            "print(json.dumps([route(np.ones(3)), 'numba' in sys.modules]))")
+    assert json.loads(_run(code, MINIDL_KERNELS="reference")) == ["reference", False]
+    assert json.loads(_run(code, MINIDL_KERNELS="auto")) == ["cpu", True]
+    # the deprecated spelling still works
+    assert json.loads(_run(code, MINIDL_KERNELS="", MINIDL_NUMBA="0")) == ["reference", False]
 
 
-def test_use_numba_takes_float_numpy_arrays_only():
-    if not dispatch.numba_enabled():  # the suite itself runs with MINIDL_NUMBA=0
-        assert not dispatch.use_numba(np.ones(2))
+def test_route_takes_contiguous_float_numpy_arrays_of_one_dtype():
+    if _route.kernels_mode() == "reference":  # this leg of the suite runs the references
+        assert _route.route(np.ones(2)) == "reference"
         return
-    assert dispatch.use_numba(np.ones(2, np.float32), np.ones(2))
-    assert not dispatch.use_numba(np.ones(2, np.int64))
-    assert not dispatch.use_numba(np.ones(2), None)
-    assert not dispatch.use_numba([1.0, 2.0])
+    assert _route.route(np.ones(2, np.float32), None, np.ones(3, np.float32)) == "cpu"
+    assert _route.route(np.ones(2, np.float32), np.ones(2)) == "reference"  # mixed dtypes
+    assert _route.route(np.ones(2, np.int64)) == "reference"
+    assert _route.route(np.ones((3, 4))[:, ::2]) == "reference"  # not contiguous
+    assert _route.route(None) == "reference"
+    assert _route.route([1.0, 2.0]) == "reference"
 
 
-def test_set_numba_enabled_switches_at_run_time():
-    before = dispatch.set_numba_enabled(False)
+def test_set_kernels_switches_at_run_time():
+    before = _route.set_kernels("reference")
     try:
-        assert not dispatch.use_numba(np.ones(2))
+        assert _route.route(np.ones(2)) == "reference"
     finally:
-        dispatch.set_numba_enabled(before)
-    assert dispatch.numba_enabled() == before
+        _route.set_kernels(before)
+    assert _route.kernels_mode() == before
 
 
 def test_second_process_loads_compiled_kernels_from_the_cache(tmp_path):

@@ -1,9 +1,9 @@
 """Where the GPU kernel tests run: on the GPU through CuPy, and on the host.
 
-The "host" case runs the very same CUDA source compiled as C++ (tests/backend/host_cuda.py)
+The "host" case runs the very same CUDA source compiled as C++ (tests/kernels/host_cuda.py)
 on NumPy arrays, so the kernels' index math is checked on every machine; the "cupy"
 case is marked `gpu` and skips, with the reason, where CuPy or a GPU is missing.
-References run with the Numba kernels off: the plain NumPy code is the contract.
+References run with fast kernels off (MINIDL_KERNELS=reference): the plain array code is the contract.
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 
 import minidl as md
 from minidl.backend import to_numpy
-from minidl.backend.cpu import dispatch
 from minidl.kernels import _cuda as build
-from tests.backend import host_cuda
+from minidl.kernels import _route
+from tests.kernels import host_cuda
 from tests.conftest import GPU_REASON
 
 DTYPES = ["float32", "float64"]
@@ -53,6 +53,6 @@ def runner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> R
             pytest.skip("no C++ compiler (g++/clang++) to run the CUDA source on the host")
         monkeypatch.setattr(build, "launch", host_cuda.launch)
         xp = np
-    before = dispatch.set_numba_enabled(False)
-    request.addfinalizer(lambda: dispatch.set_numba_enabled(before))
+    before = _route.set_kernels("reference")
+    request.addfinalizer(lambda: _route.set_kernels(before))
     return Runner(request.param, xp)

@@ -15,23 +15,17 @@ import re
 import numpy as np
 import pytest
 
-import minidl.backend.gpu as gpu_package
 import minidl.kernels as kernels_package
 from minidl.kernels import _cuda as build
-from tests.backend import nvrtc
+from tests.kernels import nvrtc
 
 
 def _kernel_modules() -> dict:
-    """Every module with a CUDA SOURCE, so none is missed: minidl/kernels/<concern>/gpu.py,
-    and those still in minidl/backend/gpu."""
+    """Every module with a CUDA SOURCE, so none is missed: minidl/kernels/<concern>/gpu.py."""
     found = {}
     for m in pkgutil.iter_modules(kernels_package.__path__):
         if m.ispkg and importlib.util.find_spec(f"minidl.kernels.{m.name}.gpu") is not None:
             found[m.name] = importlib.import_module(f"minidl.kernels.{m.name}.gpu")
-    for m in pkgutil.iter_modules(gpu_package.__path__):
-        module = importlib.import_module(f"minidl.backend.gpu.{m.name}")
-        if hasattr(module, "SOURCE"):
-            found[m.name] = module
     return found
 
 
