@@ -1,18 +1,19 @@
 """Train a small batch-normalised CNN on MNIST: past 99% on the offline split in minutes.
 
-    python examples/mnist_bn.py                      # the defaults (99.1-99.3% offline)
-    python examples/mnist_bn.py --head dense         # flatten + Dense head instead of global pooling
+    python examples/mnist_bn.py                      # the defaults (over 99% offline)
+    python examples/mnist_bn.py --head gap           # global average pooling head instead of Dense
     python examples/mnist_bn.py --backend cupy       # on an NVIDIA GPU
 
 The model: three 3x3 convolution blocks, each Conv2D -> BatchNorm2D -> ReLU (the
 convolutions carry no bias: BatchNorm's shift replaces it), max pooling after the first
-two, then a head. The default head is global average pooling (AdaptiveAvgPool2D(1)) and
-one Dense(64, 10): on 7x7 maps it costs 650 parameters where a flatten + Dense head
-costs 31,370, it overfits 8,000 images less, and the class evidence has to be built by
-the convolutions at every position, which suits digits shifted by a few pixels (the
-augmentation). Measured on the offline split with the same seed and schedule, both heads
-reach about the same accuracy; global pooling is the smaller model (--head dense to
-compare).
+two, then a head on the (N, 64, 7, 7) maps. The default head is Flatten + one Dense
+(3,136 -> 10). The other, --head gap, is global average pooling (AdaptiveAvgPool2D(1))
++ Dense(64, 10): 31k fewer parameters, but the mean over the 7x7 map throws away where
+a stroke is, which the convolutions then have to encode in the channels; measured on the
+offline split (same seed, lr and schedule), it learned much more slowly (test accuracy
+67.8% and 87.0% after epochs 1 and 2, against 94.3% and 93.5% for the Dense head), too
+slowly for a budget of a few epochs on 8,000 images. Training: Adam with a one-cycle
+learning rate (peak 4e-3), batch 64, random shifts of +-2 pixels, as examples/mnist.py.
 
 Data: as examples/mnist.py (md.datasets finds the MNIST IDX files; offline, with only the
 test split, it trains on the first 8,000 test images and evaluates on the last 2,000).
@@ -41,12 +42,12 @@ MEAN, STD = 0.1307, 0.3081  # pixel statistics of the MNIST training set
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=4e-3, help="peak learning rate of Adam")
     p.add_argument("--width", type=int, default=16, help="channels of the first block (x2, x4 after)")
-    p.add_argument("--head", choices=["gap", "dense"], default="gap",
-                   help="gap: global average pooling + Dense; dense: flatten + Dense")
+    p.add_argument("--head", choices=["dense", "gap"], default="dense",
+                   help="dense: flatten + Dense; gap: global average pooling + Dense")
     p.add_argument("--shift", type=int, default=2, help="random shifts of +-N pixels (0: none)")
     p.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
     p.add_argument("--data-root", type=Path, default=None, help="folder holding mnist/ (or the files)")
@@ -67,7 +68,7 @@ def block(c_in: int, c_out: int) -> list[nn.Module]:
     return [nn.Conv2D(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2D(c_out), nn.ReLU()]
 
 
-def build_model(width: int = 16, head: str = "gap") -> nn.Sequential:
+def build_model(width: int = 16, head: str = "dense") -> nn.Sequential:
     w1, w2, w3 = width, 2 * width, 4 * width
     if head == "gap":
         top = [nn.AdaptiveAvgPool2D(1),    # -> (N, 4w, 1, 1): the mean of each feature map
