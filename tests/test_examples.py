@@ -45,6 +45,26 @@ def test_mnist_cnn_smoke(shared_data, tmp_path):
                                                 "6.weight", "6.bias"}
 
 
+def test_mnist_bn_smoke(shared_data, tmp_path):
+    out = tmp_path / "mnist_bn"
+    stdout = run_example("mnist_bn", shared_data, out, tmp_path, "--limit", "300", "--batch-size", "50",
+                         "--width", "4")
+    assert "test accuracy" in stdout and "images/s" in stdout
+    summary = check_outputs(out, "curves.png")
+    assert summary["train_images"] == 300
+    weights = md.load(out / "model.npz")
+    # BatchNorm's running statistics are saved, under PyTorch's names
+    assert {"1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked"} <= set(weights)
+    assert int(weights["1.num_batches_tracked"]) == 6  # 300 images at batch 50, one epoch
+
+
+def test_mnist_bn_gap_head_smoke(shared_data, tmp_path):
+    out = tmp_path / "mnist_bn_gap"
+    run_example("mnist_bn", shared_data, out, tmp_path, "--limit", "100", "--batch-size", "50",
+                "--width", "4", "--head", "gap")
+    assert check_outputs(out, "curves.png")["parameters"] == 1702  # convs 36+288+1152, BN 56, Dense 170
+
+
 def test_mnist_lstm_smoke(shared_data, tmp_path):
     out = tmp_path / "mnist_lstm"
     stdout = run_example("mnist_lstm", shared_data, out, tmp_path, "--limit", "300", "--hidden", "32")
