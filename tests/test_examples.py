@@ -19,6 +19,8 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 def run_example(name: str, data: Path, out: Path, tmp_path: Path, *flags: str) -> str:
     env = dict(os.environ, MINIDL_DATA=str(data), MINIDL_OFFLINE="1",  # never download in tests
                XDG_CACHE_HOME=str(tmp_path / "cache"), MINIDL_BACKEND="numpy")
+    # the minidl of this checkout, not whichever one is installed
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(EXAMPLES.parent), env.get("PYTHONPATH")) if p)
     done = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), "--epochs", "1",
                            "--out", str(out), *flags],
                           capture_output=True, text=True, env=env, timeout=120, check=False)
