@@ -7,7 +7,7 @@ from minidl.ops import activation as _activation
 from minidl.ops.activation import elu, gelu, leaky_relu, relu, sigmoid, silu, tanh
 from minidl.ops.axes import LAST_AXIS, pick_axis
 from minidl.ops.conv import conv2d
-from minidl.ops.pool import max_pool2d
+from minidl.ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from minidl.ops.embedding import embedding
 from minidl.ops.linear import linear
 from minidl.ops.dropout import dropout
@@ -24,7 +24,7 @@ from minidl.ops.loss import (
     smooth_l1_loss,
 )
 
-__all__ = ["conv2d", "max_pool2d", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "leaky_relu",
+__all__ = ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "leaky_relu",
            "gelu", "silu", "elu", "embedding", "linear", "dropout", "mse_loss", "cross_entropy",
            "binary_cross_entropy_with_logits", "binary_cross_entropy", "nll_loss", "l1_loss",
            "smooth_l1_loss", "huber_loss", "batch_norm", "layer_norm",

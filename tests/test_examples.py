@@ -19,6 +19,8 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 def run_example(name: str, data: Path, out: Path, tmp_path: Path, *flags: str) -> str:
     env = dict(os.environ, MINIDL_DATA=str(data), MINIDL_OFFLINE="1",  # never download in tests
                XDG_CACHE_HOME=str(tmp_path / "cache"), MINIDL_BACKEND="numpy")
+    # the minidl of this checkout, not whichever one is installed
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(EXAMPLES.parent), env.get("PYTHONPATH")) if p)
     done = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), "--epochs", "1",
                            "--out", str(out), *flags],
                           capture_output=True, text=True, env=env, timeout=120, check=False)
@@ -43,6 +45,26 @@ def test_mnist_cnn_smoke(shared_data, tmp_path):
     assert summary["train_images"] == 300
     assert set(md.load(out / "model.npz")) == {"0.weight", "0.bias", "4.weight", "4.bias",
                                                 "6.weight", "6.bias"}
+
+
+def test_mnist_bn_smoke(shared_data, tmp_path):
+    out = tmp_path / "mnist_bn"
+    stdout = run_example("mnist_bn", shared_data, out, tmp_path, "--limit", "300", "--batch-size", "50",
+                         "--width", "4")
+    assert "test accuracy" in stdout and "images/s" in stdout
+    summary = check_outputs(out, "curves.png")
+    assert summary["train_images"] == 300
+    weights = md.load(out / "model.npz")
+    # BatchNorm's running statistics are saved, under PyTorch's names
+    assert {"1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked"} <= set(weights)
+    assert int(weights["1.num_batches_tracked"]) == 6  # 300 images at batch 50, one epoch
+
+
+def test_mnist_bn_gap_head_smoke(shared_data, tmp_path):
+    out = tmp_path / "mnist_bn_gap"
+    run_example("mnist_bn", shared_data, out, tmp_path, "--limit", "100", "--batch-size", "50",
+                "--width", "4", "--head", "gap")
+    assert check_outputs(out, "curves.png")["parameters"] == 1702  # convs 36+288+1152, BN 56, Dense 170
 
 
 def test_mnist_lstm_smoke(shared_data, tmp_path):

@@ -2,7 +2,8 @@
 from minidl.nn.module import Module, Parameter, Sequential
 from minidl.nn.container import Identity, ModuleDict, ModuleList
 from minidl.nn.conv import Conv2D, Conv2d
-from minidl.nn.pool import MaxPool2D, MaxPool2d
+from minidl.nn.pool import (AdaptiveAvgPool2D, AdaptiveAvgPool2d, AvgPool2D, AvgPool2d, MaxPool2D,
+                            MaxPool2d)
 from minidl.nn.embedding import Embedding
 from minidl.nn.rnn import LSTM
 from minidl.nn import init
@@ -26,7 +27,8 @@ from minidl.nn.transformer import TransformerEncoder, TransformerEncoderLayer
 from minidl.nn.summary import summary
 
 __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Identity",
-           "Conv2D", "Conv2d", "MaxPool2D", "MaxPool2d", "LSTM", "Embedding",
+           "Conv2D", "Conv2d", "MaxPool2D", "MaxPool2d", "AvgPool2D", "AvgPool2d",
+           "AdaptiveAvgPool2D", "AdaptiveAvgPool2d", "LSTM", "Embedding",
            "init", "Dense", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "LeakyReLU",
            "GELU", "SiLU", "ELU", "Dropout", "Flatten",
            "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "L1Loss",
