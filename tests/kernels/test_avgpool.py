@@ -13,8 +13,8 @@ import minidl.functional as F
 from minidl.kernels import _route
 from minidl.kernels import avgpool as K
 from minidl.kernels.avgpool import gpu, reference, windows
-from tests.backend.gpu_cases import DTYPES, runner, tolerance  # noqa: F401 - fixture
-from tests.backend.numba_cases import assert_same, rand
+from tests.kernels.gpu_cases import DTYPES, runner, tolerance  # noqa: F401 - fixture
+from tests.kernels.numba_cases import assert_same, rand
 from tests.strategies import pool_geometries, seeds
 
 
