@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from minidl.autograd.function import Function
+from minidl.autograd.function import Function, promoted_dtype
 from minidl.backend import array_module
 
 
@@ -191,7 +191,9 @@ class Where(Function):
 
     def forward(self, cond: Any, a: Any, b: Any) -> Any:
         self.cond = cond.astype(bool, copy=False)
-        return array_module(a, b).where(self.cond, a, b)
+        # an integer branch takes the float branch's dtype, as PyTorch (NumPy would widen)
+        return array_module(a, b).where(self.cond, a, b).astype(promoted_dtype(a.dtype, b.dtype),
+                                                                copy=False)
 
     def backward(self, gy: Any) -> tuple[Any, Any, Any]:
         xp = array_module(gy)
@@ -259,7 +261,8 @@ def abs(x: Any) -> Any:  # noqa: A001
 
 
 def clip(x: Any, lo: float | None = None, hi: float | None = None) -> Any:
-    return Clip(lo, hi)(x)
+    """clamp's rules (PyTorch's clip is clamp): number bounds never change a float dtype."""
+    return clamp(x, lo, hi)
 
 
 def clamp(x: Any, min: float | None = None, max: float | None = None) -> Any:  # noqa: A002
