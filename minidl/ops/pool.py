@@ -33,6 +33,8 @@ def _check(x: Tensor, kernel: tuple[int, int], stride: tuple[int, int],
            padding: tuple[int, int]) -> None:
     if x.ndim != 4:
         raise ValueError(f"max_pool2d: expected input of shape (N, C, H, W), got {tuple(x.shape)}")
+    if x.dtype.kind not in "iuf":  # as torch: no max pooling of bool (or complex) tensors
+        raise TypeError(f"max_pool2d: expected an integer or floating tensor, got dtype {x.dtype}")
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
         raise ValueError(f"max_pool2d: padding should be at most half of the kernel size, "
                          f"got padding {padding} for kernel_size {kernel}")

@@ -148,3 +148,9 @@ def test_max_pool2d_of_an_empty_batch(backend, kernels, monkeypatch):
     assert y.shape == (0, 2, 2, 2)
     y.sum().backward()
     assert x.grad.shape == (0, 2, 4, 4)
+
+
+def test_max_pool2d_refuses_bool_input_naming_the_op():
+    """torch: "max_pool2d" not implemented for 'Bool'."""
+    with pytest.raises(TypeError, match="max_pool2d: expected an integer or floating tensor, got dtype bool"):
+        F.max_pool2d(md.tensor(np.ones((1, 1, 2, 2), bool)), 2)
