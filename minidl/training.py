@@ -254,7 +254,11 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
     `batch_size` per rank, gradients are averaged, and only rank 0 draws or prints.
     """
     compiled = _compiled(model, "fit")
-    dataset = TensorDataset(*_as_arrays(model, x, y))
+    _check_fit_arguments(epochs, batch_size, validation_data, shuffle, verbose)
+    arrays = _checked_data("fit", _as_arrays(model, x, y), ("x", "y"))
+    if validation_data is not None:  # found now, not after a whole epoch
+        _checked_data("fit", _as_arrays(model, *validation_data), ("validation_data[0]", "validation_data[1]"))
+    dataset = TensorDataset(*arrays)
     par = _fit_sync(model, compiled.optimizer, len(dataset), shuffle)  # None in a job of one
     if par is None:
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle)
@@ -298,6 +302,39 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
     return history
 
 
+def _check_fit_arguments(epochs: Any, batch_size: Any, validation_data: Any, shuffle: Any,
+                         verbose: Any) -> None:
+    """Every argument of fit checked before the first step."""
+    for name, value, low in (("epochs", epochs, 0), ("batch_size", batch_size, 1)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"fit: {name} must be an integer, got {value!r}")
+        if value < low:
+            raise ValueError(f"fit: {name} must be >= {low}, got {value}")
+    if validation_data is not None and (not isinstance(validation_data, (tuple, list))
+                                        or len(validation_data) != 2):
+        got = (f"a {type(validation_data).__name__} of length {len(validation_data)}"
+               if isinstance(validation_data, (tuple, list)) else type(validation_data).__name__)
+        raise TypeError(f"fit: validation_data must be a pair (x_val, y_val), got {got}")
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"fit: shuffle must be True or False, got {shuffle!r}")
+    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+        raise ValueError(f"fit: verbose must be 0, 1 or 2, got {verbose!r}")
+
+
+def _checked_data(what: str, arrays: tuple[Any, ...], names: tuple[str, ...]) -> tuple[Any, ...]:
+    """The arrays, refused when one has no sample axis, no samples, or a count unlike x's."""
+    for name, a in zip(names, arrays):
+        if a.ndim == 0:
+            raise ValueError(f"{what}: {name} must have a sample axis (N, ...), got a scalar")
+        if a.shape[0] == 0:
+            raise ValueError(f"{what}: {name} is empty (shape {tuple(a.shape)}): there are no "
+                             f"samples to {'train on' if what == 'fit' else what}")
+    counts = [a.shape[0] for a in arrays]
+    if len(set(counts)) > 1:
+        raise ValueError(f"{what}: {names[0]} has {counts[0]} samples but {names[1]} has {counts[1]}")
+    return arrays
+
+
 def _fit_sync(model: Any, optimizer: Any, n_samples: int, shuffle: bool) -> Any:
     """minidl.distributed's FitSync when `init()` ran in a job of several ranks, else None.
 
@@ -314,7 +351,8 @@ def _fit_sync(model: Any, optimizer: Any, n_samples: int, shuffle: bool) -> Any:
 def _evaluate_logs(model: Any, x: Any, y: Any, batch_size: int, prefix: str = "") -> dict[str, float]:
     compiled = _compiled(model, "evaluate")
     meter = _Meter(compiled)
-    loader = DataLoader(TensorDataset(*_as_arrays(model, x, y)), batch_size=batch_size)
+    arrays = _checked_data("evaluate", _as_arrays(model, x, y), ("x", "y"))
+    loader = DataLoader(TensorDataset(*arrays), batch_size=batch_size)
     with _evaluating(model):
         for xb, yb in loader:
             xb, yb = _on_model(model, xb), _on_model(model, yb)
@@ -333,11 +371,10 @@ def evaluate(model: Any, x: Any, y: Any, batch_size: int = 256) -> tuple[float, 
 
 def predict(model: Any, x: Any, batch_size: int = 256) -> np.ndarray:
     """The model's outputs for every row of x, as one NumPy array (eval mode, no gradients)."""
-    loader = DataLoader(TensorDataset(*_as_arrays(model, x)), batch_size=batch_size)
+    arrays = _checked_data("predict", _as_arrays(model, x), ("x",))
+    loader = DataLoader(TensorDataset(*arrays), batch_size=batch_size)
     outputs = []
     with _evaluating(model):
         for (xb,) in loader:
             outputs.append(model(_on_model(model, xb)).data)
-    if not outputs:
-        raise ValueError("predict: x has no rows")
     return B.to_numpy(B.array_module(*outputs).concatenate(outputs))

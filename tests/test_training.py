@@ -183,3 +183,66 @@ def test_fit_in_a_job_of_one_does_not_import_distributed():
                          cwd=root, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+# ---- every argument of fit is checked before the first step; empty data is refused ---------
+
+def _counting_model():
+    """A compiled Dense(3, 2) whose optimizer counts its steps."""
+    md.manual_seed(0)
+    model = nn.Sequential(nn.Dense(3, 2))
+    model.compile(optim.SGD(model.parameters(), lr=0.1), "cross_entropy")
+    steps = []
+    model._compiled.optimizer.register_step_post_hook(lambda opt: steps.append(1))
+    return model, steps
+
+
+X, Y = np.ones((8, 3), np.float32), np.zeros(8, np.int64)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"epochs": 1.5}, TypeError, "fit: epochs must be an integer, got 1.5"),
+    ({"epochs": -1}, ValueError, "fit: epochs must be >= 0, got -1"),
+    ({"epochs": True}, TypeError, "fit: epochs must be an integer"),
+    ({"batch_size": 0}, ValueError, "fit: batch_size must be >= 1, got 0"),
+    ({"batch_size": "32"}, TypeError, "fit: batch_size must be an integer"),
+    ({"validation_data": X}, TypeError, r"fit: validation_data must be a pair \(x_val, y_val\), got ndarray"),
+    ({"validation_data": (X, Y, Y)}, TypeError, "got a tuple of length 3"),
+    ({"validation_data": (X, Y[:5])}, ValueError,
+     r"fit: validation_data\[0\] has 8 samples but validation_data\[1\] has 5"),
+    ({"validation_data": (X[:0], Y[:0])}, ValueError, r"fit: validation_data\[0\] is empty"),
+    ({"shuffle": "yes"}, TypeError, "fit: shuffle must be True or False"),
+    ({"verbose": 3}, ValueError, "fit: verbose must be 0, 1 or 2, got 3"),
+])
+def test_fit_checks_every_argument_before_the_first_step(kwargs, error, match):
+    model, steps = _counting_model()
+    before = [p.numpy().copy() for p in model.parameters()]
+    with pytest.raises(error, match=match):
+        model.fit(X, Y, **{"verbose": 0, **kwargs})
+    assert not steps
+    for p, b in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p.numpy(), b)
+
+
+def test_fit_accepts_numpy_integers_for_epochs_and_batch_size():
+    model, steps = _counting_model()
+    history = model.fit(X, Y, epochs=np.int64(2), batch_size=np.int32(4), verbose=0)
+    assert len(steps) == 4 and len(history.history["loss"]) == 2
+
+
+@pytest.mark.parametrize("call", ["fit", "evaluate", "predict"])
+def test_empty_data_is_refused_naming_the_empty_input(call):
+    """fit/evaluate on empty data used to report loss 0.0; now they raise, naming x."""
+    model, steps = _counting_model()
+    args = (X[:0],) if call == "predict" else (X[:0], Y[:0])
+    with pytest.raises(ValueError, match=rf"{call}: x is empty \(shape \(0, 3\)\)"):
+        getattr(model, call)(*args, **({"verbose": 0} if call == "fit" else {}))
+    assert not steps
+
+
+def test_fit_and_evaluate_refuse_mismatched_lengths():
+    model, _ = _counting_model()
+    with pytest.raises(ValueError, match="fit: x has 8 samples but y has 5"):
+        model.fit(X, Y[:5], verbose=0)
+    with pytest.raises(ValueError, match="evaluate: x has 8 samples but y has 5"):
+        model.evaluate(X, Y[:5])

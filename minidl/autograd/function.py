@@ -184,8 +184,12 @@ def _renamed(exc: Exception, message: str) -> Exception:
 
 
 def _lift(inputs: tuple[Any, ...]) -> tuple[Tensor, ...]:
-    """Tensors stay; Python numbers and arrays become constant tensors like the first tensor."""
-    ref = next((x for x in inputs if isinstance(x, Tensor)), None)
+    """Tensors stay; Python numbers and arrays become constant tensors like the first floating
+    tensor (else the first integer one, else the first): a number never changes a float
+    tensor's dtype, whichever input comes first (`where(mask, x32, 0)` is float32)."""
+    tensors = [x for x in inputs if isinstance(x, Tensor)]
+    ref = next((x for kinds in ("fc", "iu") for x in tensors if x.dtype.kind in kinds),
+               tensors[0] if tensors else None)
     return tuple(x if isinstance(x, Tensor) else _constant(x, ref) for x in inputs)
 
 
@@ -197,8 +201,15 @@ def _promote_ints(xs: tuple[Tensor, ...], always: bool) -> tuple[Tensor, ...]:
     floats = [x.dtype for x in xs if x.dtype.kind in "fc"]
     if len(floats) == len(xs) or not (floats or always):
         return xs
-    target = np.result_type(*floats) if floats else np.dtype(np.float32)
+    target = promoted_dtype(*floats) if floats else np.dtype(np.float32)
     return tuple(x if x.dtype.kind in "fc" else Tensor(x.data.astype(target)) for x in xs)
+
+
+def promoted_dtype(*dtypes: Any) -> np.dtype:
+    """PyTorch's result dtype of mixed inputs: the floating ones decide when there are any
+    (int64 with float32 is float32, where NumPy says float64)."""
+    floats = [d for d in dtypes if np.dtype(d).kind in "fc"]
+    return np.result_type(*(floats or dtypes))
 
 
 def _constant(value: Any, ref: Tensor | None) -> Tensor:

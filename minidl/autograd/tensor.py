@@ -180,6 +180,9 @@ class Tensor:
             g = xp.ones(self.shape, dtype=self.dtype)
         else:
             g = grad.data if isinstance(grad, Tensor) else grad
+            if isinstance(g, (str, bytes, np.str_, np.bytes_)) or g is None:
+                raise TypeError(f"backward(): grad must be a Tensor, an array or a number, "
+                                f"got {type(g).__name__} {g!r:.40}")
             number = isinstance(g, (int, float, np.generic)) or isinstance(g, np.ndarray) and g.ndim == 0
             if number and self.size == 1:  # a number for a single value: the same on every device
                 g = xp.full(self.shape, np.asarray(g).item(), dtype=self.dtype)
@@ -188,7 +191,11 @@ class Tensor:
             elif B.device_of(g) != self.device:
                 raise B.DeviceMismatchError(
                     f"backward(): grad is on {B.device_of(g)} but the output is on {self.device}")
-            g = xp.asarray(g, dtype=self.dtype)
+            try:
+                g = xp.asarray(g, dtype=self.dtype)
+            except (ValueError, TypeError) as exc:
+                raise TypeError(f"backward(): grad must hold numbers of dtype {self.dtype} "
+                                f"({exc})") from None
             if g.shape != self.shape:
                 raise ValueError(f"backward(): grad has shape {g.shape}, expected {self.shape}")
         run_backward(self, g, retain_graph)
@@ -633,15 +640,28 @@ def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
     return tuple(shape)
 
 
+def _creation_shape(op: str, shape: Any) -> tuple[int, ...]:
+    """A shape for a new tensor: integral sizes (NumPy integers too) >= 0, refused naming `op`."""
+    dims = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    for d in dims:
+        if isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)):
+            raise TypeError(f"{op}: a shape takes integer sizes, got {dims}")
+        if d < 0:
+            raise ValueError(f"{op}: a shape takes sizes >= 0, got {dims}")
+    return tuple(int(d) for d in dims)
+
+
 def zeros(*shape: Any, dtype: DTypeLike = "float32", requires_grad: bool = False,
           device: str | None = None) -> Tensor:
-    return Tensor(_module(device).zeros(_shape_arg(shape), dtype=_creation_dtype(dtype)),
+    return Tensor(_module(device).zeros(_creation_shape("zeros", _shape_arg(shape)),
+                                        dtype=_creation_dtype(dtype)),
                   requires_grad=requires_grad)
 
 
 def ones(*shape: Any, dtype: DTypeLike = "float32", requires_grad: bool = False,
          device: str | None = None) -> Tensor:
-    return Tensor(_module(device).ones(_shape_arg(shape), dtype=_creation_dtype(dtype)),
+    return Tensor(_module(device).ones(_creation_shape("ones", _shape_arg(shape)),
+                                       dtype=_creation_dtype(dtype)),
                   requires_grad=requires_grad)
 
 
@@ -650,7 +670,7 @@ def randn(*shape: Any, dtype: DTypeLike = "float32", requires_grad: bool = False
     """Standard normal samples from the library's seeded generator."""
     xp = _module(device)
     dt = _creation_dtype(dtype)
-    data = _random.generator(xp).standard_normal(_shape_arg(shape), dtype=dt)
+    data = _random.generator(xp).standard_normal(_creation_shape("randn", _shape_arg(shape)), dtype=dt)
     return Tensor(data, requires_grad=requires_grad)
 
 
@@ -658,7 +678,8 @@ def rand(*shape: Any, dtype: DTypeLike = "float32", requires_grad: bool = False,
          device: str | None = None) -> Tensor:
     """Uniform samples in [0, 1) from the library's seeded generator."""
     xp = _module(device)
-    data = _random.generator(xp).random(_shape_arg(shape), dtype=_creation_dtype(dtype))
+    data = _random.generator(xp).random(_creation_shape("rand", _shape_arg(shape)),
+                                        dtype=_creation_dtype(dtype))
     return Tensor(data, requires_grad=requires_grad)
 
 
@@ -682,13 +703,14 @@ def full(shape: Any, fill_value: Any, dtype: DTypeLike = None, requires_grad: bo
     dt = _resolve_dtype(dtype)
     if dt is None:
         dt = _default_dtype(np.asarray(value))
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    shape = _creation_shape("full", shape)
     return Tensor(_module(device).full(shape, value, dtype=dt), requires_grad=requires_grad)
 
 
 def eye(n: int, m: int | None = None, dtype: DTypeLike = None, requires_grad: bool = False,
         device: str | None = None) -> Tensor:
     """An (n, m) matrix with ones on the diagonal (m defaults to n), float32 by default."""
+    n, m = _creation_shape("eye", (n,) if m is None else (n, m)) + ((None,) if m is None else ())
     return Tensor(_module(device).eye(n, m, dtype=_creation_dtype(dtype)),
                   requires_grad=requires_grad)
 

@@ -33,10 +33,9 @@ def _reduce(loss: Any, reduction: str, divisor: Any = None) -> Any:
     """The reduced loss; a "mean" divides by `divisor` when given (else the element count)."""
     xp = array_module(loss)
     if reduction == "mean":
-        if divisor is None:
-            return xp.asarray(loss.mean())
-        with np.errstate(invalid="ignore", divide="ignore"):  # every sample ignored: NaN, as PyTorch
-            return xp.asarray(loss.sum() / divisor)
+        # no samples, or every sample ignored: NaN, as PyTorch (NumPy's mean would also warn)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return xp.asarray(loss.sum() / (loss.size if divisor is None else divisor))
     if reduction == "sum":
         return xp.asarray(loss.sum())
     return loss

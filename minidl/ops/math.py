@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from minidl.autograd.function import Function
+from minidl.autograd.function import Function, promoted_dtype
 from minidl.backend import array_module
 
 
@@ -191,7 +191,9 @@ class Where(Function):
 
     def forward(self, cond: Any, a: Any, b: Any) -> Any:
         self.cond = cond.astype(bool, copy=False)
-        return array_module(a, b).where(self.cond, a, b)
+        # an integer branch takes the float branch's dtype, as PyTorch (NumPy would widen)
+        return array_module(a, b).where(self.cond, a, b).astype(promoted_dtype(a.dtype, b.dtype),
+                                                                copy=False)
 
     def backward(self, gy: Any) -> tuple[Any, Any, Any]:
         xp = array_module(gy)
@@ -259,22 +261,28 @@ def abs(x: Any) -> Any:  # noqa: A001
 
 
 def clip(x: Any, lo: float | None = None, hi: float | None = None) -> Any:
-    return Clip(lo, hi)(x)
+    """clamp's rules (PyTorch's clip is clamp): number bounds never change a float dtype."""
+    return _clamp("clip", ("lo", "hi"), x, lo, hi)
 
 
 def clamp(x: Any, min: float | None = None, max: float | None = None) -> Any:  # noqa: A002
     """PyTorch's clamp with number bounds: an integer tensor with a float bound gives float32."""
-    for bound in (min, max):
+    return _clamp("clamp", ("min", "max"), x, min, max)
+
+
+def _clamp(op: str, names: tuple[str, str], x: Any, lo: Any, hi: Any) -> Any:
+    for bound in (lo, hi):
         if bound is not None and not isinstance(bound, (int, float, np.integer, np.floating)):
-            raise TypeError(f"clamp: min and max must be numbers or None, got {type(bound).__name__}")
+            raise TypeError(f"{op}: {names[0]} and {names[1]} must be numbers or None, "
+                            f"got {type(bound).__name__}")
     # NumPy scalars act as the Python numbers they hold: they must not upcast x
-    min, max = (b.item() if isinstance(b, np.generic) else b for b in (min, max))
-    if min is None and max is None:
-        raise ValueError("clamp: at least one of min and max must not be None")
-    floats = any(isinstance(b, (float, np.floating)) for b in (min, max))
+    lo, hi = (b.item() if isinstance(b, np.generic) else b for b in (lo, hi))
+    if lo is None and hi is None:
+        raise ValueError(f"{op}: at least one of {names[0]} and {names[1]} must not be None")
+    floats = any(isinstance(b, float) for b in (lo, hi))
     if floats and x.dtype.kind not in "fc":
         x = astype(x, np.float32)
-    return Clip(min, max)(x)
+    return Clip(lo, hi)(x)
 
 
 def clone(x: Any) -> Any:

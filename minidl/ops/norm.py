@@ -90,10 +90,11 @@ def batch_norm(x: Any, running_mean: Any, running_var: Any, weight: Any = None, 
     if per_channel <= 1 and x.size:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input of shape {tuple(x.shape)}")
+    if not x.size:  # an empty batch: no statistics, running ones unchanged (as PyTorch)
+        return _affine(x * 0, weight, bias)
     view = (x.shape[0], c, math.prod(x.shape[2:]))
     y, fn = _normalize(x, view, weight, bias, eps, "channel")
-    if x.size:
-        _update_running(running_mean, running_var, fn, momentum, per_channel)
+    _update_running(running_mean, running_var, fn, momentum, per_channel)
     return y
 
 
@@ -118,7 +119,12 @@ def _eval_batch_norm(x: Tensor, running_mean: Any, running_var: Any, weight: Ten
     with no_grad():
         mean = as_tensor(_array(running_mean)).astype(x.dtype).reshape(*shape)
         inv = (as_tensor(_array(running_var)).astype(x.dtype) + eps) ** -0.5
-    y = (x - mean) * inv.reshape(*shape)
+    return _affine((x - mean) * inv.reshape(*shape), weight, bias)
+
+
+def _affine(y: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
+    """y (N, C, ...) * weight + bias, each (C,) or None, per channel."""
+    shape = (1, y.shape[1]) + (1,) * (y.ndim - 2)
     if weight is not None:
         y = y * weight.reshape(*shape)
     if bias is not None:

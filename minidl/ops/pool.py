@@ -93,6 +93,8 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -
     stride_ = kernel if stride is None else as_pair(stride, "stride", "max_pool2d", 1)
     padding_ = as_pair(padding, "padding", "max_pool2d", 0)
     _check(x, kernel, stride_, padding_)
+    if x.dtype.kind not in "iuf":  # as torch: no max pooling of bool (or complex) tensors
+        raise TypeError(f"max_pool2d: expected an integer or floating tensor, got dtype {x.dtype}")
     return MaxPool2d(kernel, stride_, padding_)(x)
 
 

@@ -51,12 +51,14 @@ class Sum(Function):
 
 class Mean(Sum):
     def forward(self, x: Any) -> Any:
-        super().forward(x)
+        total = super().forward(x)
         self.count = math.prod(x.shape[a] for a in self.axes)
+        if self.count == 0:  # a mean over nothing is NaN, as PyTorch (NumPy also warns)
+            return array_module(x).full_like(total, np.nan)
         return x.mean(axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, gy: Any) -> Any:
-        return super().backward(gy / self.count)
+        return super().backward(gy / builtins.max(self.count, 1))  # a mean over nothing: no gradient
 
 
 class Max(Function):
@@ -67,8 +69,11 @@ class Max(Function):
 
     def forward(self, x: Any) -> Any:
         self.axes = normalize_axes(self.axis, x.ndim)
-        if x.size == 0:
-            raise ValueError("max/min of an empty tensor")
+        empty = [a for a in self.axes if x.shape[a] == 0]
+        if empty or x.size == 0 and not self.axes:
+            # as PyTorch: only a reduced axis of size 0 has no max (an empty batch is fine)
+            raise ValueError(f"max/min: the tensor is empty along the reduced axes {tuple(empty)} "
+                             f"(shape {x.shape}); give an axis of nonzero size")
         y = (x.min if self.take_min else x.max)(axis=self.axes, keepdims=True)
         self.mask = x == y
         self.in_shape = x.shape

@@ -6,7 +6,6 @@ from typing import Any
 from minidl.autograd.tensor import Tensor
 from minidl.backend import array_module
 from minidl.optim.optimizer import Optimizer, ParamsLike, check_nonneg
-from minidl.optim.rmsprop import check_step
 
 
 class Adagrad(Optimizer):
@@ -17,6 +16,7 @@ class Adagrad(Optimizer):
     """
 
     _state_keys = ("step", "sum")
+    _nonnegative_state = ("sum",)
 
     def __init__(self, params: ParamsLike, lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
@@ -42,6 +42,3 @@ class Adagrad(Optimizer):
         std = xp.sqrt(total)
         std += group["eps"]
         p.data -= clr * (grad / std)
-
-    def _staged_state(self, name: str, key: Any, p: Tensor, entry: Any) -> dict[str, Any]:
-        return check_step(name, key, super()._staged_state(name, key, p, entry))

@@ -16,6 +16,7 @@ class Adam(Optimizer):
     """
 
     _state_keys = ("step", "exp_avg", "exp_avg_sq")
+    _nonnegative_state = ("exp_avg_sq",)
     _decoupled = False
 
     def __init__(self, params: ParamsLike, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),

@@ -28,7 +28,8 @@ def _real(owner: str, name: str, value: Any, low: float = 0.0, high: float = mat
     """A real number in [low, high] (or (low, high]); raises naming the argument."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{owner}: {name} must be a number, got {value!r}")
-    ok = (value > low if low_open else value >= low) and value <= high
+    # finite: an infinite gamma or lr turns every later lr into inf or NaN
+    ok = (value > low if low_open else value >= low) and value <= high and math.isfinite(value)
     if not ok:
         bracket = "(" if low_open else "["
         raise ValueError(f"{owner}: {name} must be in {bracket}{low}, {high}], got {value}")
@@ -450,6 +451,8 @@ class ReduceLROnPlateau(LRScheduler):
         best = _number(staged["best"])
         if isinstance(best, bool) or not isinstance(best, numbers.Real):
             raise TypeError(f"{owner}: best must be a number, got {best!r}")
+        if math.isnan(best):  # nothing would ever improve on it: lr cut at every patience
+            raise ValueError(f"{owner}: best must be a number or +-inf, got nan")
         staged["best"] = float(best)
 
     def _is_better(self, value: float) -> bool:

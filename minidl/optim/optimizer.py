@@ -47,6 +47,9 @@ class Optimizer:
     """
 
     _state_keys: tuple[str, ...] = ()
+    # state arrays of squares (running averages or sums of g*g): a negative entry would make
+    # the next update NaN, so a loaded state with one is refused
+    _nonnegative_state: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -256,14 +259,9 @@ class Optimizer:
         out = {}
         for k, v in entry.items():
             v = v.data if isinstance(v, Tensor) else v
-            if B.is_array(v) and v.ndim == 0:
-                v = v.item()
-            if B.is_array(v):
-                if tuple(v.shape) != tuple(p.shape):
-                    raise ValueError(f"{name}: state {k!r} of parameter {key!r} has shape "
-                                     f"{tuple(v.shape)} but the parameter has shape {tuple(p.shape)}")
-                v = _as_param_array(v, p)
-            out[k] = v
+            what = f"{name}: state {k!r} of parameter {key!r}"
+            out[k] = (_step_count(what, v) if k == "step"
+                      else _state_array(what, v, p, nonnegative=k in self._nonnegative_state))
         return out
 
     def __repr__(self) -> str:
@@ -272,6 +270,38 @@ class Optimizer:
             lines.append(f"Parameter Group {i}")
             lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
         return "\n".join(lines) + "\n)"
+
+
+def _step_count(what: str, value: Any) -> int:
+    """A loaded "step": a whole number >= 0 (0-d arrays and integral floats, as PyTorch saves
+    it, included); it scales the update, so anything else is refused."""
+    v = value.item() if B.is_array(value) and value.ndim == 0 else value
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+        raise ValueError(f"{what} must be an integer >= 0, got {value!r}")
+    return int(v)
+
+
+def _state_array(what: str, value: Any, p: Tensor, nonnegative: bool) -> Any:
+    """A loaded state array: real numbers of the parameter's shape, no NaN (and no negative
+    entry for a running average of squares), as a fresh copy on p's device in p's dtype."""
+    if not B.is_array(value) or value.ndim == 0 and p.ndim:
+        raise ValueError(f"{what} must be an array of the parameter's shape {tuple(p.shape)}, "
+                         f"got {type(value).__name__} {value!r:.60}")
+    if value.dtype.kind not in "iuf":
+        raise ValueError(f"{what} must hold real numbers (an integer or float dtype), got dtype "
+                         f"{value.dtype}")
+    if tuple(value.shape) != tuple(p.shape):
+        raise ValueError(f"{what} has shape {tuple(value.shape)} but the parameter has shape "
+                         f"{tuple(p.shape)}")
+    xp = B.array_module(value)
+    if bool(xp.isnan(value).any()) if value.dtype.kind == "f" else False:
+        raise ValueError(f"{what} holds NaN: the next step() would write NaN into the parameter")
+    if nonnegative and bool((value < 0).any()):
+        raise ValueError(f"{what} must be >= 0 everywhere (a running average of squares), got "
+                         f"a minimum of {float(value.min())}")
+    return _as_param_array(value, p)
 
 
 def _as_param_array(value: Any, p: Tensor) -> Any:

@@ -20,6 +20,7 @@ class RMSprop(Optimizer):
     """
 
     _state_keys = ("step", "square_avg")
+    _nonnegative_state = ("square_avg",)
     _optional_keys = ("momentum_buffer", "grad_avg")
 
     def __init__(self, params: ParamsLike, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
@@ -68,7 +69,7 @@ class RMSprop(Optimizer):
             staged = super()._staged_state(name, key, p, entry)
         finally:
             del self._state_keys
-        return check_step(name, key, staged)
+        return staged
 
 
 def _buffer(state: dict[str, Any], key: str, like: Any) -> Any:
@@ -76,15 +77,3 @@ def _buffer(state: dict[str, Any], key: str, like: Any) -> Any:
     if key not in state:
         state[key] = array_module(like).zeros_like(like)
     return state[key]
-
-
-def check_step(name: str, key: Any, staged: dict[str, Any]) -> dict[str, Any]:
-    """Refuse a loaded "step" that is not a whole number >= 0 (it scales the update)."""
-    step = staged["step"]
-    if isinstance(step, float) and step.is_integer():
-        step = int(step)
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise ValueError(f"{name}: state 'step' of parameter {key!r} must be an integer >= 0, "
-                         f"got {staged['step']!r}")
-    staged["step"] = step
-    return staged

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from minidl.autograd.tensor import Tensor
 from minidl.backend import array_module
 from minidl.kernels import optim as kernels
@@ -26,6 +28,8 @@ class SGD(Optimizer):
         super()._check_group(group)
         check_nonneg("SGD", "momentum", group["momentum"])
         check_nonneg("SGD", "weight_decay", group["weight_decay"])
+        if not isinstance(group["nesterov"], (bool, np.bool_)):
+            raise TypeError(f"SGD: nesterov must be True or False, got {group['nesterov']!r}")
         if group["nesterov"] and group["momentum"] <= 0:
             raise ValueError(f"SGD: nesterov momentum requires momentum > 0, got momentum="
                              f"{group['momentum']}")

@@ -439,3 +439,31 @@ def test_any_all_pow_contiguous_is_cuda(backend):
     assert x.contiguous() is x and x.is_cuda == (backend == "cupy")
     x.pow(2).sum().backward()
     assert x.grad.numpy().tolist() == [[0.0, 4.0], [0.0, 0.0]]
+
+
+# ---- creation shapes and backward(grad=) name the call ----------------------------------------
+
+@pytest.mark.parametrize("make, name", [
+    (lambda *s: md.zeros(*s), "zeros"), (lambda *s: md.ones(*s), "ones"),
+    (lambda *s: md.randn(*s), "randn"), (lambda *s: md.rand(*s), "rand"),
+    (lambda *s: md.full(s, 1.0), "full"), (lambda *s: md.eye(*s), "eye")])
+def test_creation_refuses_negative_and_fractional_sizes_naming_the_call(make, name):
+    with pytest.raises(ValueError, match=rf"{name}: a shape takes sizes >= 0, got \(-1, 3\)"):
+        make(-1, 3)
+    with pytest.raises(TypeError, match=rf"{name}: a shape takes integer sizes, got \(1.5, 3\)"):
+        make(1.5, 3)
+    assert make(np.int64(2), np.int32(3)).shape == (2, 3)  # NumPy integers are sizes
+    assert make(0, 3).shape == (0, 3)
+
+
+@pytest.mark.parametrize("grad", ["abc", None, ["a", "b"]])
+def test_backward_refuses_a_grad_that_holds_no_numbers(grad):
+    y = md.tensor([1.0, 2.0], requires_grad=True) * 2
+    if grad is None:  # grad=None on a non-scalar: the shape message (PyTorch's)
+        with pytest.raises(ValueError, match="implicitly created only for scalar outputs"):
+            y.backward(grad)
+        return
+    with pytest.raises(TypeError, match=r"backward\(\): grad must"):
+        y.backward(grad)
+    with pytest.raises(TypeError, match=r"backward\(\): grad must"):
+        y.sum().backward(grad)

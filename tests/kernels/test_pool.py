@@ -16,17 +16,25 @@ from tests.kernels.gpu_cases import DTYPES, runner, tolerance  # noqa: F401 - fi
 from tests.kernels.numba_cases import assert_same, rand
 from tests.strategies import pool_geometries, seeds
 
+TIES = st.sampled_from([False, True, "nan"])
+
 
 def _data(shape, dtype, seed, ties):
-    if ties:  # few distinct values: many windows hold several equal maxima
-        return np.random.default_rng(seed).integers(-2, 3, size=shape).astype(dtype)
-    return rand(shape, dtype, seed)
+    """ties False: distinct values; True: few distinct values (many windows hold several
+    equal maxima); "nan": those with NaNs, which must win wherever they are in a window."""
+    if not ties:
+        return rand(shape, dtype, seed)
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, size=shape).astype(dtype)
+    if ties == "nan":
+        x[rng.random(shape) < 0.2] = np.nan
+    return x
 
 
 # ---- Numba == reference -------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@given(case=pool_geometries(), seed=seeds, ties=st.booleans())
+@given(case=pool_geometries(), seed=seeds, ties=TIES)
 def test_numba_forward_and_backward_equal_reference(build, dtype, case, seed, ties):
     from minidl.kernels.pool import cpu  # noqa: PLC0415 - imports Numba
 
@@ -44,7 +52,7 @@ def test_numba_forward_and_backward_equal_reference(build, dtype, case, seed, ti
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(n=st.integers(1, 3), c=st.integers(1, 3), oh=st.integers(1, 4), ow=st.integers(1, 4),
-       extra=st.integers(0, 1), seed=seeds, ties=st.booleans())
+       extra=st.integers(0, 1), seed=seeds, ties=TIES)
 def test_numba_2x2_path_equals_reference(build, dtype, n, c, oh, ow, extra, seed, ties):
     """kernel 2, stride 2, no padding (odd sizes leave a last row/column unused)."""
     from minidl.kernels.pool import cpu  # noqa: PLC0415
@@ -78,10 +86,35 @@ def test_numba_padding_is_never_the_max():
     assert y[0, 0, 0, 0] == -1.0 and argmax[0, 0, 0, 0] == 0
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_numba_nan_anywhere_in_a_window_wins(build, dtype):
+    """Both Numba loops (2x2 and general): the max of a window holding a NaN is NaN, its
+    argmax the last NaN (PyTorch's CPU and CUDA kernels: `v > best || isnan(v)`)."""
+    from minidl.kernels.pool import cpu  # noqa: PLC0415
+
+    x = np.zeros((1, 1, 4, 4), dtype)
+    x[0, 0, 1, 1] = x[0, 0, 0, 3] = x[0, 0, 1, 2] = np.nan
+    for window in [(2, 2, 2, 2, 0, 0), (2, 2, 1, 1, 0, 0), (3, 3, 2, 2, 1, 1)]:
+        y, argmax = cpu.maxpool(x, *window)
+        y_ref, argmax_ref = reference.maxpool(x, *window)
+        np.testing.assert_array_equal(y, y_ref)
+        np.testing.assert_array_equal(argmax, argmax_ref)
+    y, argmax = cpu.maxpool(x, 2, 2, 2, 2, 0, 0)
+    np.testing.assert_array_equal(y[0, 0], [[np.nan, np.nan], [0, 0]])
+    np.testing.assert_array_equal(argmax[0, 0], [[5, 6], [8, 10]])
+
+
+def test_reference_nan_wins_last_nan_is_the_argmax():
+    """torch 2.13: max_pool2d([[nan, 1], [nan, 2]], 2) is nan with index 2."""
+    x = np.array([[[[np.nan, 1.0], [np.nan, 2.0]]]])
+    y, argmax = reference.maxpool(x, 2, 2, 2, 2, 0, 0)
+    assert np.isnan(y).all() and argmax.ravel().tolist() == [2]
+
+
 # ---- GPU kernels == reference (on the GPU, and the CUDA source on the host) ----------------
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@given(case=pool_geometries(max_n=2, max_side=7), seed=seeds, ties=st.booleans())
+@given(case=pool_geometries(max_n=2, max_side=7), seed=seeds, ties=TIES)
 def test_gpu_forward_and_backward_equal_reference(runner, dtype, case, seed, ties):
     shape, window = case
     x = _data(shape, dtype, seed, ties)
@@ -114,6 +147,14 @@ def test_gpu_padding_never_wins_and_argmax_points_into_the_plane(runner):
     y, argmax = gpu.maxpool(runner.to(x), 3, 3, 2, 2, 1, 1)
     np.testing.assert_array_equal(runner.back(y), [[[[-1, -2, -4], [-6, -7, -9], [-16, -17, -19]]]])
     np.testing.assert_array_equal(runner.back(argmax), [[[[0, 1, 3], [5, 6, 8], [15, 16, 18]]]])
+
+
+def test_gpu_nan_anywhere_in_a_window_wins(runner):
+    x = np.zeros((1, 1, 4, 4), "float32")
+    x[0, 0, 1, 1] = x[0, 0, 0, 3] = x[0, 0, 1, 2] = np.nan
+    y, argmax = gpu.maxpool(runner.to(x), 2, 2, 2, 2, 0, 0)
+    np.testing.assert_array_equal(runner.back(y)[0, 0], [[np.nan, np.nan], [0, 0]])
+    np.testing.assert_array_equal(runner.back(argmax)[0, 0], [[5, 6], [8, 10]])
 
 
 # ---- the route ------------------------------------------------------------------------------

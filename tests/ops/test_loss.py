@@ -414,3 +414,19 @@ def test_new_loss_arguments_are_checked():
         F.huber_loss(z, z, delta=0)
     with pytest.raises(ValueError, match=r"l1_loss: input and target must have the same shape"):
         F.l1_loss(z, md.zeros(3))
+
+
+# ---- an empty batch: a mean over nothing is NaN, a sum 0 (torch 2.13), without warnings -------
+
+@pytest.mark.parametrize("loss, target", [
+    (F.mse_loss, "float"), (F.l1_loss, "float"), (F.smooth_l1_loss, "float"),
+    (F.huber_loss, "float"), (F.binary_cross_entropy_with_logits, "float"),
+    (F.binary_cross_entropy, "float"), (F.cross_entropy, "probs")])
+def test_mean_loss_of_an_empty_batch_is_nan(backend, loss, target):
+    x = md.zeros(0, 3, dtype="float64", requires_grad=True, device=backend)
+    t = md.zeros(0, 3, dtype="float64", device=backend)
+    y = loss(x, t)
+    assert y.shape == () and np.isnan(y.item())
+    y.backward()
+    assert x.grad.shape == (0, 3)
+    assert loss(x, t, reduction="sum").item() == 0.0

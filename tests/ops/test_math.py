@@ -264,9 +264,41 @@ def test_where_known_values_and_scalar_branch(backend):
     assert_close(b.grad, [[1.0], [1.0]])
 
 
+@pytest.mark.parametrize("make", [
+    # torch 2.13 gives float32 for each
+    lambda m, f, i: md.where(m, f, 0),
+    lambda m, f, i: md.where(m, 0, f),
+    lambda m, f, i: md.where(m, f, 1.5),
+    lambda m, f, i: md.where(m, i, 0.5),
+    lambda m, f, i: md.where(m, i, f),
+    lambda m, f, i: md.where(m, f, i),
+    lambda m, f, i: md.where(m, 0.5, 1),
+])
+def test_where_numbers_and_integer_branches_keep_float32(backend, make):
+    """A number (or an integer branch) never widens a float32 where(): the mask comes first,
+    so the number must not take the mask's dtype rule."""
+    m = md.tensor([True, False], device=backend)
+    f, i = md.tensor([1.0, 2.0], device=backend), md.tensor([1, 2], dtype="int32", device=backend)
+    assert make(m, f, i).dtype == md.float32
+
+
+def test_where_of_numbers_and_integers_as_torch(backend):
+    m = md.tensor([True, False], device=backend)
+    assert md.where(m, 0, 1).dtype == md.int64  # torch: int64
+    assert md.where(m, md.tensor([1, 2], device=backend), 0).dtype == md.int64
+    assert md.where(m, md.ones(2, dtype="float64", device=backend), 0.5).dtype == md.float64
+
+
+def test_clip_follows_clamp_dtype_rule(backend):
+    """clip is clamp (PyTorch): an integer tensor with a float bound gives float32, as torch."""
+    y = md.tensor([1, 2], device=backend).clip(1.5, None)
+    assert y.dtype == md.float32 and y.tolist() == [1.5, 2.0]
+    assert md.tensor([1, 2], device=backend).clip(0, 1).dtype == md.int64
+
+
 def test_clip_needs_a_bound(backend):
     # as torch.clip: "At least one of 'min' or 'max' must not be None"
-    with pytest.raises(ValueError, match="Clip: at least one of lo and hi"):
+    with pytest.raises(ValueError, match="clip: at least one of lo and hi"):
         t64([1.0, -2.0], backend).clip()
 
 

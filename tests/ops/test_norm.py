@@ -110,3 +110,18 @@ def test_batch_norm_nan_propagates():
     x = md.tensor(np.array([[1.0, np.nan], [2.0, 3.0], [0.0, 1.0]]))
     y = F.batch_norm(x, None, None, training=True).numpy()
     assert np.all(np.isfinite(y[:, 0])) and np.all(np.isnan(y[:, 1]))
+
+
+def test_batch_norm_of_an_empty_batch_keeps_the_running_statistics(backend):
+    """torch 2.13: an empty batch in training gives an empty output, leaves the running
+    statistics alone and zero gradients for weight and bias."""
+    x = md.zeros(0, 2, 3, dtype="float64", requires_grad=True, device=backend)
+    rm, rv = md.zeros(2, dtype="float64", device=backend), md.ones(2, dtype="float64", device=backend)
+    w = md.ones(2, dtype="float64", requires_grad=True, device=backend)
+    b = md.zeros(2, dtype="float64", requires_grad=True, device=backend)
+    y = F.batch_norm(x, rm, rv, w, b, training=True)
+    assert y.shape == (0, 2, 3)
+    y.sum().backward()
+    assert x.grad.shape == (0, 2, 3)
+    assert w.grad.tolist() == [0.0, 0.0] and b.grad.tolist() == [0.0, 0.0]
+    assert rm.tolist() == [0.0, 0.0] and rv.tolist() == [1.0, 1.0]

@@ -256,3 +256,39 @@ def test_avg_pools_refuse_integer_input(pool, name):
 def test_avg_pool2d_input_without_grad_keeps_nothing(backend):
     y = F.avg_pool2d(md.tensor(np.ones((1, 1, 4, 4)), device=backend), 2)
     assert not y.requires_grad and y.creator is None
+
+
+@pytest.mark.parametrize("kernels", ["auto", "reference"])
+def test_max_pool2d_nan_propagates_and_takes_the_gradient(backend, kernels, monkeypatch):
+    """torch 2.13: max_pool2d([[nan, 1], [nan, 2]], 2) is nan and the gradient goes to the
+    last NaN (index 2); a NaN anywhere in an overlapping window spreads to each window."""
+    from minidl.kernels import _route  # noqa: PLC0415
+
+    monkeypatch.setattr(_route, "_mode", kernels)
+    x = md.tensor([[[[np.nan, 1.0], [np.nan, 2.0]]]], requires_grad=True, device=backend)
+    y = F.max_pool2d(x, 2)
+    assert np.isnan(y.item())
+    y.sum().backward()
+    assert_close(x.grad, [[[[0.0, 0.0], [1.0, 0.0]]]])
+    z = np.zeros((1, 1, 3, 3), np.float32)
+    z[0, 0, 1, 1] = np.nan  # inside every 3x3 window (padding 1)
+    assert np.isnan(F.max_pool2d(md.tensor(z, device=backend), 3, 1, 1).numpy()).all()
+
+
+@pytest.mark.parametrize("kernels", ["auto", "reference"])
+def test_max_pool2d_of_an_empty_batch(backend, kernels, monkeypatch):
+    """N = 0 forward and backward, as torch: output (0, C, OH, OW), gradient (0, C, H, W)."""
+    from minidl.kernels import _route  # noqa: PLC0415
+
+    monkeypatch.setattr(_route, "_mode", kernels)
+    x = md.zeros(0, 2, 4, 4, requires_grad=True, device=backend)
+    y = F.max_pool2d(x, 2)
+    assert y.shape == (0, 2, 2, 2)
+    y.sum().backward()
+    assert x.grad.shape == (0, 2, 4, 4)
+
+
+def test_max_pool2d_refuses_bool_input_naming_the_op():
+    """torch: "max_pool2d" not implemented for 'Bool'."""
+    with pytest.raises(TypeError, match="max_pool2d: expected an integer or floating tensor, got dtype bool"):
+        F.max_pool2d(md.tensor(np.ones((1, 1, 2, 2), bool)), 2)

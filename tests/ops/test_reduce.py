@@ -214,3 +214,28 @@ def test_argmax_errors(backend):
         md.zeros(0, device=backend).argmax()
     with pytest.raises(TypeError, match="argmin: dim must be one int"):
         md.zeros(2, 2, device=backend).argmin(dim=(0, 1))
+
+
+# ---- empty batches (PyTorch's rules, torch 2.13) ----------------------------------------------
+
+def test_mean_over_nothing_is_nan_and_backward_is_empty(backend):
+    x = md.zeros(0, 3, dtype="float64", requires_grad=True, device=backend)
+    y = x.mean()
+    assert np.isnan(y.item())
+    y.backward()
+    assert x.grad.shape == (0, 3)
+    column = md.zeros(0, 3, dtype="float64", device=backend).mean(axis=0)
+    assert np.isnan(column.numpy()).all() and column.shape == (3,)
+    assert md.zeros(0, 3, device=backend).mean(axis=1).shape == (0,)
+
+
+def test_max_min_of_an_empty_batch_along_a_full_axis(backend):
+    """torch.zeros(0, 3).amax(dim=1) has shape (0,); along dim 0 it raises."""
+    x = md.zeros(0, 3, dtype="float64", requires_grad=True, device=backend)
+    for name in ("max", "min"):
+        y = getattr(x, name)(axis=1)
+        assert y.shape == (0,)
+        y.sum().backward()
+        assert x.grad.shape == (0, 3)
+        with pytest.raises(ValueError, match=r"empty along the reduced axes \(0,\)"):
+            getattr(x, name)(axis=0)

@@ -256,6 +256,11 @@ def test_plateau_state_dict_resumes(tmp_path):
     ({"gamma": -1.0}, r"gamma must be in \[0.0, inf\], got -1.0"),
     ({"base_lrs": [0.1, 0.2]}, "base_lrs must hold one number per param group"),
     ({"_last_lr": [float("nan")]}, "_last_lr must be in"),
+    ({"gamma": float("inf")}, r"gamma must be in \[0.0, inf\], got inf"),
+    ({"_last_lr": [float("inf")]}, "_last_lr must be in"),
+    ({"base_lrs": [float("inf")]}, "base_lrs must be in"),
+    ({"last_epoch": 2.5}, "last_epoch must be an integer"),
+    ({"last_epoch": None}, "last_epoch must be an integer"),
 ])
 def test_bad_scheduler_state_is_refused_and_changes_nothing(corrupt, match):
     opt = make_opt()
@@ -306,3 +311,27 @@ def test_signatures_and_defaults_are_the_contracts():
     assert list(inspect.signature(SequentialLR).parameters)[:3] == ["optimizer", "schedulers", "milestones"]
     assert defaults(ReduceLROnPlateau) == {"mode": "min", "factor": 0.1, "patience": 10, "threshold": 1e-4,
                                            "threshold_mode": "rel", "cooldown": 0, "min_lr": 0.0, "eps": 1e-8}
+
+
+@pytest.mark.parametrize("corrupt, match", [
+    ({"best": float("nan")}, "best must be a number or"),
+    ({"best": "abc"}, "best must be a number"),
+    ({"threshold": float("inf")}, "threshold must be in"),
+    ({"eps": float("nan")}, "eps must be in"),
+    ({"factor": 2.0}, "factor"),
+    ({"patience": -1}, "patience"),
+])
+def test_bad_plateau_state_is_refused_and_changes_nothing(corrupt, match):
+    opt = make_opt()
+    sched = ReduceLROnPlateau(opt)
+    sched.step(1.0)
+    before = sched.state_dict()
+    with pytest.raises((ValueError, TypeError), match=match):
+        sched.load_state_dict({**before, **corrupt})
+    assert sched.state_dict() == before
+
+
+def test_scheduler_load_state_dict_of_none_names_the_call():
+    sched = ExponentialLR(make_opt(), 0.5)
+    with pytest.raises(ValueError, match="ExponentialLR.load_state_dict: expected a dict, got NoneType"):
+        sched.load_state_dict(None)

@@ -282,3 +282,82 @@ def test_load_state_dict_rejects_other_optimizers_groups():
         sgd.load_state_dict(opt.state_dict())
     with pytest.raises(ValueError, match="expected a dict with keys"):
         sgd.load_state_dict({"state": {}})
+
+
+# ---- every field of every optimizer's state is validated before anything changes ------------
+
+OPTIMIZERS = [(optim.SGD, {"lr": 0.1, "momentum": 0.9}), (optim.Adam, {}), (optim.AdamW, {}),
+              (optim.RMSprop, {"momentum": 0.9, "centered": True}), (optim.Adagrad, {})]
+SQUARES = {"exp_avg_sq", "square_avg", "sum"}  # running averages of g*g: never negative
+
+
+def _stepped(cls, kwargs):
+    p = Parameter(md.tensor(np.linspace(-1, 1, 6).reshape(2, 3)))
+    opt = cls([p], **kwargs)
+    p.grad = md.ones(2, 3, dtype="float64")
+    opt.step()
+    return p, opt
+
+
+def _bad_values(key):
+    """(value, message) pairs a state entry `key` must refuse."""
+    if key == "step":
+        return [(-1, "integer >= 0"), ("abc", "integer >= 0"), (float("nan"), "integer >= 0"),
+                (2.5, "integer >= 0"), (True, "integer >= 0"), (None, "integer >= 0"),
+                (np.ones((2, 3)), "integer >= 0")]
+    bad = [(np.array(["a"] * 6).reshape(2, 3), "real numbers"), (np.ones((2, 3), bool), "real numbers"),
+           (np.full((2, 3), np.nan), "NaN"), (2.5, "array of the parameter's shape"),
+           ("abc", "array of the parameter's shape"), (None, "array of the parameter's shape"),
+           (np.ones(6), r"shape \(6,\)")]
+    if key in SQUARES:
+        bad.append((-np.ones((2, 3)), ">= 0 everywhere"))
+    return bad
+
+
+@pytest.mark.parametrize("cls, kwargs", OPTIMIZERS, ids=[c.__name__ for c, _ in OPTIMIZERS])
+def test_load_state_dict_validates_every_state_field(cls, kwargs):
+    """Adam step=-1, "abc", NaN or 2.5, a string array...: a ValueError naming the optimizer,
+    the field, what was expected and what was given; the optimizer is left unchanged."""
+    p, opt = _stepped(cls, kwargs)
+    good = opt.state_dict()
+    assert good["state"][0], cls.__name__
+    for key in good["state"][0]:
+        for value, message in _bad_values(key):
+            broken = {"param_groups": good["param_groups"],
+                      "state": {0: {**good["state"][0], key: value}}}
+            with pytest.raises(ValueError, match=message) as info:
+                opt.load_state_dict(broken)
+            assert f"{cls.__name__}.load_state_dict" in str(info.value) and repr(key) in str(info.value)
+            after = opt.state_dict()["state"][0]
+            for k, v in good["state"][0].items():
+                np.testing.assert_array_equal(after[k], v)
+
+
+@pytest.mark.parametrize("cls, kwargs", OPTIMIZERS, ids=[c.__name__ for c, _ in OPTIMIZERS])
+def test_load_state_dict_accepts_what_torch_saves(cls, kwargs):
+    """PyTorch saves step as a float tensor (a 0-d float array after md.load): 3.0 is step 3."""
+    p, opt = _stepped(cls, kwargs)
+    sd = opt.state_dict()
+    if "step" in sd["state"][0]:
+        sd["state"][0]["step"] = np.array(3.0)
+        opt.load_state_dict(sd)
+        assert opt.state_dict()["state"][0]["step"] == 3
+    sd["state"][0] = {k: (v.astype(np.float32) if isinstance(v, np.ndarray) else v)
+                      for k, v in sd["state"][0].items()}
+    opt.load_state_dict(sd)  # float32 state for a float64 parameter: cast, as PyTorch
+
+
+def test_sgd_nesterov_must_be_a_bool():
+    p, opt = _stepped(optim.SGD, {"lr": 0.1, "momentum": 0.9})
+    sd = opt.state_dict()
+    sd["param_groups"][0]["nesterov"] = "abc"
+    with pytest.raises(TypeError, match="SGD: nesterov must be True or False, got 'abc'"):
+        opt.load_state_dict(sd)
+    with pytest.raises(TypeError, match="nesterov"):
+        optim.SGD([p], lr=0.1, momentum=0.9, nesterov=1.5)
+
+
+def test_load_state_dict_of_none_names_the_call():
+    _, opt = _stepped(optim.Adam, {})
+    with pytest.raises(ValueError, match=r"Adam.load_state_dict: expected a dict .* got NoneType"):
+        opt.load_state_dict(None)

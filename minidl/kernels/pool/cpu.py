@@ -37,7 +37,9 @@ def _forward(x, kh, kw, sh, sw, ph, pw, y, argmax, want_argmax):  # pragma: no c
                 for i in range(i_lo, i_hi):
                     for j in range(j_lo, j_hi):
                         v = plane[h0 + i, w0 + j]
-                        if v > best:  # strict: the first max in row-major order wins ties
+                        # strict: the first max in row-major order wins ties; a NaN always
+                        # wins (the last one, as PyTorch), so it propagates
+                        if v > best or v != v:
                             best = v
                             at = (h0 + i) * w + w0 + j
                 y[b, ch, r, q] = best
@@ -61,12 +63,12 @@ def _forward_2x2(x, y, argmax, want_argmax):  # pragma: no cover - compiled
                 k = np.uintp(2 * q)
                 # unsigned indexes: no wrap-around branch, so the loop vectorises
                 i0, i1, i2, i3 = np.uintp(t0) + k, np.uintp(t0 + 1) + k, np.uintp(b0) + k, np.uintp(b0 + 1) + k
-                best, pos = plane[i0], i0
-                if plane[i1] > best:
+                best, pos = plane[i0], i0  # NaN wins, as in _forward
+                if plane[i1] > best or plane[i1] != plane[i1]:
                     best, pos = plane[i1], i1
-                if plane[i2] > best:
+                if plane[i2] > best or plane[i2] != plane[i2]:
                     best, pos = plane[i2], i2
-                if plane[i3] > best:
+                if plane[i3] > best or plane[i3] != plane[i3]:
                     best, pos = plane[i3], i3
                 out[np.uintp(o0 + q)] = best
                 if want_argmax:
@@ -104,6 +106,7 @@ def unpool(gy: np.ndarray, argmax: np.ndarray, x_shape: tuple[int, ...],
     """reference.unpool's contract: gy of any layout, argmax int64; one task per plane."""
     n, c, h, w = x_shape
     dx = np.empty((n * c, h * w), dtype=gy.dtype)
-    g = np.ascontiguousarray(gy).reshape(n * c, -1)
-    launch(_backward, dx.size, tuning(PARALLEL), g, np.ascontiguousarray(argmax).reshape(n * c, -1), dx)
+    outputs = gy.shape[2] * gy.shape[3]  # not -1: NumPy cannot infer it when n * c == 0
+    g = np.ascontiguousarray(gy).reshape(n * c, outputs)
+    launch(_backward, dx.size, tuning(PARALLEL), g, np.ascontiguousarray(argmax).reshape(n * c, outputs), dx)
     return dx.reshape(x_shape)

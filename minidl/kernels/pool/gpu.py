@@ -1,7 +1,7 @@
 """Max pooling on CuPy arrays: CUDA kernels with the contract of reference.py.
 
 Forward: one thread per output; it scans its window row-major over the real pixels
-only (padding is -inf, so it never wins) and keeps the first maximum, writing the max
+only (padding is -inf, so it never wins) and keeps the first maximum (a NaN always wins: the last NaN, as PyTorch), writing the max
 and its flat index h*W + w into the unpadded plane (int64).
 
 Backward: a gather: one thread per input pixel sums, in (oh, ow) order, the gy entries
@@ -33,7 +33,9 @@ extern "C" __global__ void maxpool_forward(const T* x, T* y, long long* argmax, 
                 const I w = ow * sw - pw + j;
                 if (w < 0 || w >= W) continue;
                 const T v = xs[h * W + w];
-                if (arg < 0 || v > best) {  // strict '>': the first max wins ties
+                // strict '>': the first max wins ties; a NaN always wins (the last one,
+                // as PyTorch), so it propagates
+                if (arg < 0 || v > best || v != v) {
                     best = v;
                     arg = (long long)h * W + w;
                 }

@@ -3,7 +3,7 @@
 What runs with MINIDL_KERNELS=reference (and for integer inputs) and what gradcheck
 trusts. The window's max is found pass by pass over the kh*kw window offsets, each a
 strided slice of the whole batch, keeping the first max (row-major window order) and
-its flat index.
+its flat index; a NaN in a window is its max (the last NaN, as PyTorch).
 """
 from __future__ import annotations
 
@@ -40,8 +40,9 @@ def maxpool(x: Any, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int,
             real = ((r >= 0) & (r < h))[:, None] & ((q >= 0) & (q < w))[None, :]
             vals = padded[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
             # the first real pixel of a window always wins, so an all -inf window still
-            # points at a real pixel rather than at the padding
-            take = real & ((vals > best) | (argmax < 0))
+            # points at a real pixel rather than at the padding; a NaN always wins (the
+            # last one, as PyTorch), so it propagates
+            take = real & ((vals > best) | (vals != vals) | (argmax < 0))
             best = xp.where(take, vals, best)
             argmax = xp.where(take, r[:, None] * w + q[None, :], argmax)
     return best, (argmax if need_argmax else None)
@@ -54,5 +55,6 @@ def unpool(gy: Any, argmax: Any, x_shape: tuple[int, ...], window: tuple[int, ..
     n, c, h, w = x_shape
     dx = xp.zeros((n * c, h * w), dtype=gy.dtype)
     plane = xp.arange(n * c)[:, None]  # which (n, c) plane each output row belongs to
-    B.scatter_add(dx, (plane, argmax.reshape(n * c, -1)), gy.reshape(n * c, -1))
+    outputs = gy.shape[2] * gy.shape[3]  # not -1: NumPy cannot infer it when n * c == 0
+    B.scatter_add(dx, (plane, argmax.reshape(n * c, outputs)), gy.reshape(n * c, outputs))
     return dx.reshape(x_shape)
