@@ -4,7 +4,7 @@ from minidl.nn.container import Identity, ModuleDict, ModuleList
 from minidl.nn.conv import Conv2D, Conv2d
 from minidl.nn.pool import MaxPool2D, MaxPool2d
 from minidl.nn.embedding import Embedding
-from minidl.nn.rnn import LSTM
+from minidl.nn.rnn import GRU, LSTM
 from minidl.nn import init
 from minidl.nn.linear import Dense, Linear
 from minidl.nn.activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
@@ -26,7 +26,7 @@ from minidl.nn.transformer import TransformerEncoder, TransformerEncoderLayer
 from minidl.nn.summary import summary
 
 __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Identity",
-           "Conv2D", "Conv2d", "MaxPool2D", "MaxPool2d", "LSTM", "Embedding",
+           "Conv2D", "Conv2d", "MaxPool2D", "MaxPool2d", "LSTM", "GRU", "Embedding",
            "init", "Dense", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "LeakyReLU",
            "GELU", "SiLU", "ELU", "Dropout", "Flatten",
            "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "L1Loss",
