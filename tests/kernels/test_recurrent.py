@@ -347,19 +347,12 @@ def test_gru_out_arrays_and_inputs_in_other_layouts():
         assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
-def test_gru_reference_mode_runs_the_reference_in_the_layer_op(monkeypatch):
-    called: list[str] = []
-    for name in ("gru_cell_forward", "gru_cell_backward"):
-        real = getattr(reference, name)
-        monkeypatch.setattr(reference, name, lambda *a, _r=real, _n=name, **k: (called.append(_n), _r(*a, **k))[1])
-    before = set_kernels("reference")
-    try:
-        xg, w = rand_tensor((3, 2, 6), seed=3, low=-2, high=2), rand_tensor((2, 6), seed=4)
-        b, h0 = rand_tensor((6,), seed=5), rand_tensor((2, 2), seed=6)
-        assert md.gradcheck(lambda *a: gru_layer(*a, reverse=True)[0], xg, w, b, h0)
-        assert called.count("gru_cell_forward") >= 3 and "gru_cell_backward" in called
-    finally:
-        set_kernels(before)
+def test_gru_reference_mode_runs_the_reference_in_the_layer_op(reference_mode, spy):
+    called = spy(reference, "gru_cell_forward", "gru_cell_backward")
+    xg, w = rand_tensor((3, 2, 6), seed=3, low=-2, high=2), rand_tensor((2, 6), seed=4)
+    b, h0 = rand_tensor((6,), seed=5), rand_tensor((2, 2), seed=6)
+    assert md.gradcheck(lambda *a: gru_layer(*a, reverse=True)[0], xg, w, b, h0)
+    assert called.count("gru_cell_forward") >= 3 and "gru_cell_backward" in called
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
