@@ -1,14 +1,18 @@
-"""The three benchmark models, built the same way in minidl and in PyTorch.
+"""The benchmark models, built the same way in minidl and in PyTorch.
 
 Both frameworks load the same initial weights (PyTorch's default scheme, uniform in
 +-1/sqrt(fan_in), drawn once with NumPy), so a training run computes the same numbers
 in both and the timings compare like with like. Weights are kept in minidl's layout
-(Dense weight (in, out), LSTM weights (in, 4H) with one bias) and transposed for torch.
+(Dense weight (in, out), LSTM weights (in, 4H) with one bias, GRU weights (in, 3H) with
+two biases) and transposed for torch.
 
 Models (input: real MNIST digits):
 - "cnn":  Conv2D(1,32,3) -> ReLU -> MaxPool2D(2) -> Flatten -> Dense(5408,128) -> ReLU -> Dense(128,10)
 - "mlp":  784 -> 128 -> 64 -> 32 -> 10 with ReLU between
 - "lstm": LSTM over the 28 rows (T=28, input 28, hidden 128), last step -> Dense(128,10)
+- "gru":  a text classifier: Embedding(1000, 64) -> GRU(64, 256) over T=50 token ids, last
+          step -> Dense(256, 2). The ids are read from the image bytes and the target is
+          the digit's parity (the timing depends on the shapes, not on the values).
 """
 from __future__ import annotations
 
@@ -18,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
-MODELS = ("cnn", "mlp", "lstm")
+MODELS = ("cnn", "mlp", "lstm", "gru")
 MLP_SIZES = (784, 128, 64, 32, 10)
 LSTM_HIDDEN = 128
+GRU_VOCAB, GRU_EMBED, GRU_HIDDEN, GRU_STEPS = 1000, 64, 256, 50
 
 
 def _uniform(rng: np.random.Generator, fan_in: int, shape: tuple[int, ...]) -> np.ndarray:
@@ -47,16 +52,32 @@ def init_params(model: str, seed: int = 0) -> dict[str, np.ndarray]:
                 "lstm.weight_hh_l0": _uniform(rng, h, (h, 4 * h)),
                 "lstm.bias_l0": _uniform(rng, h, (4 * h,)),
                 "fc.weight": _uniform(rng, h, (h, 10)), "fc.bias": _uniform(rng, h, (10,))}
+    if model == "gru":
+        h = GRU_HIDDEN
+        return {"embedding.weight": rng.standard_normal((GRU_VOCAB, GRU_EMBED)).astype(np.float32),
+                "gru.weight_ih_l0": _uniform(rng, h, (GRU_EMBED, 3 * h)),
+                "gru.weight_hh_l0": _uniform(rng, h, (h, 3 * h)),
+                "gru.bias_ih_l0": _uniform(rng, h, (3 * h,)), "gru.bias_hh_l0": _uniform(rng, h, (3 * h,)),
+                "fc.weight": _uniform(rng, h, (h, 2)), "fc.bias": _uniform(rng, h, (2,))}
     raise ValueError(f"unknown model {model!r}: expected one of {MODELS}")
 
 
 def model_input(model: str, images: np.ndarray) -> np.ndarray:
-    """The array a model takes, from (N, 1, 28, 28) images: NCHW, (N, 784) or (N, T=28, 28)."""
+    """The array a model takes, from (N, 1, 28, 28) images: NCHW, (N, 784), (N, T=28, 28),
+    or (N, T=50) int64 token ids (sums of 15 pixel bytes each, modulo the vocabulary)."""
     if model == "cnn":
         return images
     if model == "mlp":
         return np.ascontiguousarray(images.reshape(len(images), 784))
+    if model == "gru":
+        pixels = np.rint(images.reshape(len(images), 784)[:, : GRU_STEPS * 15] * 255).astype(np.int64)
+        return pixels.reshape(len(images), GRU_STEPS, 15).sum(axis=2) % GRU_VOCAB
     return np.ascontiguousarray(images.reshape(len(images), 28, 28))
+
+
+def model_target(model: str, labels: np.ndarray) -> np.ndarray:
+    """The class ids a model is trained on: the digits, or their parity for the 2-class "gru"."""
+    return labels % 2 if model == "gru" else labels
 
 
 # ---- minidl ---------------------------------------------------------------------------
@@ -75,6 +96,8 @@ def build_minidl(model: str, seed: int = 0, device: str = "numpy") -> Any:
         net = nn.Sequential(*layers[:-1])
     elif model == "lstm":
         net = _MinidlLSTMClassifier()
+    elif model == "gru":
+        net = _minidl_gru_class()()
     else:
         raise ValueError(f"unknown model {model!r}: expected one of {MODELS}")
     net.load_state_dict(init_params(model, seed))
@@ -99,6 +122,23 @@ def _minidl_lstm_class() -> type:
 
 def _MinidlLSTMClassifier() -> Any:
     return _minidl_lstm_class()()
+
+
+def _minidl_gru_class() -> type:
+    from minidl import nn
+
+    class GRUTextClassifier(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embedding = nn.Embedding(GRU_VOCAB, GRU_EMBED)
+            self.gru = nn.GRU(GRU_EMBED, GRU_HIDDEN, batch_first=True)
+            self.fc = nn.Dense(GRU_HIDDEN, 2)
+
+        def forward(self, ids: Any) -> Any:
+            _, h = self.gru(self.embedding(ids))
+            return self.fc(h[-1])
+
+    return GRUTextClassifier
 
 
 def minidl_workload(model: str, device: str = "numpy", seed: int = 0
@@ -152,6 +192,9 @@ def build_torch(model: str, seed: int = 0, device: str = "cpu") -> Any:
                  "lstm.bias_ih_l0": params["lstm.bias_l0"],
                  "lstm.bias_hh_l0": np.zeros_like(params["lstm.bias_l0"]),
                  "fc.weight": params["fc.weight"].T, "fc.bias": params["fc.bias"]}
+    elif model == "gru":
+        net = _torch_gru_class()()
+        state = {k: (v.T if v.ndim == 2 and k != "embedding.weight" else v) for k, v in params.items()}
     else:
         raise ValueError(f"unknown model {model!r}: expected one of {MODELS}")
     net.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()})
@@ -172,6 +215,23 @@ def _torch_lstm_class() -> type:
             return self.fc(h[-1])
 
     return LSTMClassifier
+
+
+def _torch_gru_class() -> type:
+    from torch import nn
+
+    class GRUTextClassifier(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embedding = nn.Embedding(GRU_VOCAB, GRU_EMBED)
+            self.gru = nn.GRU(GRU_EMBED, GRU_HIDDEN, batch_first=True)
+            self.fc = nn.Linear(GRU_HIDDEN, 2)
+
+        def forward(self, ids: Any) -> Any:
+            _, h = self.gru(self.embedding(ids))
+            return self.fc(h[-1])
+
+    return GRUTextClassifier
 
 
 def torch_workload(model: str, device: str = "cpu", seed: int = 0

@@ -158,6 +158,8 @@ def test_fused_kernels_run_on_gpu_arrays(dev):
         z, c = cp.ones((2, 8)), cp.ones((2, 2))
         h, cn, saved = recurrent.lstm_cell_forward(z, c)
         recurrent.lstm_cell_backward(saved, h, None)
+        h, saved = recurrent.gru_cell_forward(cp.ones((2, 6)), cp.ones((2, 6)), c)
+        recurrent.gru_cell_backward(saved, h)
         lo, saved = loss.softmax_cross_entropy_forward(z, cp.zeros(2, dtype=cp.int64), 0.0)
         loss.softmax_cross_entropy_backward(saved, lo)
         optim_ref.sgd_update(c, c.copy(), None, 0.1, 0.0, 0.0, False, 0.0)
@@ -166,7 +168,7 @@ def test_fused_kernels_run_on_gpu_arrays(dev):
     finally:
         build.launch = real
     assert {"im2col", "col2im", "maxpool_forward", "maxpool_backward", "relu_forward", "relu_backward",
-            "lstm_forward", "lstm_backward", "ce_forward_index", "ce_backward_index", "sgd_update",
+            "lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "ce_forward_index", "ce_backward_index", "sgd_update",
             "adam_update"} <= set(calls)
 
 
@@ -180,6 +182,17 @@ class _RowLSTM(nn.Module):
 
     def forward(self, x: Any) -> Any:
         out, _ = self.lstm(x)
+        return self.head(out[:, -1])
+
+
+class _RowGRU(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gru = nn.GRU(6, 5, num_layers=2, bidirectional=True)
+        self.head = nn.Dense(10, 4)
+
+    def forward(self, x: Any) -> Any:
+        out, _ = self.gru(x)
         return self.head(out[:, -1])
 
 
@@ -206,6 +219,7 @@ def _embed() -> nn.Module:
 
 
 MODELS = {"cnn": (_cnn, (8, 1, 10, 10)), "mlp": (_mlp, (8, 6, 6)), "lstm": (_RowLSTM, (8, 7, 6)),
+          "gru": (_RowGRU, (8, 7, 6)),
           "embedding": (_embed, None)}
 OPTIMIZERS = {
     "sgd": lambda ps: optim.SGD(ps, lr=0.1),

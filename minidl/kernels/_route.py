@@ -129,7 +129,7 @@ _TUNING_DEFAULTS: dict[str, int] = {
     "MINIDL_PARALLEL_MIN": 1 << 17,
     # element-wise kernels (ReLU and friends): parallel from this many elements
     "MINIDL_ELEMENTWISE_PARALLEL_MIN": 1 << 20,
-    # optimizer updates and the LSTM cell: parallel from this many elements
+    # optimizer updates and the LSTM and GRU cells: parallel from this many elements
     "MINIDL_UPDATE_PARALLEL_MIN": 1 << 18,
     # Numba convolution: direct (wide-row) up to this patch size C_in*kH*kW, im2col + GEMM above
     "MINIDL_DIRECT_CONV_MAX_PATCH": 576,

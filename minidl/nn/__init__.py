@@ -5,7 +5,7 @@ from minidl.nn.conv import Conv2D, Conv2d
 from minidl.nn.pool import (AdaptiveAvgPool2D, AdaptiveAvgPool2d, AvgPool2D, AvgPool2d, MaxPool2D,
                             MaxPool2d)
 from minidl.nn.embedding import Embedding
-from minidl.nn.rnn import LSTM
+from minidl.nn.rnn import GRU, LSTM
 from minidl.nn import init
 from minidl.nn.linear import Dense, Linear
 from minidl.nn.activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
@@ -28,7 +28,7 @@ from minidl.nn.summary import summary
 
 __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Identity",
            "Conv2D", "Conv2d", "MaxPool2D", "MaxPool2d", "AvgPool2D", "AvgPool2d",
-           "AdaptiveAvgPool2D", "AdaptiveAvgPool2d", "LSTM", "Embedding",
+           "AdaptiveAvgPool2D", "AdaptiveAvgPool2d", "LSTM", "GRU", "Embedding",
            "init", "Dense", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "LeakyReLU",
            "GELU", "SiLU", "ELU", "Dropout", "Flatten",
            "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "L1Loss",

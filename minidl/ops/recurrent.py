@@ -1,8 +1,8 @@
 """The fused LSTM cell (one graph node per time step for all the gate math) and the
-fused LSTM layer (one graph node for a whole sequence, built on the same cell kernels).
+fused LSTM and GRU layers (one graph node for a whole sequence, built on the cell kernels).
 
-Shapes: N batch, T time steps, H hidden size; z (N, 4H) pre-activations in gate order
-i, f, g, o.
+Shapes: N batch, T time steps, H hidden size; z (N, 4H) LSTM pre-activations in gate
+order i, f, g, o; GRU gate order r, z, n (3H).
 """
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import numpy as np
 
 from minidl.autograd.function import Function
 from minidl.backend import array_module
-from minidl.kernels.recurrent import lstm_cell_backward, lstm_cell_forward
+from minidl.kernels.recurrent import (gru_cell_backward, gru_cell_forward, lstm_cell_backward,
+                                      lstm_cell_forward)
 
 
 class LSTMCell(Function):
@@ -41,24 +42,46 @@ def lstm_cell(z: Any, c: Any) -> tuple[Any, Any]:
     return LSTMCell()(z, c)
 
 
-class LSTMLayer(Function):
+class _Scan(Function):
+    """A recurrence over the steps of a sequence, in time order or reversed.
+
+    Inputs and outputs are (T, N, F) when time_axis == 0, else (N, T, F); step s reads
+    time index s, or T - 1 - s when `reverse`. Buffers are kept in step order."""
+
+    def __init__(self, time_axis: int, reverse: bool) -> None:
+        self.time_axis, self.reverse = time_axis, reverse
+
+    def _step(self, a: Any, s: int) -> Any:
+        """The time slice step s reads of a sequence in the input layout."""
+        t = a.shape[self.time_axis] - 1 - s if self.reverse else s
+        return a[t] if self.time_axis == 0 else a[:, t]
+
+    def _in_layout(self, steps: Any) -> Any:
+        """A step-ordered (T, N, F) buffer as a view in time order and the input layout."""
+        if self.reverse:
+            steps = steps[::-1]
+        return steps if self.time_axis == 0 else steps.transpose(1, 0, 2)
+
+
+class LSTMLayer(_Scan):
     """A whole LSTM layer over time as ONE graph node: (xz, w_hh[, h0][, c0]) ->
     (out, h_T, c_T).
 
     xz holds x_t @ W_ih + b for every step: (T, N, 4H) when time_axis == 0, else
     (N, T, 4H); w_hh (H, 4H); h0, c0 (N, H) optional (zeros when absent); out has
-    xz's layout with H features. Per step it runs z = xz_t + h @ w_hh and the fused
-    cell, writing every step's h, c and gates into (T + 1, N, .) buffers; the backward
-    walks the steps in reverse and then forms the gradient of w_hh as ONE product over
-    all steps, where separate per-step ops need T small products, T - 1 additions and
-    3T graph nodes. Time-major xz (time_axis 0) keeps every step's rows contiguous.
+    xz's layout with H features. `reverse` runs the sequence from its last step to its
+    first (the backward direction of a bidirectional layer; out[t] is then the state
+    after reading steps T-1 .. t, and h_T, c_T the state after step 0). Per step it runs
+    z = xz_t + h @ w_hh and the fused cell, writing every step's h, c and gates into
+    (T + 1, N, .) buffers; the backward walks the steps in reverse and then forms the
+    gradient of w_hh as ONE product over all steps, where separate per-step ops need T
+    small products, T - 1 additions and 3T graph nodes. Time-major xz (time_axis 0)
+    keeps every step's rows contiguous.
     """
 
-    def __init__(self, time_axis: int, has_h0: bool, has_c0: bool) -> None:
-        self.time_axis, self.has_h0, self.has_c0 = time_axis, has_h0, has_c0
-
-    def _step(self, a: Any, t: int) -> Any:
-        return a[t] if self.time_axis == 0 else a[:, t]
+    def __init__(self, time_axis: int, has_h0: bool, has_c0: bool, reverse: bool = False) -> None:
+        super().__init__(time_axis, reverse)
+        self.has_h0, self.has_c0 = has_h0, has_c0
 
     def forward(self, xz: Any, w_hh: Any, *state: Any) -> tuple[Any, Any, Any]:
         xp = array_module(xz)
@@ -80,35 +103,29 @@ class LSTMLayer(Function):
             saved.append(lstm_cell_forward(z, cs[t], out=(hs[t + 1], cs[t + 1], gates[t]))[2])
         if any(self.needs_input_grad):  # each step's saved holds views of these buffers
             self.hs, self.saved, self.w_hh = hs, saved, w_hh
-        out = hs[1:] if self.time_axis == 0 else hs[1:].transpose(1, 0, 2)
-        return out, hs[t_len], cs[t_len]
+        return self._in_layout(hs[1:]), hs[t_len], cs[t_len]
 
     def backward(self, g_out: Any, g_h: Any, g_c: Any) -> tuple[Any, ...]:
         xp = array_module(g_out)
         t_len, n, h_dim = len(self.saved), self.hs.shape[1], self.w_hh.shape[0]
         w_hh_t = xp.ascontiguousarray(self.w_hh.T)
-        dz_all = xp.empty((t_len, n, 4 * h_dim), dtype=self.hs.dtype)  # time-major
+        dz_all = xp.empty((t_len, n, 4 * h_dim), dtype=self.hs.dtype)  # step order
         dh = xp.empty((n, h_dim), dtype=dz_all.dtype)
         dcs = (xp.empty_like(dh), xp.empty_like(dh))  # alternate: never read and write one
         need_h0 = self.has_h0 and self.needs_input_grad[2]
         dh[...] = g_h
         dc = g_c
-        # an unused output sequence (a classifier on h_T) arrives as zeros: skip T additions
-        out_used = bool(g_out.any()) if xp is np else True
+        out_used = _used(g_out)
         for t in reversed(range(t_len)):
             if out_used:
                 dh += self._step(g_out, t)
             _, dc = lstm_cell_backward(self.saved[t], dh, dc, out=(dz_all[t], dcs[t % 2]))
             if t > 0 or need_h0:
                 xp.matmul(dz_all[t], w_hh_t, out=dh)
-        gxz = None
-        if self.needs_input_grad[0]:
-            gxz = dz_all if self.time_axis == 0 else dz_all.transpose(1, 0, 2)
+        gxz = self._in_layout(dz_all) if self.needs_input_grad[0] else None
         gw = None
-        if self.needs_input_grad[1]:  # sum over steps of h_{t-1}^T dz_t, as one product
-            first = 0 if self.has_h0 else 1  # a zero h_0 adds nothing
-            gw = (self.hs[first:t_len].reshape(-1, h_dim).T
-                  @ dz_all[first:].reshape(-1, 4 * h_dim))
+        if self.needs_input_grad[1]:
+            gw = _recurrent_weight_grad(self.hs, dz_all, self.has_h0)
         grads = [gxz, gw]
         if self.has_h0:
             grads.append(dh if need_h0 else None)
@@ -117,13 +134,92 @@ class LSTMLayer(Function):
         return tuple(grads)
 
 
+def _used(g_out: Any) -> bool:
+    """False when the output sequence's gradient is all zeros (a classifier on h_T: the
+    backward then skips T additions); asked on NumPy only (a GPU would have to sync)."""
+    return bool(g_out.any()) if array_module(g_out) is np else True
+
+
+def _recurrent_weight_grad(hs: Any, d_all: Any, has_h0: bool) -> Any:
+    """The gradient of W_hh: the sum over steps of h_{s-1}^T d_s, as ONE product.
+    hs (T + 1, N, H) the states h_0 .. h_T in step order, d_all (T, N, G)."""
+    first = 0 if has_h0 else 1  # a zero h_0 adds nothing
+    t_len, h_dim = d_all.shape[0], hs.shape[-1]
+    return hs[first:t_len].reshape(-1, h_dim).T @ d_all[first:].reshape(-1, d_all.shape[-1])
+
+
+class GRULayer(_Scan):
+    """A whole GRU layer over time as ONE graph node: (xg, w_hh, b_hh[, h0]) -> (out, h_T).
+
+    xg holds x_t @ W_ih + b_ih for every step: (T, N, 3H) when time_axis == 0, else
+    (N, T, 3H); w_hh (H, 3H); b_hh (3H,); h0 (N, H) optional (zeros when absent); out
+    has xg's layout with H features; `reverse` as for LSTMLayer. Per step it runs
+    hg = h @ w_hh + b_hh and the fused cell (b_hh stays apart from b_ih: its n slice is
+    scaled by r); the backward walks the steps in reverse, then forms the gradients of
+    w_hh and b_hh as one product and one sum over all steps.
+    """
+
+    def __init__(self, time_axis: int, has_h0: bool, reverse: bool = False) -> None:
+        super().__init__(time_axis, reverse)
+        self.has_h0 = has_h0
+
+    def forward(self, xg: Any, w_hh: Any, b_hh: Any, *h0: Any) -> tuple[Any, Any]:
+        xp = array_module(xg)
+        t_len, h_dim = xg.shape[self.time_axis], w_hh.shape[0]
+        n = xg.shape[1 - self.time_axis]
+        hs = xp.empty((t_len + 1, n, h_dim), dtype=xg.dtype)  # h_0 .. h_T
+        gates = xp.empty((t_len, n, 3 * h_dim), dtype=xg.dtype)
+        hns = xp.empty((t_len, n, h_dim), dtype=xg.dtype)
+        hs[0] = h0[0] if self.has_h0 else 0
+        hg = xp.empty((n, 3 * h_dim), dtype=xg.dtype)  # reused every step
+        saved = []
+        for t in range(t_len):
+            if t == 0 and not self.has_h0:  # a zero initial h contributes b_hh only
+                hg[...] = b_hh
+            else:
+                xp.matmul(hs[t], w_hh, out=hg)
+                hg += b_hh
+            saved.append(gru_cell_forward(self._step(xg, t), hg, hs[t],
+                                          out=(hs[t + 1], gates[t], hns[t]))[1])
+        if any(self.needs_input_grad):  # each step's saved holds views of these buffers
+            self.hs, self.saved, self.w_hh = hs, saved, w_hh
+        return self._in_layout(hs[1:]), hs[t_len]
+
+    def backward(self, g_out: Any, g_h: Any) -> tuple[Any, ...]:
+        xp = array_module(g_out)
+        t_len, n, h_dim = len(self.saved), self.hs.shape[1], self.w_hh.shape[0]
+        w_hh_t = xp.ascontiguousarray(self.w_hh.T)
+        dxg_all = xp.empty((t_len, n, 3 * h_dim), dtype=self.hs.dtype)  # step order
+        dhg_all = xp.empty_like(dxg_all)
+        dh = xp.empty((n, h_dim), dtype=dxg_all.dtype)
+        dh_direct = xp.empty_like(dh)
+        need_h0 = self.has_h0 and self.needs_input_grad[3]
+        dh[...] = g_h
+        out_used = _used(g_out)
+        for t in reversed(range(t_len)):
+            if out_used:
+                dh += self._step(g_out, t)
+            gru_cell_backward(self.saved[t], dh, out=(dxg_all[t], dhg_all[t], dh_direct))
+            if t > 0 or need_h0:
+                xp.matmul(dhg_all[t], w_hh_t, out=dh)
+                dh += dh_direct
+        gxg = self._in_layout(dxg_all) if self.needs_input_grad[0] else None
+        gw = _recurrent_weight_grad(self.hs, dhg_all, self.has_h0) if self.needs_input_grad[1] else None
+        gb = dhg_all.reshape(-1, 3 * h_dim).sum(axis=0) if self.needs_input_grad[2] else None
+        grads = [gxg, gw, gb]
+        if self.has_h0:
+            grads.append(dh if need_h0 else None)
+        return tuple(grads)
+
+
 def lstm_layer(xz: Any, w_hh: Any, h0: Any = None, c0: Any = None,
-               time_axis: int = 0) -> tuple[Any, Any, Any]:
+               time_axis: int = 0, reverse: bool = False) -> tuple[Any, Any, Any]:
     """Run one LSTM layer over a sequence from precomputed input gates.
 
     xz (T, N, 4H) (time_axis=0, the fast layout) or (N, T, 4H) (time_axis=1) = x @ W_ih + b;
     w_hh (H, 4H); h0, c0 (N, H) or None (zeros). Returns (out, h_T, c_T): out in xz's
-    layout with H features (every step's h), h_T and c_T (N, H).
+    layout with H features (every step's h), h_T and c_T (N, H) the state after the last
+    step read. `reverse`: read the steps from last to first (out stays in time order).
     """
     if time_axis not in (0, 1) or xz.ndim != 3 or w_hh.ndim != 2 or xz.shape[2] != w_hh.shape[1] \
             or w_hh.shape[1] != 4 * w_hh.shape[0] or xz.shape[time_axis] == 0:
@@ -131,4 +227,25 @@ def lstm_layer(xz: Any, w_hh: Any, h0: Any = None, c0: Any = None,
                          f"w_hh (H, 4H), got xz {tuple(xz.shape)}, w_hh {tuple(w_hh.shape)}, "
                          f"time_axis {time_axis}")
     state = [s for s in (h0, c0) if s is not None]
-    return LSTMLayer(time_axis, h0 is not None, c0 is not None)(xz, w_hh, *state)
+    return LSTMLayer(time_axis, h0 is not None, c0 is not None, bool(reverse))(xz, w_hh, *state)
+
+
+def gru_layer(xg: Any, w_hh: Any, b_hh: Any, h0: Any = None, time_axis: int = 0,
+              reverse: bool = False) -> tuple[Any, Any]:
+    """Run one GRU layer over a sequence from precomputed input gates.
+
+    xg (T, N, 3H) (time_axis=0, the fast layout) or (N, T, 3H) (time_axis=1) =
+    x @ W_ih + b_ih; w_hh (H, 3H); b_hh (3H,); h0 (N, H) or None (zeros). Gate order r, z,
+    n: r, z = sigmoid(xg + h @ W_hh + b_hh); n = tanh(xg_n + r * (h @ W_hn + b_hn));
+    h' = (1 - z) * n + z * h. Returns (out, h_T): out in xg's layout with H features
+    (every step's h), h_T (N, H) the state after the last step read. `reverse`: read the
+    steps from last to first (out stays in time order).
+    """
+    if time_axis not in (0, 1) or xg.ndim != 3 or w_hh.ndim != 2 or xg.shape[2] != w_hh.shape[1] \
+            or w_hh.shape[1] != 3 * w_hh.shape[0] or tuple(b_hh.shape) != (w_hh.shape[1],) \
+            or xg.shape[time_axis] == 0:
+        raise ValueError(f"gru_layer: expected xg (T, N, 3H) or (N, T, 3H) with T >= 1, w_hh "
+                         f"(H, 3H) and b_hh (3H,), got xg {tuple(xg.shape)}, w_hh "
+                         f"{tuple(w_hh.shape)}, b_hh {tuple(b_hh.shape)}, time_axis {time_axis}")
+    state = [] if h0 is None else [h0]
+    return GRULayer(time_axis, h0 is not None, bool(reverse))(xg, w_hh, b_hh, *state)

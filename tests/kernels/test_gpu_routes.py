@@ -95,5 +95,7 @@ def test_training_through_the_kernels_equals_the_references(through_kernels, mod
     assert ("adam_update" if opt_name.startswith("adam") else "sgd_update") in launched
     if model_name == "lstm":
         assert {"lstm_forward", "lstm_backward"} <= set(launched)
+    if model_name == "gru":
+        assert {"gru_forward", "gru_backward"} <= set(launched)
     if model_name == "cnn":
         assert {"im2col", "col2im", "maxpool_forward", "maxpool_backward"} <= set(launched)

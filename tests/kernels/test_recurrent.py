@@ -1,5 +1,5 @@
-"""The LSTM cell kernels: the reference against known values and finite differences;
-Numba and CuPy == the reference (either incoming gradient absent); `out` arrays; the
+"""The LSTM and GRU cell kernels: the reference against known values and finite differences;
+Numba and CuPy == the reference (either incoming LSTM gradient absent); `out` arrays; the
 reference is what runs in op context with fast kernels off."""
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from hypothesis import strategies as st
 import minidl as md
 from minidl.kernels import recurrent, set_kernels
 from minidl.kernels.recurrent import reference
-from minidl.ops.recurrent import lstm_cell, lstm_layer
+from minidl.ops.recurrent import gru_layer, lstm_cell, lstm_layer
 from tests.kernels.numba_cases import DTYPES, rand
 from tests.helpers import assert_close, rand_tensor
+from tests.kernels.conftest import force_build
+from tests.strategies import seeds
 from tests.kernels.implementations import Impl, impl  # noqa: F401 - fixture
 
 PRESENT = [(True, True), (True, False), (False, True), (False, False)]
@@ -226,3 +228,153 @@ def test_reference_mode_runs_the_reference_in_the_ops(monkeypatch):
         assert called.count("lstm_cell_forward") >= 3 and "lstm_cell_backward" in called
     finally:
         set_kernels(before)
+
+
+# ==== the GRU cell ======================================================================
+
+def _sig(v):
+    return 1 / (1 + np.exp(-v))
+
+
+def test_gru_reference_known_values_by_hand():
+    # H = 1: xg = (r, z, n) input side, hg = (r, z, n) hidden side
+    xg, hg, h = np.array([[0.3, -1.2, 0.7]]), np.array([[0.5, 0.1, -0.4]]), np.array([[0.6]])
+    r, z = _sig(0.8), _sig(-1.1)
+    n = np.tanh(0.7 + r * -0.4)
+    h_new, (gates, hn, h_saved) = reference.gru_cell_forward(xg, hg, h)
+    assert_close(gates, [[r, z, n]])
+    assert_close(hn, [[-0.4]])
+    assert_close(h_new, [[(1 - z) * n + z * 0.6]])
+    assert h_saved is h
+
+
+@given(n=st.integers(1, 3), h=st.integers(1, 3), seed=seeds)
+def test_gru_reference_backward_matches_finite_differences(n, h, seed):
+    rng = np.random.default_rng(seed)
+    xg, hg, hp = rng.normal(size=(n, 3 * h)) * 2, rng.normal(size=(n, 3 * h)), rng.normal(size=(n, h))
+    w = rng.normal(size=(n, h))
+
+    def loss() -> float:
+        return float((w * reference.gru_cell_forward(xg, hg, hp)[0]).sum())
+
+    _, saved = reference.gru_cell_forward(xg, hg, hp)
+    dxg, dhg, dh = reference.gru_cell_backward(saved, w)
+    assert_close(dxg, _numeric(loss, xg), rtol=1e-6, atol=1e-8)
+    assert_close(dhg, _numeric(loss, hg), rtol=1e-6, atol=1e-8)
+    assert_close(dh, _numeric(loss, hp), rtol=1e-6, atol=1e-8)
+
+
+def _gru_case(n, h, dtype, seed, scale=1.0):
+    return rand((n, 3 * h), dtype, seed, scale), rand((n, 3 * h), dtype, seed + 1, scale), \
+        rand((n, h), dtype, seed + 2)
+
+
+def _assert_gru_same(impl, xg, hg, h, gh, dtype):
+    """Forward and backward (on the reference's saved state) of `impl` == the reference."""
+    got_h, got_saved = recurrent.gru_cell_forward(impl.to(xg), impl.to(hg), impl.to(h))
+    want_h, want_saved = reference.gru_cell_forward(xg, hg, h)
+    for a, b in zip((got_h, *got_saved), (want_h, *want_saved)):
+        impl.assert_same(a, b, dtype)
+    saved = tuple(impl.to(a) for a in want_saved)
+    for a, b in zip(recurrent.gru_cell_backward(saved, impl.to(gh)),
+                    reference.gru_cell_backward(want_saved, gh)):
+        impl.assert_same(a, b, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(n=st.integers(1, 5), h=st.integers(1, 9), seed=seeds, scale=st.sampled_from([0.5, 3.0, 30.0]))
+def test_gru_cell_equals_reference(impl: Impl, dtype, n, h, seed, scale):
+    xg, hg, hp = _gru_case(n, h, dtype, seed, scale)
+    _assert_gru_same(impl, xg, hg, hp, rand((n, h), dtype, seed + 3), dtype)
+    if impl.name != "cpu":
+        assert {"gru_forward", "gru_backward"} <= set(impl.launched)
+
+
+@pytest.mark.parametrize("which", ["serial", "parallel"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gru_cell_both_builds_equal_reference(impl: Impl, monkeypatch, dtype, which):
+    n, h = (6, 5) if impl.name == "gpu-host" else (40, 33)  # the host emulation is slow
+    force_build(monkeypatch, "MINIDL_UPDATE_PARALLEL_MIN", which)
+    xg, hg, hp = _gru_case(n, h, dtype, 7, 3.0)
+    _assert_gru_same(impl, xg, hg, hp, rand((n, h), dtype, 8), dtype)
+
+
+def test_gru_kernels_write_into_out_arrays(impl: Impl):
+    rng = np.random.default_rng(3)
+    xg, hg, hp = rng.standard_normal((2, 9)), rng.standard_normal((2, 9)), rng.standard_normal((2, 3))
+    want_h, want_saved = reference.gru_cell_forward(xg, hg, hp)
+    out = tuple(impl.to(np.zeros(s)) for s in ((2, 3), (2, 9), (2, 3)))
+    h_new, saved = recurrent.gru_cell_forward(impl.to(xg), impl.to(hg), impl.to(hp), out=out)
+    assert h_new is out[0] and saved[0] is out[1] and saved[1] is out[2]
+    for a, b in zip(out, (want_h, *want_saved[:2])):
+        impl.assert_same(a, b, "float64")
+    gh = rng.standard_normal((2, 3))
+    bout = (impl.to(np.zeros((2, 9))), impl.to(np.zeros((2, 9))), impl.to(np.zeros((2, 3))))
+    got = recurrent.gru_cell_backward(saved, impl.to(gh), out=bout)
+    assert all(g is o for g, o in zip(got, bout))
+    for a, b in zip(bout, reference.gru_cell_backward(want_saved, gh)):
+        impl.assert_same(a, b, "float64")
+
+
+def test_gru_saturated_gates_stay_finite_and_nan_propagates(impl: Impl):
+    # unit 0: r, z -> 1, 0 and n -> tanh(1e4) = 1; unit 1: z -> 1 keeps h; unit 2: NaN in
+    xg = np.array([[1e4, 0.0, 0.0, -1e4, 1e4, np.nan, 1e4, 0.0, 0.0]])
+    h_new, (gates, _, _) = recurrent.gru_cell_forward(impl.to(xg), impl.to(np.zeros((1, 9))),
+                                                      impl.to(np.array([[0.5, -0.25, 1.0]])))
+    got = impl.back(h_new)
+    np.testing.assert_allclose(got[0, :2], [1.0, -0.25])
+    assert np.isnan(got[0, 2]) and np.isnan(impl.back(gates)[0, 5])
+
+
+def test_gru_out_arrays_and_inputs_in_other_layouts():
+    """A strided or other-dtype `out`, or strided inputs: the results are still right."""
+    rng = np.random.default_rng(4)
+    xg, hg, hp = rng.standard_normal((2, 9)), rng.standard_normal((2, 9)), rng.standard_normal((2, 3))
+    want_h, want_saved = reference.gru_cell_forward(xg, hg, hp)
+    strided = np.zeros((2, 6))[:, ::2]
+    out = (strided, np.zeros((2, 9), np.float32), np.zeros((2, 3)))
+    h_new, saved = recurrent.gru_cell_forward(xg, hg, hp, out=out)
+    assert h_new is strided
+    assert_close(strided, want_h)
+    assert_close(out[1], want_saved[0], rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="gru cell: out arrays must have shapes"):
+        recurrent.gru_cell_forward(xg, hg, hp, out=(np.zeros((3, 2)), out[1], out[2]))
+    h_t, _ = recurrent.gru_cell_forward(np.asfortranarray(xg), hg[:, ::-1][:, ::-1], hp.T.copy().T)
+    assert_close(h_t, want_h, rtol=1e-12, atol=1e-12)
+    gh = np.broadcast_to(np.ones(3), (2, 3))
+    for a, b in zip(recurrent.gru_cell_backward(want_saved, gh),
+                    reference.gru_cell_backward(want_saved, np.ones((2, 3)))):
+        assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_gru_reference_mode_runs_the_reference_in_the_layer_op(reference_mode, spy):
+    called = spy(reference, "gru_cell_forward", "gru_cell_backward")
+    xg, w = rand_tensor((3, 2, 6), seed=3, low=-2, high=2), rand_tensor((2, 6), seed=4)
+    b, h0 = rand_tensor((6,), seed=5), rand_tensor((2, 2), seed=6)
+    assert md.gradcheck(lambda *a: gru_layer(*a, reverse=True)[0], xg, w, b, h0)
+    assert called.count("gru_cell_forward") >= 3 and "gru_cell_backward" in called
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(t=st.integers(1, 4), n=st.integers(0, 4), h=st.integers(1, 7), seed=seeds,
+       reverse=st.booleans(), time_axis=st.sampled_from([0, 1]))
+def test_gru_layer_with_fast_kernels_equals_reference_mode(dtype, t, n, h, seed, reverse, time_axis):
+    """The whole layer op (forward and backward, random shapes, N = 0 too) through the
+    routed kernels == through the reference."""
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(s).astype(dtype) for s in
+              ((t, n, 3 * h) if time_axis == 0 else (n, t, 3 * h), (h, 3 * h), (3 * h,), (n, h))]
+    results = []
+    for mode in ("auto", "reference"):
+        before = set_kernels(mode)
+        try:
+            leaves = [md.tensor(a, requires_grad=True) for a in arrays]
+            out, h_t = gru_layer(*leaves, time_axis=time_axis, reverse=reverse)
+            ((out * out).sum() + h_t.sum()).backward()
+            results.append([out.numpy(), h_t.numpy()] + [a.grad.numpy() for a in leaves])
+        finally:
+            set_kernels(before)
+    tol = {"rtol": 1e-10, "atol": 1e-12} if dtype == "float64" else {"rtol": 2e-4, "atol": 2e-5}
+    for got, want in zip(*results):
+        assert got.dtype == want.dtype
+        np.testing.assert_allclose(got, want, **tol)

@@ -1,4 +1,5 @@
-"""The fused LSTM cell op, the Unbind op, and the fused LSTM layer op (the kernels: tests/kernels)."""
+"""The fused LSTM cell op, the Unbind op, and the fused LSTM and GRU layer ops (the kernels:
+tests/kernels)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,10 +8,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minidl as md
+import minidl.functional as F
 from minidl.kernels.recurrent import reference
-from minidl.ops.recurrent import lstm_cell, lstm_layer
+from minidl.ops.recurrent import gru_layer, lstm_cell, lstm_layer
 from minidl.ops.shape import unbind
 from tests.helpers import assert_close, rand_tensor
+from tests.strategies import seeds
 
 
 # ---- the op -------------------------------------------------------------------------
@@ -79,27 +82,28 @@ def test_unbind_rejects_bad_axis():
 
 # ---- the fused layer (one op for a whole sequence) ------------------------------------
 
-def _unrolled(xz, w_hh, h0, c0, time_axis):
+def _unrolled(xz, w_hh, h0, c0, time_axis, reverse=False):
     """The same recurrence as separate per-step ops: the definition lstm_layer must equal."""
     steps = unbind(xz, axis=time_axis)
     h_dim = w_hh.shape[0]
     h = h0
     c = c0 if c0 is not None else md.zeros(steps[0].shape[0], h_dim, dtype=xz.dtype, device=xz.device)
-    hs = []
-    for z_x in steps:
-        h, c = lstm_cell(z_x if h is None else z_x + h @ w_hh, c)
-        hs.append(h)
+    hs = [None] * len(steps)
+    for t in (reversed(range(len(steps))) if reverse else range(len(steps))):
+        h, c = lstm_cell(steps[t] if h is None else steps[t] + h @ w_hh, c)
+        hs[t] = h
     return md.stack(hs, axis=time_axis), h, c
 
 
 @st.composite
 def layer_cases(draw):
     t, n, h = draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(1, 3))
-    return t, n, h, draw(st.sampled_from([0, 1])), draw(st.booleans()), draw(st.booleans())
+    return (t, n, h, draw(st.sampled_from([0, 1])), draw(st.booleans()), draw(st.booleans()),
+            draw(st.booleans()))
 
 
 def _layer_inputs(backend, case, seed):
-    t, n, h, axis, with_h0, with_c0 = case
+    t, n, h, axis, with_h0, with_c0, _ = case
     xz_shape = (t, n, 4 * h) if axis == 0 else (n, t, 4 * h)
     xz = rand_tensor(xz_shape, backend, seed=seed, low=-2, high=2)
     w = rand_tensor((h, 4 * h), backend, seed=seed + 1)
@@ -111,13 +115,14 @@ def _layer_inputs(backend, case, seed):
 @given(case=layer_cases(), seed=st.integers(0, 2**16))
 def test_lstm_layer_gradcheck(backend, case, seed):
     xz, w, h0, c0, axis = _layer_inputs(backend, case, seed)
+    reverse = case[-1]
     state = [s for s in (h0, c0) if s is not None]
 
     def f(xz, w, *state):
         it = iter(state)
         h0_ = next(it) if h0 is not None else None
         c0_ = next(it) if c0 is not None else None
-        out, h, c = lstm_layer(xz, w, h0_, c0_, time_axis=axis)
+        out, h, c = lstm_layer(xz, w, h0_, c0_, time_axis=axis, reverse=reverse)
         # every output used, with different weights
         return (out * out).sum() + (h * 3.0).sum() + (c * c * 2.0).sum()
 
@@ -128,12 +133,14 @@ def test_lstm_layer_gradcheck(backend, case, seed):
 def test_lstm_layer_equals_the_unrolled_cells(backend, case, seed):
     """Same outputs and same gradients as the per-step graph it replaces."""
     xz, w, h0, c0, axis = _layer_inputs(backend, case, seed)
+    reverse = case[-1]
     leaves = [a for a in (xz, w, h0, c0) if a is not None]
     results = []
     for fn in (lstm_layer, _unrolled):
         for a in leaves:
             a.grad = None
-        out, h, c = fn(xz, w, h0, c0, axis) if fn is _unrolled else fn(xz, w, h0, c0, time_axis=axis)
+        out, h, c = (fn(xz, w, h0, c0, axis, reverse) if fn is _unrolled
+                     else fn(xz, w, h0, c0, time_axis=axis, reverse=reverse))
         (out.sum() * 0.5 + (h * h).sum() + c.sum()).backward()
         # with T = 1 and no h0 the unrolled graph never touches w_hh: no grad means zeros
         grads = [a.grad.numpy() if a.grad is not None else np.zeros(a.shape) for a in leaves]
@@ -154,3 +161,85 @@ def test_lstm_layer_rejects_bad_shapes():
         lstm_layer(md.zeros(2, 3, 8), md.zeros(3, 8))
     with pytest.raises(ValueError, match="T >= 1"):
         lstm_layer(md.zeros(0, 3, 8), md.zeros(2, 8))
+
+
+# ---- the fused GRU layer ---------------------------------------------------------------
+
+def _gru_unrolled(xg, w_hh, b_hh, h0, time_axis, reverse=False):
+    """PyTorch's GRU equations as separate per-step ops: what gru_layer must equal."""
+    steps = unbind(xg, axis=time_axis)
+    h_dim = w_hh.shape[0]
+    h = h0 if h0 is not None else md.zeros(steps[0].shape[0], h_dim, dtype=xg.dtype, device=xg.device)
+    hs = [None] * len(steps)
+    for t in (reversed(range(len(steps))) if reverse else range(len(steps))):
+        x, hg = steps[t], h @ w_hh + b_hh
+        r = F.sigmoid(x[:, :h_dim] + hg[:, :h_dim])
+        z = F.sigmoid(x[:, h_dim: 2 * h_dim] + hg[:, h_dim: 2 * h_dim])
+        n = F.tanh(x[:, 2 * h_dim:] + r * hg[:, 2 * h_dim:])
+        h = (1 - z) * n + z * h
+        hs[t] = h
+    return md.stack(hs, axis=time_axis), h
+
+
+@st.composite
+def gru_cases(draw):
+    t, n, h = draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    return t, n, h, draw(st.sampled_from([0, 1])), draw(st.booleans()), draw(st.booleans())
+
+
+def _gru_inputs(backend, case, seed):
+    t, n, h, axis, with_h0, _ = case
+    xg = rand_tensor((t, n, 3 * h) if axis == 0 else (n, t, 3 * h), backend, seed=seed, low=-2, high=2)
+    w = rand_tensor((h, 3 * h), backend, seed=seed + 1)
+    b = rand_tensor((3 * h,), backend, seed=seed + 2)
+    h0 = rand_tensor((n, h), backend, seed=seed + 3) if with_h0 else None
+    return xg, w, b, h0
+
+
+@given(case=gru_cases(), seed=seeds)
+def test_gru_layer_gradcheck(backend, case, seed):
+    xg, w, b, h0 = _gru_inputs(backend, case, seed)
+    axis, reverse = case[3], case[5]
+
+    def f(xg, w, b, *h0_):
+        out, h = gru_layer(xg, w, b, *h0_, time_axis=axis, reverse=reverse)
+        return (out * out).sum() + (h * 3.0).sum()  # both outputs used, differently
+
+    assert md.gradcheck(f, xg, w, b, *([h0] if h0 is not None else []))
+
+
+@given(case=gru_cases(), seed=seeds)
+def test_gru_layer_equals_the_unrolled_equations(backend, case, seed):
+    """Same outputs and gradients as PyTorch's GRU equations written as per-step ops."""
+    xg, w, b, h0 = _gru_inputs(backend, case, seed)
+    axis, reverse = case[3], case[5]
+    leaves = [a for a in (xg, w, b, h0) if a is not None]
+    results = []
+    for unrolled in (False, True):
+        for a in leaves:
+            a.grad = None
+        out, h = (_gru_unrolled(xg, w, b, h0, axis, reverse) if unrolled
+                  else gru_layer(xg, w, b, h0, time_axis=axis, reverse=reverse))
+        (out.sum() * 0.5 + (h * h).sum()).backward()
+        grads = [a.grad.numpy() if a.grad is not None else np.zeros(a.shape) for a in leaves]
+        results.append([out.numpy(), h.numpy()] + grads)
+    for got, want in zip(*results):
+        assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_gru_layer_only_final_state_used_and_gradients_asked_for():
+    xg, w, b = rand_tensor((4, 2, 6), seed=1), rand_tensor((2, 6), seed=2), rand_tensor((6,), seed=3)
+    assert md.gradcheck(lambda xg, w, b: gru_layer(xg, w, b)[1], xg, w, b)
+    const_w = rand_tensor((2, 6), seed=2, requires_grad=False)
+    _, h = gru_layer(xg, const_w, b)
+    h.sum().backward()
+    assert const_w.grad is None and xg.grad is not None and b.grad is not None
+
+
+def test_gru_layer_rejects_bad_shapes():
+    with pytest.raises(ValueError, match=r"gru_layer: expected xg .* got xg \(2, 3, 8\), w_hh \(3, 9\)"):
+        gru_layer(md.zeros(2, 3, 8), md.zeros(3, 9), md.zeros(9))
+    with pytest.raises(ValueError, match=r"b_hh \(6,\)"):
+        gru_layer(md.zeros(2, 3, 9), md.zeros(3, 9), md.zeros(6))
+    with pytest.raises(ValueError, match="T >= 1"):
+        gru_layer(md.zeros(0, 3, 9), md.zeros(3, 9), md.zeros(9))

@@ -1,4 +1,6 @@
-"""The fused LSTM cell: the gate math of one time step, forward and backward.
+"""The fused LSTM and GRU cells: the gate math of one time step, forward and backward.
+
+LSTM
 
 Shapes: N batch, H hidden size; z (N, 4H) the pre-activations x_t @ W_ih + h @ W_hh + b
 in PyTorch's gate order i, f, g, o; c (N, H) the previous cell state.
@@ -9,9 +11,21 @@ Contract (every implementation):
   (N, H). `saved` = (gates, c, c_new) with gates (N, 4H) the activated i, f, g, o.
 - `lstm_cell_backward(saved, gh, gc, out=None) -> (dz, dc)`: gh, gc (N, H) the
   gradients at h_new and c_new (either may be None: zero); dz (N, 4H), dc (N, H).
-`out`: optional arrays to write the results into, (h_new, c_new, gates) forward and
-(dz, dc) backward, of the results' shapes and dtype (a sequence op keeps every step's
-state in preallocated buffers); the results returned are then those arrays.
+
+GRU (PyTorch's gate order r, z, n): xg (N, 3H) = x_t @ W_ih + b_ih, hg (N, 3H) =
+h @ W_hh + b_hh, h (N, H) the previous hidden state.
+- `gru_cell_forward(xg, hg, h, out=None) -> (h_new, saved)`: r, z = sigmoid of the first
+  two thirds of xg + hg; n = tanh(xg_n + r * hg_n); h_new = (h - n) * z + n (PyTorch's
+  form of (1 - z) * n + z * h). `saved` = (gates, hn, h) with gates (N, 3H) the
+  activated r, z, n and hn (N, H) a copy of hg_n.
+- `gru_cell_backward(saved, gh, out=None) -> (dxg, dhg, dh)`: gh (N, H) the gradient at
+  h_new; dxg, dhg (N, 3H) the gradients at xg and hg; dh (N, H) the part of h's
+  gradient that does not pass through hg (gh * z).
+
+`out`: optional arrays to write the results into, of the results' shapes and dtype, in
+the order of the results: (h_new, c_new, gates) and (dz, dc) for the LSTM, (h_new,
+gates, hn) and (dxg, dhg, dh) for the GRU (a sequence op keeps every step's state in
+preallocated buffers); the results returned are then those arrays.
 
 Routes: the fused kernels (cpu.py, gpu.py) take C-contiguous arrays of one float
 dtype and write `out` directly; inputs in another layout are copied first (cheaper
@@ -41,9 +55,9 @@ def _fast(*arrays: Any) -> ModuleType | None:
     return None
 
 
-def _check_out(out: Any, shapes: tuple[tuple[int, ...], ...]) -> None:
+def _check_out(cell: str, out: Any, shapes: tuple[tuple[int, ...], ...]) -> None:
     if out is not None and tuple(tuple(o.shape) for o in out) != shapes:
-        raise ValueError(f"lstm cell: out arrays must have shapes {shapes}, got "
+        raise ValueError(f"{cell} cell: out arrays must have shapes {shapes}, got "
                          f"{tuple(tuple(o.shape) for o in out)}")
 
 
@@ -61,7 +75,7 @@ def lstm_cell_forward(z: Any, c: Any, out: tuple[Any, Any, Any] | None = None
     """One LSTM step from pre-activations: (h_new, c_new, saved), as the contract says."""
     z, c = _route.contiguous(z), _route.contiguous(c)
     shapes = (c.shape, c.shape, z.shape)
-    _check_out(out, shapes)
+    _check_out("lstm", out, shapes)
     fast = _fast(z, c, *(out or ()))
     if fast is None:
         h_new, c_new, (gates, _, _) = reference.lstm_cell_forward(z, c)
@@ -79,7 +93,7 @@ def lstm_cell_backward(saved: tuple[Any, Any, Any], gh: Any, gc: Any,
     gh, gc = _route.contiguous(gh), _route.contiguous(gc)
     gates, c, c_new = saved
     shapes = (gates.shape, c.shape)
-    _check_out(out, shapes)
+    _check_out("lstm", out, shapes)
     fast = _fast(gh, gc, gates, c, c_new, *(out or ()))
     if fast is None:
         return _into(out, reference.lstm_cell_backward(saved, gh, gc))
@@ -87,3 +101,34 @@ def lstm_cell_backward(saved: tuple[Any, Any, Any], gh: Any, gc: Any,
     dz, dc = out or (xp.empty_like(gates), xp.empty_like(c))
     fast.lstm_cell_backward(gh, gc, gates, c, c_new, dz, dc)
     return dz, dc
+
+
+def gru_cell_forward(xg: Any, hg: Any, h: Any, out: tuple[Any, Any, Any] | None = None
+                     ) -> tuple[Any, tuple[Any, Any, Any]]:
+    """One GRU step: (h_new, saved), as the contract says."""
+    xg, hg, h = _route.contiguous(xg), _route.contiguous(hg), _route.contiguous(h)
+    _check_out("gru", out, (h.shape, xg.shape, h.shape))
+    fast = _fast(xg, hg, h, *(out or ()))
+    if fast is None:
+        h_new, (gates, hn, _) = reference.gru_cell_forward(xg, hg, h)
+        h_new, gates, hn = _into(out, (h_new, gates, hn))
+    else:
+        xp = array_module(xg)
+        h_new, gates, hn = out or (xp.empty_like(h), xp.empty_like(xg), xp.empty_like(h))
+        fast.gru_cell_forward(xg, hg, h, h_new, gates, hn)
+    return h_new, (gates, hn, h)
+
+
+def gru_cell_backward(saved: tuple[Any, Any, Any], gh: Any,
+                      out: tuple[Any, Any, Any] | None = None) -> tuple[Any, Any, Any]:
+    """Gradients of one GRU step: (dxg, dhg, dh), as the contract says."""
+    gh = _route.contiguous(gh)
+    gates, hn, h = saved
+    _check_out("gru", out, (gates.shape, gates.shape, h.shape))
+    fast = _fast(gh, gates, hn, h, *(out or ()))
+    if fast is None:
+        return _into(out, reference.gru_cell_backward(saved, gh))
+    xp = array_module(gates)
+    dxg, dhg, dh = out or (xp.empty_like(gates), xp.empty_like(gates), xp.empty_like(h))
+    fast.gru_cell_backward(gh, gates, hn, h, dxg, dhg, dh)
+    return dxg, dhg, dh

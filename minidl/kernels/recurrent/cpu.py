@@ -1,4 +1,4 @@
-"""Numba LSTM cell: the contract of `minidl.kernels.recurrent` in one pass each way, on
+"""Numba LSTM and GRU cells: the contract of `minidl.kernels.recurrent` in one pass each way, on
 C-contiguous arrays of one float dtype, writing the caller's output arrays.
 
 float32 uses a rational tanh that LLVM vectorises (a libm call per element is about
@@ -137,3 +137,76 @@ def lstm_cell_backward(gh: Any, gc: Any, gates: np.ndarray, c: np.ndarray, c_new
     launch(_backward, gates.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"),
            gh if has_gh else c, gc if has_gc else c,  # c: a stand-in, never read
            has_gh, has_gc, gates, c, c_new, dz, dc)
+
+
+@jit(inline="always")
+def _gru_fwd_row(xg, hg, h, h_new, gates, hn, hd):  # pragma: no cover - compiled
+    one, half = xg.dtype.type(1), xg.dtype.type(0.5)
+    H, H2 = np.uintp(hd), np.uintp(2 * hd)
+    for k in range(2 * hd):  # r, z
+        u = np.uintp(k)
+        gates[u] = half * (_tanh(half * (xg[u] + hg[u])) + one)
+    for k in range(hd):
+        u = np.uintp(k)
+        hn[u] = hg[u + H2]
+    for k in range(hd):  # n
+        u = np.uintp(k)
+        gates[u + H2] = _tanh(xg[u + H2] + gates[u] * hn[u])
+    for k in range(hd):
+        u = np.uintp(k)
+        n = gates[u + H2]
+        h_new[u] = (h[u] - n) * gates[u + H] + n
+
+
+@pjit
+def _gru_forward(xg, hg, h, h_new, gates, hn):  # pragma: no cover - compiled
+    hd = h.shape[1]
+    for b in prange(h.shape[0]):
+        _gru_fwd_row(xg[b], hg[b], h[b], h_new[b], gates[b], hn[b], hd)
+
+
+@jit(inline="always")
+def _gru_bwd_row(gh, gates, hn, h, dxg, dhg, dh, hd):  # pragma: no cover - compiled
+    one = h.dtype.type(1)
+    H, H2 = np.uintp(hd), np.uintp(2 * hd)
+    for k in range(hd):  # at n's pre-activation
+        u = np.uintp(k)
+        z, n = gates[u + H], gates[u + H2]
+        dxg[u + H2] = gh[u] * (one - z) * (one - n * n)
+    for k in range(hd):
+        u = np.uintp(k)
+        z, n = gates[u + H], gates[u + H2]
+        dxg[u + H] = gh[u] * (h[u] - n) * z * (one - z)
+    for k in range(hd):
+        u = np.uintp(k)
+        r = gates[u]
+        dxg[u] = dxg[u + H2] * hn[u] * r * (one - r)
+    for k in range(2 * hd):  # r and z enter through the sum xg + hg
+        u = np.uintp(k)
+        dhg[u] = dxg[u]
+    for k in range(hd):
+        u = np.uintp(k)
+        dhg[u + H2] = dxg[u + H2] * gates[u]
+    for k in range(hd):
+        u = np.uintp(k)
+        dh[u] = gh[u] * gates[u + H]
+
+
+@pjit
+def _gru_backward(gh, gates, hn, h, dxg, dhg, dh):  # pragma: no cover - compiled
+    hd = h.shape[1]
+    for b in prange(h.shape[0]):
+        _gru_bwd_row(gh[b], gates[b], hn[b], h[b], dxg[b], dhg[b], dh[b], hd)
+
+
+def gru_cell_forward(xg: np.ndarray, hg: np.ndarray, h: np.ndarray, h_new: np.ndarray,
+                     gates: np.ndarray, hn: np.ndarray) -> None:
+    """Fill h_new, hn (N, H) and gates (N, 3H) from xg, hg (N, 3H) and h (N, H)."""
+    launch(_gru_forward, xg.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"), xg, hg, h, h_new, gates, hn)
+
+
+def gru_cell_backward(gh: np.ndarray, gates: np.ndarray, hn: np.ndarray, h: np.ndarray,
+                      dxg: np.ndarray, dhg: np.ndarray, dh: np.ndarray) -> None:
+    """Fill dxg, dhg (N, 3H) and dh (N, H) from gh (N, H) and the forward's saved arrays."""
+    launch(_gru_backward, gates.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"),
+           gh, gates, hn, h, dxg, dhg, dh)

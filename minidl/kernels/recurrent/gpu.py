@@ -1,8 +1,9 @@
-"""The fused LSTM cell as CuPy kernels, with the contract of `minidl.kernels.recurrent`.
+"""The fused LSTM and GRU cells as CuPy kernels, with the contract of
+`minidl.kernels.recurrent`.
 
-Shapes: N batch, H hidden size; z and gates (N, 4H) in gate order i, f, g, o. One
-thread per (n, j) reads the four gate entries of its unit and writes that unit's
-outputs: no atomics, deterministic. The arithmetic follows the reference term by term
+Shapes: N batch, H hidden size; LSTM z and gates (N, 4H) in gate order i, f, g, o; GRU
+xg, hg, gates (N, 3H) in gate order r, z, n. One thread per (n, j) reads the gate
+entries of its unit and writes that unit's outputs: no atomics, deterministic. The arithmetic follows the reference term by term
 (sigmoid in its tanh form), so the two agree to the rounding of tanh. The route passes
 C-contiguous arrays of one dtype, outputs included.
 """
@@ -53,6 +54,41 @@ extern "C" __global__ void lstm_backward(const T* gh, const T* gc, const T* gate
         dc[t] = d * f;
     }
 }
+
+extern "C" __global__ void gru_forward(const T* xg, const T* hg, const T* h, T* h_new, T* gates,
+                                       T* hn, I total, I H) {
+    for (I t = (I)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (I)blockDim.x * gridDim.x) {
+        const I n_ = t / H, j = t - n_ * H;
+        const I b = n_ * 3 * H + j;
+        const T r = sigm(xg[b] + hg[b]), z = sigm(xg[b + H] + hg[b + H]);
+        const T hnj = hg[b + 2 * H];
+        const T n = tanh(xg[b + 2 * H] + r * hnj);
+        gates[b] = r;
+        gates[b + H] = z;
+        gates[b + 2 * H] = n;
+        hn[t] = hnj;
+        h_new[t] = (h[t] - n) * z + n;
+    }
+}
+
+extern "C" __global__ void gru_backward(const T* gh, const T* gates, const T* hn, const T* h,
+                                        T* dxg, T* dhg, T* dh, I total, I H) {
+    for (I t = (I)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (I)blockDim.x * gridDim.x) {
+        const I n_ = t / H, j = t - n_ * H;
+        const I b = n_ * 3 * H + j;
+        const T r = gates[b], z = gates[b + H], n = gates[b + 2 * H], g = gh[t];
+        const T dn = g * ((T)1 - z) * ((T)1 - n * n);
+        const T dz = g * (h[t] - n) * z * ((T)1 - z);
+        const T dr = dn * hn[t] * r * ((T)1 - r);
+        dxg[b] = dr;
+        dxg[b + H] = dz;
+        dxg[b + 2 * H] = dn;
+        dhg[b] = dr;
+        dhg[b + H] = dz;
+        dhg[b + 2 * H] = dn * r;
+        dh[t] = g * z;
+    }
+}
 """
 
 
@@ -71,3 +107,17 @@ def lstm_cell_backward(gh: Any, gc: Any, gates: Any, c: Any, c_new: Any, dz: Any
             + build.scalars(index, c.size, c.shape[1])
             + build.scalars("int32", gh is not None, gc is not None))
     build.launch(SOURCE, "lstm_backward", gates.dtype, index, c.size, args)
+
+
+def gru_cell_forward(xg: Any, hg: Any, h: Any, h_new: Any, gates: Any, hn: Any) -> None:
+    """Fill h_new, hn (N, H) and gates (N, 3H) from xg, hg (N, 3H) and h (N, H)."""
+    index = build.index_dtype(xg.size)
+    args = (xg, hg, h, h_new, gates, hn) + build.scalars(index, h.size, h.shape[1])
+    build.launch(SOURCE, "gru_forward", xg.dtype, index, h.size, args)
+
+
+def gru_cell_backward(gh: Any, gates: Any, hn: Any, h: Any, dxg: Any, dhg: Any, dh: Any) -> None:
+    """Fill dxg, dhg (N, 3H) and dh (N, H) from gh (N, H) and the forward's saved arrays."""
+    index = build.index_dtype(gates.size)
+    args = (gh, gates, hn, h, dxg, dhg, dh) + build.scalars(index, h.size, h.shape[1])
+    build.launch(SOURCE, "gru_backward", gates.dtype, index, h.size, args)

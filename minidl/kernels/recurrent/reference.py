@@ -1,6 +1,6 @@
-"""The LSTM cell's element-wise math in plain array code (NumPy and CuPy alike), written
-for clarity: what runs with MINIDL_KERNELS=reference and what the fused kernels must
-equal. Shapes and gate order as in the package docstring.
+"""The LSTM and GRU cells' element-wise math in plain array code (NumPy and CuPy alike),
+written for clarity: what runs with MINIDL_KERNELS=reference and what the fused kernels
+must equal. Shapes and gate orders as in the package docstring.
 """
 from __future__ import annotations
 
@@ -48,3 +48,36 @@ def lstm_cell_backward(saved: tuple[Any, Any, Any], gh: Any, gc: Any) -> tuple[A
     dz[:, H: 2 * H] = dc_new * c * f * (1 - f)
     dz[:, 2 * H: 3 * H] = dc_new * i * (1 - g * g)
     return dz, dc_new * f
+
+
+def gru_cell_forward(xg: Any, hg: Any, h: Any) -> tuple[Any, tuple[Any, Any, Any]]:
+    """(h_new, saved) with saved = (gates, hn, h): gates the activated r, z, n, hn the
+    hidden side of n's pre-activation (h @ W_hn + b_hn)."""
+    xp = array_module(xg, hg, h)
+    H = h.shape[-1]
+    gates = xp.empty_like(xg)
+    gates[:, : 2 * H] = _sigmoid(xp, xg[:, : 2 * H] + hg[:, : 2 * H])
+    hn = hg[:, 2 * H:].copy()
+    r, z = gates[:, : H], gates[:, H: 2 * H]
+    gates[:, 2 * H:] = xp.tanh(xg[:, 2 * H:] + r * hn)
+    n = gates[:, 2 * H:]
+    # (h - n) * z + n: PyTorch's form of (1 - z) * n + z * h
+    h_new = (h - n) * z + n
+    return h_new, (gates, hn, h)
+
+
+def gru_cell_backward(saved: tuple[Any, Any, Any], gh: Any) -> tuple[Any, Any, Any]:
+    """(dxg, dhg, dh) from the forward's `saved` and the gradient gh at h_new: dxg, dhg
+    (N, 3H) at xg and hg, dh (N, H) the part of h's gradient that skips W_hh (gh * z)."""
+    gates, hn, h = saved
+    xp = array_module(gates, h)
+    H = h.shape[-1]
+    r, z, n = (gates[:, k * H: (k + 1) * H] for k in range(3))
+    dxg = xp.empty_like(gates)
+    dn = gh * (1 - z) * (1 - n * n)  # at n's pre-activation
+    dxg[:, 2 * H:] = dn
+    dxg[:, H: 2 * H] = gh * (h - n) * z * (1 - z)
+    dxg[:, : H] = dn * hn * r * (1 - r)
+    dhg = dxg.copy()  # r and z enter through the sum xg + hg; n's hidden side through r * hn
+    dhg[:, 2 * H:] = dn * r
+    return dxg, dhg, gh * z
