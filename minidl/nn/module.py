@@ -250,12 +250,13 @@ class Sequential(Module):
 
         training.compile(self, optimizer, loss, metrics)
 
-    def fit(self, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
-            validation_data: Any = None, shuffle: bool = True, verbose: int = 1) -> Any:
-        """Train on (x, y); returns a History (see minidl.training.fit)."""
+    def fit(self, x: Any, y: Any, *args: Any, **kwargs: Any) -> Any:
+        """Train on (x, y); returns a History. Every argument after y is keyword-only:
+        epochs=1, batch_size=32, verbose=1, callbacks=None, validation_split=0.0,
+        validation_data=None, shuffle=True, initial_epoch=0 (see minidl.training.fit)."""
         from minidl import training  # noqa: PLC0415
 
-        return training.fit(self, x, y, epochs, batch_size, validation_data, shuffle, verbose)
+        return training.fit(self, x, y, *args, **kwargs)
 
     def evaluate(self, x: Any, y: Any, batch_size: int = 256) -> tuple[float, float | None]:
         """(loss, accuracy) on (x, y) in eval mode (see minidl.training.evaluate)."""
