@@ -136,6 +136,7 @@ class Layer(Module):
         if not self.built:
             self.build_for(tuple(x.shape))
             self._follow_device(x)
+            x = self._prepare(x)  # now in the new weights' dtype
         if training is None or bool(training) == self.training:
             return self.forward(x)
         mode = self.training
@@ -146,10 +147,14 @@ class Layer(Module):
             self.train(mode)
 
     def _prepare(self, x: Any) -> Tensor:
+        """x as a Tensor in the layer's compute dtype: its weights' dtype (float32 unless the
+        layer was converted with .astype), float32 for integer data."""
         x = x if isinstance(x, Tensor) else as_tensor(np.asarray(x) if not B.is_array(x) else x)
-        if self.autocast and x.dtype != np.float32 and x.dtype.kind in "fiub":
-            x = x.astype(np.float32)
-        return x
+        if not self.autocast or x.dtype.kind not in "fiub":
+            return x
+        first = next(self.parameters(), None)
+        dtype = first.dtype if first is not None else (x.dtype if x.dtype.kind == "f" else np.float32)
+        return x if x.dtype == dtype else x.astype(dtype)
 
     def _follow_device(self, x: Tensor) -> None:
         """Weights built lazily go where the data is (a model moved to the GPU before it
