@@ -419,11 +419,21 @@ class Accuracy(Metric):
         return {"name": self.name}
 
 
+def _metric_target(name: str, out: Any, target: Any) -> Any:
+    """Labels in the outputs' shape ((N,) labels for (N, 1) outputs are reshaped)."""
+    if target.shape == out.shape:
+        return target
+    if out.shape[-1] == 1 and target.shape == out.shape[:-1]:
+        return target.reshape(out.shape)
+    raise ValueError(f"metric {name}: labels of shape {tuple(target.shape)} do not fit model outputs "
+                     f"of shape {tuple(out.shape)}: it compares labels shaped like the outputs")
+
+
 class MeanAbsoluteErrorMetric(Metric):
     name = "mean_absolute_error"
 
     def totals(self, out: Any, target: Any, ctx: _Context) -> tuple[Any, int]:
-        target = target.reshape(out.shape) if target.shape != out.shape else target
+        target = _metric_target(self.name, out, target)
         return abs(out - target).sum() / out.shape[-1], out.size // out.shape[-1]
 
 
@@ -431,8 +441,7 @@ class MeanSquaredErrorMetric(Metric):
     name = "mean_squared_error"
 
     def totals(self, out: Any, target: Any, ctx: _Context) -> tuple[Any, int]:
-        target = target.reshape(out.shape) if target.shape != out.shape else target
-        diff = out - target
+        diff = out - _metric_target(self.name, out, target)
         return (diff * diff).sum() / out.shape[-1], out.size // out.shape[-1]
 
 

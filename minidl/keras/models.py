@@ -445,7 +445,9 @@ def _refuse_extras(what: str, given: dict[str, Any], defaults: dict[str, Any]) -
     for key, value in given.items():
         if key not in defaults:
             raise TypeError(f"{what}() got an unexpected keyword argument {key!r}")
-        if value is not defaults[key] and value != defaults[key]:
+        default = defaults[key]
+        if value is not default and not (default is not None and isinstance(value, type(default))
+                                         and value == default):
             raise ValueError(f"{what}: {key}={value!r} is not supported by minidl.keras")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pprint
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -26,6 +27,9 @@ def main() -> None:
     for name, run in recipes.RUNS.items():
         keras.backend.clear_session()
         results[name] = run(keras)
+    with tempfile.TemporaryDirectory() as folder:
+        keras.backend.clear_session()
+        results["checkpoint_and_csv"] = recipes.run_checkpoint_and_csv(keras, folder)
     text = pprint.pformat(results, width=100, sort_dicts=False)
     header = (f'"""Results of tests/keras/recipes.py under Keras {keras.__version__} '
               f'(backend {keras.backend.backend()}),\nwritten by tests/keras/make_expected.py. '

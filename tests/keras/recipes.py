@@ -285,3 +285,25 @@ def run_summaries(keras):
 
 RUNS.update({"callback_trace": run_callback_trace, "optimizers": run_optimizers,
              "summaries": run_summaries})
+
+
+def run_checkpoint_and_csv(keras, folder):
+    """ModelCheckpoint(save_best_only) with a formatted file name, and CSVLogger's rows."""
+    import csv
+    import os
+    x, y_bin, _ = vectors(n=40, seed=8)
+    L = keras.layers
+    model = keras.Sequential([L.Dense(4, activation="relu", input_shape=(6,)), L.Dense(1, activation="sigmoid")])
+    set_weights(model, 19)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=2.0), loss="binary_crossentropy",
+                  metrics=["accuracy"])
+    checkpoint = keras.callbacks.ModelCheckpoint(os.path.join(folder, "m-{epoch:02d}-{val_loss:.3f}.keras"),
+                                                 monitor="val_loss", save_best_only=True)
+    log = os.path.join(folder, "log.csv")
+    history = model.fit(x, y_bin, epochs=6, batch_size=8, shuffle=False, verbose=0, validation_split=0.25,
+                        callbacks=[checkpoint, keras.callbacks.CSVLogger(log)])
+    with open(log) as f:
+        rows = list(csv.reader(f))
+    return {"files": sorted(n for n in os.listdir(folder) if n.endswith(".keras")),
+            "header": rows[0], "rows": [[float(v) for v in row] for row in rows[1:]],
+            "val_loss": history.history["val_loss"]}
