@@ -22,7 +22,7 @@ def load_data(path: str | os.PathLike | None = None) -> tuple[Split, Split]:
     root: Any = None if path is None or str(path) == "mnist.npz" else path
 
     def warn(message: str) -> None:
-        warnings.warn(message, UserWarning, stacklevel=3)
+        warnings.warn(message, UserWarning, stacklevel=4)  # at the caller of load_data
 
     x_train, y_train, x_test, y_test, _ = load_mnist_splits(root, log=warn)
     return (x_train, y_train.astype(np.uint8)), (x_test, y_test.astype(np.uint8))
