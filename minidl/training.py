@@ -149,11 +149,9 @@ class SparseCategoricalCrossentropy(Loss):
         return target
 
 
-class CategoricalCrossentropy(Loss):
-    """Cross-entropy against one-hot (or probability) labels of the outputs' shape (..., K)."""
+class _Smoothed(Loss):
+    """A cross-entropy with Keras's label_smoothing (labels pulled towards uniform)."""
 
-    name = "categorical_crossentropy"
-    head = "softmax"
     classification = True
 
     def __init__(self, from_logits: bool | None = False, label_smoothing: float = 0.0,
@@ -162,6 +160,16 @@ class CategoricalCrossentropy(Loss):
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"{self.name}: label_smoothing must be in [0, 1], got {label_smoothing}")
         self.label_smoothing = float(label_smoothing)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+class CategoricalCrossentropy(_Smoothed):
+    """Cross-entropy against one-hot (or probability) labels of the outputs' shape (..., K)."""
+
+    name = "categorical_crossentropy"
+    head = "softmax"
 
     def per_sample(self, out: Tensor, target: Tensor, logits: Tensor | None = None) -> Tensor:
         import minidl.functional as F  # noqa: PLC0415
@@ -178,9 +186,6 @@ class CategoricalCrossentropy(Loss):
         loss = F.cross_entropy(_flat_classes(z), _flat_classes(target), reduction="none",
                                label_smoothing=self.label_smoothing)
         return loss.reshape(z.shape[:-1])
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
 class CrossEntropy(Loss):
@@ -201,19 +206,11 @@ class CrossEntropy(Loss):
         return (self._dense if dense else self._sparse).per_sample(out, target, logits)
 
 
-class BinaryCrossentropy(Loss):
+class BinaryCrossentropy(_Smoothed):
     """Binary cross-entropy of outputs in (0, 1) (sigmoid) against 0/1 labels of their shape."""
 
     name = "binary_crossentropy"
     head = "sigmoid"
-    classification = True
-
-    def __init__(self, from_logits: bool | None = False, label_smoothing: float = 0.0,
-                 name: str | None = None) -> None:
-        super().__init__(from_logits, name)
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"{self.name}: label_smoothing must be in [0, 1], got {label_smoothing}")
-        self.label_smoothing = float(label_smoothing)
 
     def per_sample(self, out: Tensor, target: Tensor, logits: Tensor | None = None) -> Tensor:
         import minidl.functional as F  # noqa: PLC0415
@@ -228,9 +225,6 @@ class BinaryCrossentropy(Loss):
             z = out if logits is None else logits
             loss = F.binary_cross_entropy_with_logits(z, target, reduction="none")
         return loss.mean(axis=-1)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
 class MeanSquaredError(Loss):
@@ -281,6 +275,23 @@ class LossFunctionWrapper(Loss):
         return as_tensor(value)
 
 
+def lookup(table: Mapping[str, Any], name: str, what: str, plural: str, alternative: str = "") -> Any:
+    """table[name.lower()], or a ValueError listing the known names."""
+    found = table.get(name.lower())
+    if found is None:
+        raise ValueError(f"unknown {what} {name!r}; known {plural}: {', '.join(sorted(table))}{alternative}")
+    return found
+
+
+def name_of(table: Mapping[str, Any], value: Any, what: str) -> str:
+    """The first name under which `table` holds `value` (to save it); ValueError if none."""
+    for name, known in table.items():
+        if value is known:
+            return name
+    raise ValueError(f"the {what} {getattr(value, '__name__', value)!r} is not a built-in one "
+                     f"({', '.join(sorted(table))}), so it cannot be saved")
+
+
 def _functional(name: str) -> Any:
     import minidl.functional as F  # noqa: PLC0415
 
@@ -304,10 +315,7 @@ def get_loss(identifier: Any, from_logits: bool | None = False, order: str = "ke
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, str):
-        cls = LOSSES.get(identifier.lower())
-        if cls is None:
-            raise ValueError(f"unknown loss {identifier!r}; known losses: {', '.join(sorted(LOSSES))} "
-                             f"(or pass a loss object or a function)")
+        cls = lookup(LOSSES, identifier, "loss", "losses", " (or pass a loss object or a function)")
         if cls in (MeanSquaredError, MeanAbsoluteError):
             return cls(name=identifier)
         return cls(from_logits=from_logits)
@@ -460,9 +468,7 @@ def get_metric(identifier: Any, optional_accuracy: bool = False) -> Metric:
         return identifier
     if not isinstance(identifier, str):
         raise TypeError(f"a metric must be a name or a metric object, got {type(identifier).__name__}")
-    cls = METRICS.get(identifier.lower())
-    if cls is None:
-        raise ValueError(f"unknown metric {identifier!r}; known metrics: {', '.join(sorted(METRICS))}")
+    cls = lookup(METRICS, identifier, "metric", "metrics")
     if cls is Accuracy:
         return Accuracy(name=identifier, optional=optional_accuracy)
     return cls(name=identifier)

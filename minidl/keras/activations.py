@@ -14,6 +14,7 @@ from typing import Any
 from minidl.autograd.tensor import Tensor
 from minidl.ops import activation as A
 from minidl.ops.math import maximum
+from minidl.training import lookup, name_of
 
 Activation = Callable[[Tensor], Tensor]
 
@@ -84,11 +85,7 @@ def get(identifier: Any) -> Activation:
     if identifier is None:
         return linear
     if isinstance(identifier, str):
-        fn = _ACTIVATIONS.get(identifier.lower())
-        if fn is None:
-            raise ValueError(f"unknown activation {identifier!r}; known activations: "
-                             f"{', '.join(sorted(_ACTIVATIONS))}")
-        return fn
+        return lookup(_ACTIVATIONS, identifier, "activation", "activations")
     if callable(identifier):
         return identifier
     raise TypeError(f"activation must be a name or a function, got {type(identifier).__name__}")
@@ -96,8 +93,4 @@ def get(identifier: Any) -> Activation:
 
 def serialize(fn: Activation) -> str:
     """The name of a built-in activation (what get() takes); a custom one cannot be saved."""
-    for name, known in _ACTIVATIONS.items():
-        if fn is known:
-            return name
-    raise ValueError(f"the activation {getattr(fn, '__name__', fn)!r} is not one of minidl.keras's "
-                     f"built-in activations ({', '.join(sorted(_ACTIVATIONS))}), so it cannot be saved")
+    return name_of(_ACTIVATIONS, fn, "activation")

@@ -16,6 +16,7 @@ import numpy as np
 from minidl import backend as B
 from minidl.backend.random import generator
 from minidl.nn import init
+from minidl.training import lookup, name_of
 
 Initializer = Callable[[Any, tuple[int, int]], None]  # (parameter, (fan_in, fan_out)) -> fills it
 
@@ -91,16 +92,11 @@ _INITIALIZERS: dict[str, Initializer] = {
 def get(identifier: Any) -> Initializer:
     if callable(identifier):
         return identifier
-    fn = _INITIALIZERS.get(str(identifier).lower()) if isinstance(identifier, str) else None
-    if fn is None:
-        raise ValueError(f"unknown initializer {identifier!r}; known initializers: "
-                         f"{', '.join(sorted(_INITIALIZERS))}")
-    return fn
+    if not isinstance(identifier, str):
+        raise TypeError(f"an initializer must be a name or a function, got {type(identifier).__name__}")
+    return lookup(_INITIALIZERS, identifier, "initializer", "initializers")
 
 
 def serialize(fn: Initializer) -> str:
-    for name, known in _INITIALIZERS.items():
-        if fn is known:
-            return name
-    raise ValueError(f"the initializer {getattr(fn, '__name__', fn)!r} is not a built-in one, so it "
-                     f"cannot be saved")
+    """The name of a built-in initializer (what get() takes); a custom one cannot be saved."""
+    return name_of(_INITIALIZERS, fn, "initializer")

@@ -23,6 +23,7 @@ from minidl import optim
 from minidl.autograd.tensor import Tensor
 from minidl.optim.optimizer import Optimizer as _Base
 from minidl.optim.optimizer import check_nonneg
+from minidl.training import lookup
 
 _UNSUPPORTED = ("clipnorm", "clipvalue", "global_clipnorm", "loss_scale_factor",
                 "gradient_accumulation_steps")
@@ -218,11 +219,7 @@ def get(identifier: Any) -> Any:
     """A Keras optimizer from a name ("adam", "sgd", "rmsprop", "adamw", with Keras's
     defaults) or an optimizer object (a minidl.optim one too, already given its weights)."""
     if isinstance(identifier, str):
-        cls = _OPTIMIZERS.get(identifier.lower())
-        if cls is None:
-            raise ValueError(f"unknown optimizer {identifier!r}; known optimizers: "
-                             f"{', '.join(sorted(_OPTIMIZERS))} (or pass an optimizer object)")
-        return cls()
+        return lookup(_OPTIMIZERS, identifier, "optimizer", "optimizers", " (or pass an optimizer object)")()
     if hasattr(identifier, "step") and hasattr(identifier, "zero_grad"):
         return identifier
     raise TypeError(f"optimizer must be a name or an optimizer object, got {type(identifier).__name__}")

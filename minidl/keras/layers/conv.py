@@ -14,9 +14,8 @@ from typing import Any
 from minidl import backend as B
 from minidl import nn
 from minidl.autograd.tensor import Tensor
-from minidl.keras import activations, initializers
 from minidl.keras.layers.base import Layer, Shape
-from minidl.keras.layers.core import check_channels_last, positive_int
+from minidl.keras.layers.core import KernelLayer, check_channels_last, positive_int
 from minidl.ops.conv import as_pair, conv2d
 from minidl.ops.pool import max_pool2d
 from minidl.ops.shape import concatenate
@@ -78,18 +77,21 @@ def channels_first_hint(shape: tuple[Any, ...]) -> str:
     return ""
 
 
-class Conv2D(Layer):
+class Conv2D(KernelLayer):
     """2-D convolution of channels-last images (N, H, W, C) -> (N, OH, OW, filters).
 
     kernel (kH, kW, C, filters) in Keras's layout (stored as minidl's (filters, C, kH, kW)),
     glorot_uniform; bias zeros. strides and padding ("valid" or "same") as Keras."""
+
+    core_name = "conv"
+    kernel_axes = (2, 3, 1, 0)
 
     def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid",
                  data_format: str | None = None, dilation_rate: Any = (1, 1), groups: int = 1,
                  activation: Any = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(activation, use_bias, kernel_initializer, bias_initializer, **kwargs)
         check_channels_last("Conv2D", data_format)
         if as_pair(dilation_rate, "dilation_rate", "Conv2D", 1) != (1, 1) or groups != 1:
             raise ValueError("Conv2D: dilation_rate and groups other than 1 are not supported by "
@@ -98,10 +100,6 @@ class Conv2D(Layer):
         self.kernel_size = as_pair(kernel_size, "kernel_size", "Conv2D", 1)
         self.strides = as_pair(strides, "strides", "Conv2D", 1)
         self.padding = check_padding("Conv2D", padding)
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
 
     def build(self, input_shape: Shape) -> None:
         if len(input_shape) != 4 or input_shape[-1] is None:
@@ -117,9 +115,7 @@ class Conv2D(Layer):
         self.conv = nn.Conv2D(channels, self.filters, self.kernel_size, self.strides,
                               bias=self.use_bias)
         field = self.kernel_size[0] * self.kernel_size[1]
-        self.kernel_initializer(self.conv.weight, (channels * field, self.filters * field))
-        if self.use_bias:
-            self.bias_initializer(self.conv.bias, (channels * field, self.filters * field))
+        self.init_weights((channels * field, self.filters * field))
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         h, w = (output_size(n, k, s, self.padding)
@@ -143,28 +139,9 @@ class Conv2D(Layer):
         y = conv2d(x.transpose(0, 3, 1, 2), self.conv.weight, self.conv.bias, self.strides, padding)
         return y.transpose(0, 2, 3, 1)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.activation(self.pre_activation(x))
-
-    @property
-    def kernel(self) -> Any:
-        return self.conv.weight
-
-    @property
-    def bias(self) -> Any:
-        return self.conv.bias if self.use_bias else None
-
-    def keras_weights(self) -> list[tuple[Any, Any]]:
-        if not self.built:
-            return []
-        return [(self.conv.weight, (2, 3, 1, 0))] + ([(self.conv.bias, None)] if self.use_bias else [])
-
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
-                "strides": self.strides, "padding": self.padding,
-                "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "strides": self.strides, "padding": self.padding}
 
 
 class _Pooling2D(Layer):

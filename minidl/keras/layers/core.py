@@ -19,7 +19,56 @@ def positive_int(layer: str, what: str, value: Any) -> int:
     return int(value)
 
 
-class Dense(Layer):
+class KernelLayer(Layer):
+    """A layer with a kernel, an optional bias and an activation (Dense, Conv2D): the
+    weights live in an nn child named `core_name`; `kernel_axes` turns its weight into
+    Keras's layout."""
+
+    core_name = "linear"
+    kernel_axes: tuple[int, ...] | None = None
+
+    def __init__(self, activation: Any = None, use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+
+    def pre_activation(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.activation(self.pre_activation(x))
+
+    def init_weights(self, fans: tuple[int, int]) -> None:
+        core = getattr(self, self.core_name)
+        self.kernel_initializer(core.weight, fans)
+        if self.use_bias:
+            self.bias_initializer(core.bias, fans)
+
+    @property
+    def kernel(self) -> Any:
+        return getattr(self, self.core_name).weight
+
+    @property
+    def bias(self) -> Any:
+        return getattr(self, self.core_name).bias if self.use_bias else None
+
+    def keras_weights(self) -> list[tuple[Any, Any]]:
+        if not self.built:
+            return []
+        return [(self.kernel, self.kernel_axes)] + ([(self.bias, None)] if self.use_bias else [])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "activation": activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer)}
+
+
+class Dense(KernelLayer):
     """activation(x @ kernel + bias): inputs (..., in) -> (..., units).
 
     kernel (in, units) glorot_uniform, bias (units,) zeros, as Keras; `in` is read from
@@ -28,12 +77,8 @@ class Dense(Layer):
     def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(activation, use_bias, kernel_initializer, bias_initializer, **kwargs)
         self.units = positive_int("Dense", "units", units)
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
 
     def build(self, input_shape: Shape) -> None:
         if len(input_shape) < 2 or input_shape[-1] is None:
@@ -41,9 +86,7 @@ class Dense(Layer):
                              f"with a known number of features, got {input_shape}")
         fan_in = int(input_shape[-1])
         self.linear = nn.Dense(fan_in, self.units, bias=self.use_bias)
-        self.kernel_initializer(self.linear.weight, (fan_in, self.units))
-        if self.use_bias:
-            self.bias_initializer(self.linear.bias, (fan_in, self.units))
+        self.init_weights((fan_in, self.units))
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return tuple(input_shape[:-1]) + (self.units,)
@@ -56,27 +99,8 @@ class Dense(Layer):
                              f"got {tuple(x.shape)}{hint}")
         return self.linear(x)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.activation(self.pre_activation(x))
-
-    @property
-    def kernel(self) -> Any:
-        return self.linear.weight
-
-    @property
-    def bias(self) -> Any:
-        return self.linear.bias if self.use_bias else None
-
-    def keras_weights(self) -> list[tuple[Any, Any]]:
-        if not self.built:
-            return []
-        return [(self.linear.weight, None)] + ([(self.linear.bias, None)] if self.use_bias else [])
-
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "units": self.units,
-                "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+        return {**super().get_config(), "units": self.units}
 
 
 class Activation(Layer):
