@@ -8,6 +8,7 @@ Keras-layout weights, the summary and saving.
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from typing import Any
 
@@ -92,9 +93,14 @@ class Model(Layer):
         return sum(p.size for p in self.weights)
 
     def summary(self, line_length: int | None = None, positions: Any = None, print_fn: Any = None,
-                **kwargs: Any) -> None:
-        """Print Keras's table: layer (type), output shape, parameter count, and the totals."""
-        summary.print_summary(self, line_length=line_length, print_fn=print_fn)
+                expand_nested: bool = False, show_trainable: bool = False, layer_range: Any = None) -> None:
+        """Print Keras's table: layer (type), output shape, parameter count, and the totals.
+        `positions`: the columns' right edges as fractions of the line (Keras's default
+        [0.45, 0.80, 1.0])."""
+        _refuse_extras("summary", {"expand_nested": expand_nested, "show_trainable": show_trainable,
+                                   "layer_range": layer_range},
+                       {"expand_nested": False, "show_trainable": False, "layer_range": None})
+        summary.print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn)
 
     # ---- inputs ---------------------------------------------------------------------
     @property
@@ -425,8 +431,6 @@ def _read(filepath: Any, formats: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _check_overwrite(filepath: Any, overwrite: bool) -> None:
-    import os  # noqa: PLC0415
-
     if not overwrite and os.path.exists(filepath):
         raise FileExistsError(f"{filepath} exists and overwrite=False")
 

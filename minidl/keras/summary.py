@@ -12,11 +12,14 @@ _POSITIONS = (0.45, 0.80, 1.0)
 _HEADER = ("Layer (type)", "Output Shape", "Param #")
 
 
-def column_widths(line_length: int) -> list[int]:
+def column_widths(line_length: int, positions: Any = None) -> list[int]:
     """Each column's width inside its borders: Keras's positions, shrunk evenly (as the
     `rich` table Keras draws with) until the table fits `line_length`."""
     widths, current = [], 0
-    for pos in _POSITIONS:
+    positions = _POSITIONS if positions is None else positions
+    if len(positions) != 3:
+        raise ValueError(f"summary: positions needs 3 column edges, got {positions!r}")
+    for pos in (p / line_length if p > 1 else p for p in positions):
         widths.append(int(pos * line_length) - current + 2)  # + the cell's padding
         current = int(pos * line_length)
     excess = sum(widths) - (line_length - len(widths) - 1)  # the borders take the rest
@@ -64,13 +67,13 @@ def _rule(widths: list[int], left: str, mid: str, right: str, fill: str) -> str:
 
 
 def summary_text(name: str, rows: list[tuple[str, str, str]], counts: dict[str, tuple[int, int]],
-                 line_length: int | None = None) -> str:
+                 line_length: int | None = None, positions: Any = None) -> str:
     """The whole summary; `counts` maps "Total", "Trainable", "Non-trainable" (and
     "Optimizer", when built) to (number of values, bytes)."""
     columns = shutil.get_terminal_size().columns
     if line_length is None:
         line_length = min(88, columns - 4)
-    widths = column_widths(line_length)
+    widths = column_widths(line_length, positions)
     lines = [f'Model: "{name}"', _rule(widths, "┏", "┳", "┓", "━")]
     lines += _row(_HEADER, widths, "┃")
     lines.append(_rule(widths, "┡", "╇", "┩", "━"))
@@ -85,7 +88,8 @@ def summary_text(name: str, rows: list[tuple[str, str, str]], counts: dict[str, 
     return "\n".join(lines)
 
 
-def print_summary(model: Any, line_length: int | None = None, print_fn: Callable[[str], Any] | None = None) -> None:
+def print_summary(model: Any, line_length: int | None = None, positions: Any = None,
+                  print_fn: Callable[[str], Any] | None = None) -> None:
     rows = []
     for layer in model.layers:
         shape = "?" if not layer.built else _shape_text(layer.output_shape_built)
@@ -101,7 +105,7 @@ def print_summary(model: Any, line_length: int | None = None, print_fn: Callable
         total = [a + b for a, b in zip(total, opt)]
     text = summary_text(model.name, rows, {"Total": tuple(total), **counts,
                                            **({"Optimizer": opt} if opt is not None else {})},
-                        line_length)
+                        line_length, positions)
     if print_fn is None:
         print(text)
     else:

@@ -50,7 +50,7 @@ def test_keras_mnist_is_the_seed_program_with_only_the_import_changed():
         assert call in text
 
 
-def test_keras_binary_cnn_runs_and_writes_its_curves(shared_data, monkeypatch, tmp_path, capsys):
+def test_keras_binary_cnn_runs_and_writes_its_curves(shared_data, monkeypatch, tmp_path, capsys, recwarn):
     small_mnist(shared_data, monkeypatch, tmp_path, n_train=600, n_test=300)
     spec = importlib.util.spec_from_file_location("keras_binary_cnn", EXAMPLES / "keras_binary_cnn.py")
     module = importlib.util.module_from_spec(spec)
