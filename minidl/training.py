@@ -670,6 +670,10 @@ class _LazyLogs(UserDict):  # type: ignore[type-arg]
             self._data = self._compute()
         return self._data
 
+    @data.setter
+    def data(self, value: dict[str, float]) -> None:
+        self._data = value
+
 
 class CallbackList:
     """The callbacks of one fit/evaluate/predict, called in order: the user's, then History

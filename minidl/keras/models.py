@@ -172,8 +172,8 @@ class Model(Layer):
         if not self.compiled:
             raise RuntimeError(f"You must call compile() before using the model ({what})")
 
-    def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
-            verbose: Any = "auto", callbacks: Any = None, validation_split: float = 0.0,
+    def fit(self, x: Any = None, y: Any = None, batch_size: int | None = 32, epochs: int = 1,
+            verbose: Any = 1, callbacks: Any = None, validation_split: float = 0.0,
             validation_data: Any = None, shuffle: bool = True, initial_epoch: int = 0,
             **extras: Any) -> training.History:
         """Train on (x, y) for `epochs` (from `initial_epoch`); returns the History. As Keras:
@@ -183,7 +183,7 @@ class Model(Layer):
         self._require_compiled("fit")
         batch_size = _batch_size(batch_size)
         x = self._as_data(x, "fit")
-        if validation_data is not None:
+        if isinstance(validation_data, (tuple, list)) and validation_data:
             validation_data = (self._as_data(validation_data[0], "fit validation_data"),
                                *validation_data[1:])
         self._ensure_built(x, batch_size)
@@ -192,8 +192,8 @@ class Model(Layer):
                             validation_data=validation_data, shuffle=shuffle,
                             initial_epoch=initial_epoch)
 
-    def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None,
-                 verbose: Any = "auto", sample_weight: Any = None, steps: Any = None,
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = 32,
+                 verbose: Any = 1, sample_weight: Any = None, steps: Any = None,
                  callbacks: Any = None, return_dict: bool = False) -> Any:
         """The loss (a float), or [loss, metric, ...] in compile's order when metrics were
         compiled (a dict with return_dict=True), over (x, y) in inference mode."""
@@ -210,7 +210,7 @@ class Model(Layer):
         values = [logs["loss"]] + [logs[m.name] for m in training._compiled(self, "evaluate").metrics]
         return values[0] if len(values) == 1 else values
 
-    def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto", steps: Any = None,
+    def predict(self, x: Any, batch_size: int | None = 32, verbose: Any = 1, steps: Any = None,
                 callbacks: Any = None) -> np.ndarray:
         """The outputs for every sample of x, as one NumPy array (inference mode)."""
         _refuse_extras("predict", {"steps": steps}, {"steps": None})
