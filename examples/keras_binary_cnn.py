@@ -4,7 +4,7 @@
     python examples/keras_binary_cnn.py --size 150       # the seed's 150x150x3 (much slower on a CPU)
 
 The seed's model is unchanged: Conv2D 32/64/128 each followed by MaxPooling2D, Flatten,
-Dropout(0.5), Dense(512, relu), Dense(1, sigmoid), binary cross-entropy, RMSprop. Its
+Dense(512, relu), Dropout(0.5), Dense(1, sigmoid), binary cross-entropy, RMSprop. Its
 data (cat and dog photographs, 150x150 RGB) is not reachable here, so it gets the two
 MNIST digits models confuse most, 4 and 9 (a shared upper loop and stem: a real two-class
 problem, not a solved one), scaled up to --size pixels by nearest neighbour and repeated
@@ -56,8 +56,8 @@ def build_model(size: int) -> keras.Sequential:
         layers.Conv2D(128, (3, 3), activation="relu"),
         layers.MaxPooling2D((2, 2)),
         layers.Flatten(),
-        layers.Dropout(0.5),
         layers.Dense(512, activation="relu"),
+        layers.Dropout(0.5),
         layers.Dense(1, activation="sigmoid"),
     ])
 
