@@ -38,3 +38,17 @@ def test_set_random_seed_makes_models_repeatable():
     b = keras.Sequential([keras.layers.Dense(4, input_shape=(3,))]).get_weights()
     np.testing.assert_array_equal(a[0], b[0])
     assert keras.backend.image_data_format() == "channels_last" and keras.backend.epsilon() == 1e-7
+
+
+def test_a_cut_down_test_file_still_gives_a_test_split(monkeypatch):
+    from minidl.keras.datasets import mnist
+
+    images, labels = np.zeros((1000, 28, 28), np.uint8), np.arange(1000) % 10
+
+    def splits(root, log):
+        log("offline")
+        return images, labels, images[8000:], labels[8000:], "offline"
+    monkeypatch.setattr(mnist, "load_mnist_splits", splits)
+    with pytest.warns(UserWarning, match="only 1,000 images: training on the first 800"):
+        (x_train, _), (x_test, y_test) = mnist.load_data()
+    assert len(x_train) == 800 and len(x_test) == 200 and y_test[0] == 0
