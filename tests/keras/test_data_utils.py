@@ -46,7 +46,6 @@ def test_a_cut_down_test_file_still_gives_a_test_split(monkeypatch):
     images, labels = np.zeros((1000, 28, 28), np.uint8), np.arange(1000) % 10
 
     def splits(root, log):
-        log("offline")
         return images, labels, images[8000:], labels[8000:], "offline"
     monkeypatch.setattr(mnist, "load_mnist_splits", splits)
     with pytest.warns(UserWarning, match="only 1,000 images: training on the first 800"):
