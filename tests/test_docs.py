@@ -32,7 +32,7 @@ _load_mnist = _md.datasets.load_mnist
 def _small_mnist(*args, **kwargs):
     images, labels = _load_mnist(*args, **kwargs)
     return images[:1000], labels[:1000]
-_md.datasets.load_mnist = _small_mnist
+_md.datasets.load_mnist = _md.datasets.mnist.load_mnist = _small_mnist
 """
 MNIST_BATCH = """
 import numpy as np

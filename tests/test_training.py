@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import subprocess
+import re
 import sys
 from pathlib import Path
 
@@ -127,30 +128,32 @@ def test_no_metrics_means_no_accuracy():
     assert model.evaluate(np.ones((3, 2), np.float32), np.array([0, 1, 0]))[1] is None
 
 
-def test_verbose_1_draws_a_bar_with_loss_accuracy_and_throughput_and_0_is_silent(capsys):
+def test_verbose_1_draws_keras_bar_2_prints_a_line_per_epoch_and_0_is_silent(capsys):
     model = nn.Sequential(nn.Dense(2, 2))
     model.compile("sgd", "cross_entropy")
     x, y = np.ones((8, 2), np.float32), np.array([0, 1] * 4)
     model.fit(x, y, epochs=1, batch_size=4, verbose=1)
-    err = capsys.readouterr().err
-    assert "Epoch 1/1" in err and "loss=" in err and "accuracy=" in err and "img/s=" in err
+    out = capsys.readouterr().out
+    assert "\x1b[1m2/2\x1b[0m" in out and "━" in out and "ms/step" in out or "us/step" in out
+    assert "- accuracy: " in out and "- loss: " in out and "Epoch" not in out  # Keras: no "Epoch 1/1"
     model.fit(x, y, epochs=1, batch_size=4, verbose=0)
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
     model.fit(x, y, epochs=2, batch_size=4, verbose=2)
-    out = capsys.readouterr().out
-    assert "Epoch 2/2" in out and "img/s" in out
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2" and len(lines) == 4
+    assert re.fullmatch(r"2/2 - \d+s - \d+(ms|us|s)/step - accuracy: \d\.\d{4} - loss: \d\.\d{4}", lines[3])
 
 
 def test_fit_before_compile_and_bad_names_raise():
     model = nn.Sequential(nn.Dense(2, 2))
     with pytest.raises(RuntimeError, match="compile"):
         model.fit(np.ones((2, 2), np.float32), np.array([0, 1]), verbose=0)
-    with pytest.raises(ValueError, match="optimizer 'rmsprop'"):
-        model.compile("rmsprop", "mse")
-    with pytest.raises(ValueError, match="loss 'hinge'"):
+    with pytest.raises(ValueError, match="optimizer 'nadam'"):
+        model.compile("nadam", "mse")
+    with pytest.raises(ValueError, match="loss 'hinge'.*binary_crossentropy, categorical_crossentropy"):
         model.compile("sgd", "hinge")
-    with pytest.raises(ValueError, match="metric 'f1'"):
+    with pytest.raises(ValueError, match="metric 'f1'.*accuracy"):
         model.compile("sgd", "mse", metrics=["f1"])
     with pytest.raises(TypeError, match="optimizer"):
         model.compile(42, "mse")
@@ -207,12 +210,14 @@ X, Y = np.ones((8, 3), np.float32), np.zeros(8, np.int64)
     ({"batch_size": 0}, ValueError, "fit: batch_size must be >= 1, got 0"),
     ({"batch_size": "32"}, TypeError, "fit: batch_size must be an integer"),
     ({"validation_data": X}, TypeError, r"fit: validation_data must be a pair \(x_val, y_val\), got ndarray"),
-    ({"validation_data": (X, Y, Y)}, TypeError, "got a tuple of length 3"),
+    ({"validation_data": (X, Y, Y, Y)}, TypeError, "got a tuple of length 4"),
+    ({"validation_data": (X, Y, Y)}, ValueError, "sample weights is not supported"),
     ({"validation_data": (X, Y[:5])}, ValueError,
      r"fit: validation_data\[0\] has 8 samples but validation_data\[1\] has 5"),
     ({"validation_data": (X[:0], Y[:0])}, ValueError, r"fit: validation_data\[0\] is empty"),
     ({"shuffle": "yes"}, TypeError, "fit: shuffle must be True or False"),
-    ({"verbose": 3}, ValueError, "fit: verbose must be 0, 1 or 2, got 3"),
+    ({"verbose": 3}, ValueError, r"verbose must be 0 \(silent\), 1 \(progress bar\), 2 .*got 3"),
+    ({"initial_epoch": -1}, ValueError, "fit: initial_epoch must be >= 0, got -1"),
 ])
 def test_fit_checks_every_argument_before_the_first_step(kwargs, error, match):
     model, steps = _counting_model()
@@ -246,3 +251,116 @@ def test_fit_and_evaluate_refuse_mismatched_lengths():
         model.fit(X, Y[:5], verbose=0)
     with pytest.raises(ValueError, match="evaluate: x has 8 samples but y has 5"):
         model.evaluate(X, Y[:5])
+# ---- Keras's semantics for probability outputs (issue 13, item 3) ---------------------------
+
+def _data(n=24, features=4, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, features)).astype(np.float32), rng.integers(0, classes, size=n)
+
+
+def test_a_softmax_output_trains_from_its_logits_like_the_same_model_without_it():
+    x, y = _data()
+    runs = []
+    for head in ([], [nn.Softmax()]):
+        model = mlp_small(head)
+        model.compile(optim.SGD(model.parameters(), lr=0.5), "sparse_categorical_crossentropy")
+        history = model.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0)
+        runs.append((history.history, model))
+    (logits_hist, logits_model), (probs_hist, probs_model) = runs
+    np.testing.assert_allclose(probs_hist["loss"], logits_hist["loss"], rtol=1e-6)
+    assert probs_hist["accuracy"] == logits_hist["accuracy"]
+    probs = probs_model.predict(x)  # predict gives the softmax's probabilities
+    np.testing.assert_allclose(probs, F.softmax(md.tensor(logits_model.predict(x))).numpy(), rtol=1e-5)
+    # the double softmax it replaced: cross-entropy of the probabilities taken as logits
+    doubled = F.cross_entropy(md.tensor(probs), md.tensor(y)).item()
+    assert abs(probs_model.evaluate(x, y)[0] - doubled) > 0.02
+
+
+def mlp_small(head, seed=5, out=3):
+    md.manual_seed(seed)
+    return nn.Sequential(nn.Dense(4, 6), nn.Tanh(), nn.Dense(6, out), *head)
+
+
+def test_softmax_output_loss_is_stable_for_saturated_logits():
+    model = nn.Sequential(nn.Dense(2, 2), nn.Softmax())
+    model[0].weight.data[...] = np.array([[200.0, -200.0], [0.0, 0.0]], np.float32)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    loss, acc = model.evaluate(np.array([[1.0, 0.0]], np.float32), np.array([1]))
+    assert loss == pytest.approx(400.0, rel=1e-6) and acc == 0.0  # log(softmax) would give inf
+
+
+def test_a_one_unit_sigmoid_output_gets_binary_accuracy_at_threshold_half():
+    x, _ = _data(n=40)
+    y = (x[:, 0] + 0.3 * x[:, 1] > 0).astype(np.float32)
+    model = mlp_small([nn.Sigmoid()], out=1)
+    model.compile(optim.SGD(model.parameters(), lr=0.3), "binary_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=2, batch_size=10, verbose=0)
+    loss, acc = model.evaluate(x, y)
+    p = model.predict(x)[:, 0]
+    assert acc == pytest.approx(float(((p > 0.5) == y).mean()))
+    expected = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    assert loss == pytest.approx(float(expected), rel=1e-5)
+    assert 0.0 < acc < 1.0 and acc != pytest.approx(float((y == 0).mean()))  # not argmax of one column
+
+
+def test_a_one_unit_logit_output_with_binary_crossentropy_thresholds_its_logits_at_zero():
+    x, _ = _data(n=30)
+    y = (x[:, 0] > 0).astype(np.float32)
+    model = mlp_small([], out=1)
+    model.compile("adam", "binary_crossentropy")
+    loss, acc = model.evaluate(x, y)
+    z = model.predict(x)[:, 0]
+    assert acc == pytest.approx(float(((z > 0) == y).mean()))
+    assert loss == pytest.approx(F.binary_cross_entropy_with_logits(md.tensor(z), md.tensor(y)).item(),
+                                 rel=1e-5)
+
+
+def test_fit_arguments_after_y_are_keyword_only():
+    model = nn.Sequential(nn.Dense(4, 3))
+    model.compile("sgd", "cross_entropy")
+    x, y = _data()
+    before = model.state_dict()
+    with pytest.raises(TypeError, match=r"by name.*batch_size, epochs"):
+        model.fit(x, y, 64, 1)
+    assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())  # nothing trained
+
+
+def test_validation_split_holds_out_the_last_fraction_before_shuffling():
+    x, y = _data(n=40)
+    model = mlp_small([])
+    model.compile("adam", "cross_entropy")
+    history = model.fit(x, y, epochs=1, batch_size=8, validation_split=0.25, verbose=0)
+    val_loss, val_acc = model.evaluate(x[30:], y[30:])
+    assert history.history["val_loss"] == [pytest.approx(val_loss, rel=1e-6)]
+    assert history.history["val_accuracy"] == [pytest.approx(val_acc)]
+    with pytest.raises(ValueError, match="not sufficient"):
+        model.fit(x[:1], y[:1], validation_split=0.1, verbose=0)
+
+
+def test_initial_epoch_and_callbacks_with_an_nn_model():
+    from minidl.keras import callbacks  # noqa: PLC0415
+
+    x, y = _data(n=32)
+    model = mlp_small([])
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    model.compile(opt, "cross_entropy")
+    seen = []
+    record = callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: seen.append(opt.param_groups[0]["lr"]))
+    schedule = callbacks.LearningRateScheduler(lambda epoch: 0.1 / (epoch + 1))
+    history = model.fit(x, y, epochs=4, initial_epoch=2, verbose=0, callbacks=[schedule, record])
+    assert history.epoch == [2, 3] and seen == [pytest.approx(0.1 / 3), pytest.approx(0.1 / 4)]
+    assert history.history["learning_rate"] == [pytest.approx(0.1 / 3), pytest.approx(0.1 / 4)]
+
+
+def test_early_stopping_restores_an_nn_model_through_its_state_dict():
+    from minidl.keras import callbacks  # noqa: PLC0415
+
+    x, y = _data(n=32)
+    model = mlp_small([])
+    model.compile(optim.SGD(model.parameters(), lr=5.0), "cross_entropy")  # a rate that diverges
+    snapshots = []
+    keep = callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: snapshots.append(model.state_dict()))
+    stop = callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=100.0, restore_best_weights=True)
+    history = model.fit(x, y, epochs=5, verbose=0, callbacks=[keep, stop])
+    assert history.epoch == [0, 1]
+    assert all(np.array_equal(v, snapshots[0][k]) for k, v in model.state_dict().items())

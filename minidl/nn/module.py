@@ -468,12 +468,16 @@ class Sequential(Module):
 
         training.compile(self, optimizer, loss, metrics)
 
-    def fit(self, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
-            validation_data: Any = None, shuffle: bool = True, verbose: int = 1) -> Any:
-        """Train on (x, y); returns a History (see minidl.training.fit)."""
+    def fit(self, x: Any, y: Any, *args: Any, epochs: int = 1, batch_size: int = 32, verbose: Any = 1,
+            callbacks: Any = None, validation_split: float = 0.0, validation_data: Any = None,
+            shuffle: bool = True, initial_epoch: int = 0) -> Any:
+        """Train on (x, y); returns a History (see minidl.training.fit). Every argument after
+        y is keyword-only: a positional one raises TypeError saying to pass it by name."""
         from minidl import training  # noqa: PLC0415
 
-        return training.fit(self, x, y, epochs, batch_size, validation_data, shuffle, verbose)
+        return training.fit(self, x, y, *args, epochs=epochs, batch_size=batch_size, verbose=verbose,
+                            callbacks=callbacks, validation_split=validation_split,
+                            validation_data=validation_data, shuffle=shuffle, initial_epoch=initial_epoch)
 
     def evaluate(self, x: Any, y: Any, batch_size: int = 256) -> tuple[float, float | None]:
         """(loss, accuracy) on (x, y) in eval mode (see minidl.training.evaluate)."""

@@ -74,7 +74,8 @@ def _count(module: Module) -> int:
     return sum(p.size for p in module.parameters())
 
 
-def _bytes(n: float) -> str:
+def readable_bytes(n: float) -> str:
+    """A byte count as Keras prints it: "972.00 B", "2.65 MB"."""
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.2f} {unit}"
@@ -109,9 +110,9 @@ def _format(model: Module, input_shape: Any, shapes: dict[int, str] | None) -> s
         given = [tuple(s) for s in input_shape] if _several(input_shape) else tuple(input_shape)
         out.append(f"Input shape: {given}")
     out += [_row(rows[0], widths), rule] + [_row(r, widths) for r in rows[1:]] + [rule]
-    out.append(f"Total params: {total:,} ({_bytes(sum(p.size * p.dtype.itemsize for p in params))})")
+    out.append(f"Total params: {total:,} ({readable_bytes(sum(p.size * p.dtype.itemsize for p in params))})")
     out.append(f"Trainable params: {n_train:,} "
-               f"({_bytes(sum(p.size * p.dtype.itemsize for p in trainable))})")
+               f"({readable_bytes(sum(p.size * p.dtype.itemsize for p in trainable))})")
     out.append(f"Non-trainable params: {total - n_train:,}")
     if shapes is None:
         out.append("(pass input_shape, batch axis included, to see output shapes)")
