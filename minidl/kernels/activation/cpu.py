@@ -1,20 +1,26 @@
-"""ReLU with Numba: one pass forward, one pass backward.
+"""ReLU and GELU with Numba: one pass forward, one pass backward.
 
 The forward saves nothing of its own: the backward reads the output y, which the next
 op holds anyway (y > 0 exactly where x > 0), so a training step writes one array
 instead of two. NaN passes through the forward as in np.maximum. Memory-bound (a few
 ns per element): parallel only from tuning("MINIDL_ELEMENTWISE_PARALLEL_MIN") elements.
+
+GELU saves its input, as the reference does; exact GELU uses libm's erfc (one call per
+element, where the reference's NumPy erfc makes some forty passes over the array).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+import math
+
 import numpy as np
 from numba import prange
 
 from minidl.kernels._numba import launch, pjit
 from minidl.kernels._route import tuning
+from minidl.kernels.activation.reference import INV_SQRT_2PI, SQRT_HALF, TANH_BETA, TANH_KAPPA
 
 PARALLEL = "MINIDL_ELEMENTWISE_PARALLEL_MIN"
 
@@ -44,4 +50,43 @@ def relu_backward(gy: np.ndarray, saved: np.ndarray) -> np.ndarray:
     gy = np.ascontiguousarray(gy)
     gx = np.empty_like(gy)
     launch(_relu_backward, gy.size, tuning(PARALLEL), gy.reshape(-1), saved.reshape(-1), gx.reshape(-1))
+    return gx
+
+
+@pjit
+def _gelu_forward(x, y, tanh_form):  # pragma: no cover - compiled
+    for i in prange(x.size):
+        v = np.float64(x[i])
+        if tanh_form:
+            y[i] = 0.5 * v * (1.0 + math.tanh(TANH_BETA * (v + TANH_KAPPA * v * v * v)))
+        else:
+            y[i] = 0.5 * v * math.erfc(-v * SQRT_HALF)
+
+
+@pjit
+def _gelu_backward(gy, x, gx, tanh_form):  # pragma: no cover - compiled
+    for i in prange(x.size):
+        v = np.float64(x[i])
+        if tanh_form:
+            t = math.tanh(TANH_BETA * (v + TANH_KAPPA * v * v * v))
+            d = 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * TANH_BETA * (1.0 + 3.0 * TANH_KAPPA * v * v)
+        else:
+            d = 0.5 * math.erfc(-v * SQRT_HALF) + v * INV_SQRT_2PI * math.exp(-0.5 * v * v)
+        gx[i] = gy[i] * d
+
+
+def gelu_forward(x: np.ndarray, approximate: str) -> tuple[np.ndarray, Any]:
+    """(x * Phi(x) (or PyTorch's tanh form), saved (x, approximate)); x C-contiguous."""
+    y = np.empty_like(x)
+    launch(_gelu_forward, x.size, tuning(PARALLEL), x.reshape(-1), y.reshape(-1), approximate == "tanh")
+    return y, (x, approximate)
+
+
+def gelu_backward(gy: np.ndarray, saved: Any) -> np.ndarray:
+    """gy * d(gelu)/dx at the saved x; gy of x's shape and dtype, any layout."""
+    x, approximate = saved
+    gy = np.ascontiguousarray(gy)
+    gx = np.empty_like(gy)
+    launch(_gelu_backward, gy.size, tuning(PARALLEL), gy.reshape(-1), x.reshape(-1), gx.reshape(-1),
+           approximate == "tanh")
     return gx
