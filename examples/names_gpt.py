@@ -170,30 +170,54 @@ def sample(model: NameGPT, vocab: Vocab, language: int, rng: np.random.Generator
 
 # ---- main -----------------------------------------------------------------------------------
 
+class Corpus:
+    """The names as token sequences, split into train and held-out indices."""
+
+    def __init__(self, args: argparse.Namespace, rng: np.random.Generator) -> None:
+        names, labels, self.languages = md.datasets.load_names(args.data_root)
+        if args.limit:
+            keep = rng.permutation(len(names))[:args.limit]
+            names, labels = [names[i] for i in keep], labels[keep]
+        self.vocab = Vocab(names, self.languages)
+        self.seqs = [self.vocab.encode(name, int(lang)) for name, lang in zip(names, labels)]
+        self.context = max(len(s) for s in self.seqs) - 1
+        self.train, self.test = split(labels, rng)
+
+    def epoch(self, batch_size: int, rng: np.random.Generator):
+        return batches(self.seqs, self.train, batch_size, rng)
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return -(-len(self.train) // batch_size)
+
+
+def build_model(args: argparse.Namespace, corpus: Corpus) -> NameGPT:
+    return NameGPT(corpus.vocab.size, corpus.context, args.d_model, args.heads, args.layers, args.dropout)
+
+
+def lr_factor(step: int, steps: int, warmup: int = 100) -> float:
+    """A short linear warm-up (attention is unstable at full rate from step 0), then a
+    linear decay to 5% of the peak over `steps`."""
+    return min(1.0, (step + 1) / warmup) * max(0.05, 1 - step / steps)
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     md.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    names, labels, languages = md.datasets.load_names(args.data_root)
-    if args.limit:
-        keep = rng.permutation(len(names))[:args.limit]
-        names, labels = [names[i] for i in keep], labels[keep]
-    vocab = Vocab(names, languages)
-    seqs = [vocab.encode(name, int(lang)) for name, lang in zip(names, labels)]
-    context = max(len(s) for s in seqs) - 1
-    train, test = split(labels, rng)
-    print(f"{len(names)} names in {len(languages)} languages; {len(train)} to train, "
+    corpus = Corpus(args, rng)
+    seqs, train, test, languages = corpus.seqs, corpus.train, corpus.test, corpus.languages
+    vocab, context = corpus.vocab, corpus.context
+    print(f"{len(seqs)} names in {len(languages)} languages; {len(train)} to train, "
           f"{len(test)} held out; vocabulary {vocab.size}, context {context}")
 
-    model = NameGPT(vocab.size, context, args.d_model, args.heads, args.layers, args.dropout)
-    steps = args.epochs * -(-len(train) // args.batch_size)
+    model = build_model(args, corpus)
+    steps = args.epochs * corpus.steps_per_epoch(args.batch_size)
     opt = optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    # a short warm-up, then a linear decay: attention is unstable at full rate from step 0
-    schedule = optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100) * max(0.05, 1 - s / steps))
+    schedule = optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps))
     history: dict[str, list[float]] = {"loss": [], "val_loss": []}
     start, cpu_start = time.perf_counter(), time.process_time()
     for epoch in range(args.epochs):
-        bar = tqdm(batches(seqs, train, args.batch_size, rng), total=-(-len(train) // args.batch_size),
+        bar = tqdm(corpus.epoch(args.batch_size, rng), total=corpus.steps_per_epoch(args.batch_size),
                    desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch")
         total, count = 0.0, 0
         for inputs, targets in bar:
