@@ -5,8 +5,9 @@ op holds anyway (y > 0 exactly where x > 0), so a training step writes one array
 instead of two. NaN passes through the forward as in np.maximum. Memory-bound (a few
 ns per element): parallel only from tuning("MINIDL_ELEMENTWISE_PARALLEL_MIN") elements.
 
-GELU saves its input, as the reference does; exact GELU uses libm's erfc (one call per
-element, where the reference's NumPy erfc makes some forty passes over the array).
+GELU saves its input and Phi(x) (or its tanh approximation), so the backward needs no
+second erfc or tanh; exact GELU uses libm's erfc (one call per element, where the
+reference's NumPy erfc makes some forty passes over the array).
 """
 from __future__ import annotations
 
@@ -54,39 +55,44 @@ def relu_backward(gy: np.ndarray, saved: np.ndarray) -> np.ndarray:
 
 
 @pjit
-def _gelu_forward(x, y, tanh_form):  # pragma: no cover - compiled
+def _gelu_forward(x, y, cdf, tanh_form):  # pragma: no cover - compiled
     for i in prange(x.size):
         v = np.float64(x[i])
-        if tanh_form:
-            y[i] = 0.5 * v * (1.0 + math.tanh(TANH_BETA * (v + TANH_KAPPA * v * v * v)))
+        if tanh_form:  # kept as (1 + tanh) / 2, computed in float64: no cancellation near -1
+            a = 0.5 * (1.0 + math.tanh(TANH_BETA * (v + TANH_KAPPA * v * v * v)))
         else:
-            y[i] = 0.5 * v * math.erfc(-v * SQRT_HALF)
+            a = 0.5 * math.erfc(-v * SQRT_HALF)
+        cdf[i] = a
+        y[i] = v * a
 
 
 @pjit
-def _gelu_backward(gy, x, gx, tanh_form):  # pragma: no cover - compiled
+def _gelu_backward(gy, x, cdf, gx, tanh_form):  # pragma: no cover - compiled
     for i in prange(x.size):
         v = np.float64(x[i])
-        if tanh_form:
-            t = math.tanh(TANH_BETA * (v + TANH_KAPPA * v * v * v))
-            d = 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * TANH_BETA * (1.0 + 3.0 * TANH_KAPPA * v * v)
+        a = np.float64(cdf[i])
+        if tanh_form:  # 1 - tanh^2 = 4 a (1 - a)
+            d = a + 2.0 * v * a * (1.0 - a) * TANH_BETA * (1.0 + 3.0 * TANH_KAPPA * v * v)
         else:
-            d = 0.5 * math.erfc(-v * SQRT_HALF) + v * INV_SQRT_2PI * math.exp(-0.5 * v * v)
+            d = a + v * INV_SQRT_2PI * math.exp(-0.5 * v * v)
         gx[i] = gy[i] * d
 
 
 def gelu_forward(x: np.ndarray, approximate: str) -> tuple[np.ndarray, Any]:
-    """(x * Phi(x) (or PyTorch's tanh form), saved (x, approximate)); x C-contiguous."""
-    y = np.empty_like(x)
-    launch(_gelu_forward, x.size, tuning(PARALLEL), x.reshape(-1), y.reshape(-1), approximate == "tanh")
-    return y, (x, approximate)
+    """(x * Phi(x), saved (x, Phi(x), approximate)); with "tanh", PyTorch's approximation
+    Phi(x) ~ (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2. x C-contiguous. Keeping Phi
+    spares the backward the expensive call."""
+    y, cdf = np.empty_like(x), np.empty_like(x)
+    launch(_gelu_forward, x.size, tuning(PARALLEL), x.reshape(-1), y.reshape(-1), cdf.reshape(-1),
+           approximate == "tanh")
+    return y, (x, cdf, approximate)
 
 
 def gelu_backward(gy: np.ndarray, saved: Any) -> np.ndarray:
     """gy * d(gelu)/dx at the saved x; gy of x's shape and dtype, any layout."""
-    x, approximate = saved
+    x, cdf, approximate = saved
     gy = np.ascontiguousarray(gy)
     gx = np.empty_like(gy)
-    launch(_gelu_backward, gy.size, tuning(PARALLEL), gy.reshape(-1), x.reshape(-1), gx.reshape(-1),
-           approximate == "tanh")
+    launch(_gelu_backward, gy.size, tuning(PARALLEL), gy.reshape(-1), x.reshape(-1), cdf.reshape(-1),
+           gx.reshape(-1), approximate == "tanh")
     return gx
