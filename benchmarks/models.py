@@ -77,6 +77,16 @@ def model_input(model: str, images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(images.reshape(len(images), 28, 28))
 
 
+def _load(net: Any, state: dict[str, Any], model: str) -> None:
+    """load_state_dict; the BatchNorm layer (index 1 of "bncnn") keeps its own start."""
+    if model != "bncnn":
+        net.load_state_dict(state)
+        return
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if unexpected or any(not key.startswith("1.") for key in missing):
+        raise RuntimeError(f"bncnn weights do not fit: missing {missing}, unexpected {unexpected}")
+
+
 # ---- minidl ---------------------------------------------------------------------------
 
 def build_minidl(model: str, seed: int = 0, device: str = "numpy") -> Any:
@@ -101,7 +111,7 @@ def build_minidl(model: str, seed: int = 0, device: str = "numpy") -> Any:
     else:
         raise ValueError(f"unknown model {model!r}: expected one of {MODELS}")
     if model != "gpt":
-        net.load_state_dict(init_params(model, seed), strict=model != "bncnn")
+        _load(net, init_params(model, seed), model)
     return net.to(device) if md.backend.normalize_backend(device) != "numpy" else net
 
 
@@ -192,8 +202,7 @@ def build_torch(model: str, seed: int = 0, device: str = "cpu") -> Any:
                  "fc.weight": params["fc.weight"].T, "fc.bias": params["fc.bias"]}
     else:
         raise ValueError(f"unknown model {model!r}: expected one of {MODELS}")
-    net.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()},
-                        strict=model != "bncnn")
+    _load(net, {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}, model)
     return net.to(device)
 
 
@@ -255,7 +264,7 @@ def name_gpt() -> ModuleType:
     """examples/names_gpt.py as a module (its main() does not run)."""
     spec = importlib.util.spec_from_file_location("names_gpt_example", EXAMPLES / "names_gpt.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclass-free, but pickling and typing look here
+    sys.modules[spec.name] = module  # where typing and inspect look a module's classes up
     spec.loader.exec_module(module)
     return module
 
