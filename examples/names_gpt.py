@@ -1,7 +1,7 @@
 """Write surnames with a small decoder-only Transformer, one character at a time.
 
     python examples/names_gpt.py                       # the defaults: 1.87 nats/char held out,
-                                                       # about 85 s of CPU (one core does the work)
+                                                       # about 75 s of CPU (one core does the work)
     python examples/names_gpt.py --epochs 1 --limit 2000 --out /tmp/gpt   # a smoke test
 
 Each name becomes the token sequence [language, c1, ..., cn, end]; the model reads a
