@@ -135,9 +135,11 @@ def token_loss(logits: md.Tensor, targets: np.ndarray) -> tuple[md.Tensor, int]:
     """Mean cross-entropy over the real (non-PAD) target tokens, and their count."""
     real = targets != PAD
     n, t, v = logits.shape
-    per_token = F.cross_entropy(logits.reshape(n * t, v), targets.reshape(-1), reduction="none")
+    ids = md.tensor(targets.reshape(-1), device=logits.device)  # where the logits are
+    per_token = F.cross_entropy(logits.reshape(n * t, v), ids, reduction="none")
     count = int(real.sum())
-    return (per_token * md.tensor(real.reshape(-1), dtype=logits.dtype)).sum() / count, count
+    weights = md.tensor(real.reshape(-1), dtype=logits.dtype, device=logits.device)
+    return (per_token * weights).sum() / count, count
 
 
 def held_out_loss(model: NameGPT, seqs: list[np.ndarray], order: np.ndarray, size: int) -> float:
