@@ -113,7 +113,8 @@ def train(framework: str, argv: list[str]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.names_gpt_twin", description=__doc__.split("\n")[0],
+    p = argparse.ArgumentParser(prog="python -m benchmarks.names_gpt_twin",
+                                description=__doc__.split("\n")[0],
                                 epilog="other arguments go to the example's parser (--epochs, --limit, ...)")
     p.add_argument("--worker", choices=["minidl", "torch"], help=argparse.SUPPRESS)
     ours, rest = p.parse_known_args(argv)

@@ -59,7 +59,8 @@ def queued_step(framework: str, case: str, images: Any, labels: Any, pool: int
     if model == "gpt":
         pairs = models.gpt_batches(int(batch_s), pool)
     else:
-        pairs = [(models.model_input(model, x), y) for x, y in data.batches(images, labels, int(batch_s), pool)]
+        pairs = [(models.model_input(model, x), y)
+                 for x, y in data.batches(images, labels, int(batch_s), pool)]
     batches = [(to_dev(x), to_dev(y)) for x, y in pairs]
 
     def step(k: int) -> None:
