@@ -1,4 +1,5 @@
-"""minidl beside PyTorch on the three benchmark models, on real MNIST images.
+"""minidl beside PyTorch on the benchmark models (benchmarks/models.py): real MNIST images,
+and the names corpus for the names_gpt Transformer.
 
 Run from the project root:
 
@@ -30,11 +31,12 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_CASES = ("cnn:train:64", "cnn:train:128", "mlp:train:64", "lstm:train:64", "gru:train:64",
-                 "cnn:infer:1000")
+                 "cnn:infer:1000", "bncnn:train:64", "gpt:train:64")
 MEMORY_CASE = "cnn:train:64"
 # target ratios to PyTorch (CPU): throughput at least this much, memory at most
 TARGETS = {"cnn:train:64": 1.0, "cnn:train:128": 1.0, "mlp:train:64": 1.0, "lstm:train:64": 1.0,
-           "gru:train:64": 1.0,            "cnn:infer:1000": 1.5, "memory": 0.5}
+           "gru:train:64": 1.0, "cnn:infer:1000": 1.5, "bncnn:train:64": 1.0, "gpt:train:64": 1.0,
+           "memory": 0.5}
 PROJECT = Path(__file__).resolve().parents[1]
 DATA_LIMIT = 8000  # the offline training subset: the first 8,000 test images
 
@@ -177,7 +179,8 @@ def _fmt_rate(r: dict[str, Any] | None) -> str:
 
 def _case_label(case: str) -> str:
     model, mode, batch = case.split(":")
-    name = {"cnn": "seed CNN", "mlp": "MLP", "lstm": "row LSTM", "gru": "GRU text (T=50, H=256)"}[model]
+    name = {"cnn": "seed CNN", "mlp": "MLP", "lstm": "row LSTM", "gru": "GRU text (T=50, H=256)",
+            "bncnn": "BatchNorm CNN", "gpt": "names_gpt Transformer (names/s)"}[model]
     return f"{name} {'training' if mode == 'train' else 'inference'}, batch {int(batch):,}"
 
 
@@ -299,9 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__.split("\n\n")[0])
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--cases", nargs="+", default=None,
-                   help="model:mode:batch items (model cnn|mlp|lstm|gru, mode train|infer); default: "
-                   + " ".join(DEFAULT_CASES))
-    p.add_argument("--models", default=None, help="comma-separated subset of cnn,mlp,lstm,gru")
+                   help="model:mode:batch items (model cnn|mlp|lstm|gru|bncnn|gpt, mode train|infer); "
+                   "default: " + " ".join(DEFAULT_CASES))
+    p.add_argument("--models", default=None, help="comma-separated subset of cnn,mlp,lstm,gru,bncnn,gpt")
     p.add_argument("--batches", default=None, help="comma-separated training batch sizes (replaces the defaults)")
     p.add_argument("--infer-batch", type=int, default=1000, help="seed-CNN inference batch size")
     p.add_argument("--frameworks", default=None,

@@ -1,6 +1,7 @@
 """One timed step of a benchmark case for a framework, with its data on the device.
 
-A case is "model:mode:batch" (model cnn|mlp|lstm|gru, mode train|infer). Frameworks:
+A case is "model:mode:batch" (model cnn|mlp|lstm|bncnn|gru on MNIST images, gpt on the
+names corpus's token batches; mode train|infer). Frameworks:
 "minidl", "minidl-cupy", "torch", "torch-cuda".
 """
 from __future__ import annotations
@@ -55,8 +56,12 @@ def queued_step(framework: str, case: str, images: Any, labels: Any, pool: int
     batches, already on the device, and does not wait for it (time around a sync)."""
     model, mode, batch_s = case.split(":")
     train, infer, to_dev, sync = parts(framework, model)
-    batches = [(to_dev(models.model_input(model, x)), to_dev(models.model_target(model, y)))
-               for x, y in data.batches(images, labels, int(batch_s), pool)]
+    if model == "gpt":
+        pairs = models.gpt_batches(int(batch_s), pool)
+    else:
+        pairs = [(models.model_input(model, x), models.model_target(model, y))
+                 for x, y in data.batches(images, labels, int(batch_s), pool)]
+    batches = [(to_dev(x), to_dev(y)) for x, y in pairs]
 
     def step(k: int) -> None:
         x, y = batches[k % len(batches)]

@@ -1,6 +1,7 @@
 """Write surnames with a small decoder-only Transformer, one character at a time.
 
-    python examples/names_gpt.py                       # the defaults (about 2 minutes on 2 cores)
+    python examples/names_gpt.py                       # the defaults: 1.87 nats/char held out,
+                                                       # about 75 s of CPU (one core does the work)
     python examples/names_gpt.py --epochs 1 --limit 2000 --out /tmp/gpt   # a smoke test
 
 Each name becomes the token sequence [language, c1, ..., cn, end]; the model reads a
@@ -15,6 +16,12 @@ Architecture (GPT-style, pre-norm): token embedding + learned position embedding
 LayerNorm -> Dense to the vocabulary.
 """
 from __future__ import annotations
+
+import os
+
+# The products here are small (a few thousand rows x 64): one BLAS thread runs them
+# fastest and keeps threads from spinning against each other. Set before NumPy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import json
@@ -33,7 +40,7 @@ PAD, END = 0, 1  # then one token per language, then one per character
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of AdamW")
     p.add_argument("--d-model", type=int, default=64)
@@ -88,9 +95,18 @@ def pad(seqs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return inputs, targets
 
 
-def batches(seqs: list[np.ndarray], order: np.ndarray, size: int):
-    for start in range(0, len(order), size):
-        yield pad([seqs[i] for i in order[start:start + size]])
+def batches(seqs: list[np.ndarray], indices: np.ndarray, size: int,
+            rng: np.random.Generator | None = None):
+    """(inputs, targets) for groups of names of similar length (little padding); with `rng`,
+    random within a length and the groups in random order, so training still sees a mix."""
+    lengths = np.array([len(seqs[i]) for i in indices])
+    jitter = rng.random(len(indices)) if rng is not None else np.zeros(len(indices))
+    order = indices[np.lexsort((jitter, lengths))]
+    groups = [order[s:s + size] for s in range(0, len(order), size)]
+    if rng is not None:
+        groups = [groups[i] for i in rng.permutation(len(groups))]
+    for group in groups:
+        yield pad([seqs[i] for i in group])
 
 
 # ---- model ----------------------------------------------------------------------------------
@@ -119,9 +135,11 @@ def token_loss(logits: md.Tensor, targets: np.ndarray) -> tuple[md.Tensor, int]:
     """Mean cross-entropy over the real (non-PAD) target tokens, and their count."""
     real = targets != PAD
     n, t, v = logits.shape
-    per_token = F.cross_entropy(logits.reshape(n * t, v), targets.reshape(-1), reduction="none")
+    ids = md.tensor(targets.reshape(-1), device=logits.device)  # where the logits are
+    per_token = F.cross_entropy(logits.reshape(n * t, v), ids, reduction="none")
     count = int(real.sum())
-    return (per_token * md.tensor(real.reshape(-1), dtype=logits.dtype)).sum() / count, count
+    weights = md.tensor(real.reshape(-1), dtype=logits.dtype, device=logits.device)
+    return (per_token * weights).sum() / count, count
 
 
 def held_out_loss(model: NameGPT, seqs: list[np.ndarray], order: np.ndarray, size: int) -> float:
@@ -155,31 +173,54 @@ def sample(model: NameGPT, vocab: Vocab, language: int, rng: np.random.Generator
 
 # ---- main -----------------------------------------------------------------------------------
 
+class Corpus:
+    """The names as token sequences, split into train and held-out indices."""
+
+    def __init__(self, args: argparse.Namespace, rng: np.random.Generator) -> None:
+        names, labels, self.languages = md.datasets.load_names(args.data_root)
+        if args.limit:
+            keep = rng.permutation(len(names))[:args.limit]
+            names, labels = [names[i] for i in keep], labels[keep]
+        self.vocab = Vocab(names, self.languages)
+        self.seqs = [self.vocab.encode(name, int(lang)) for name, lang in zip(names, labels)]
+        self.context = max(len(s) for s in self.seqs) - 1
+        self.train, self.test = split(labels, rng)
+
+    def epoch(self, batch_size: int, rng: np.random.Generator):
+        return batches(self.seqs, self.train, batch_size, rng)
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return -(-len(self.train) // batch_size)
+
+
+def build_model(args: argparse.Namespace, corpus: Corpus) -> NameGPT:
+    return NameGPT(corpus.vocab.size, corpus.context, args.d_model, args.heads, args.layers, args.dropout)
+
+
+def lr_factor(step: int, steps: int, warmup: int = 100) -> float:
+    """A short linear warm-up (attention is unstable at full rate from step 0), then a
+    linear decay to 5% of the peak over `steps`."""
+    return min(1.0, (step + 1) / warmup) * max(0.05, 1 - step / steps)
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     md.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    names, labels, languages = md.datasets.load_names(args.data_root)
-    if args.limit:
-        keep = rng.permutation(len(names))[:args.limit]
-        names, labels = [names[i] for i in keep], labels[keep]
-    vocab = Vocab(names, languages)
-    seqs = [vocab.encode(name, int(lang)) for name, lang in zip(names, labels)]
-    context = max(len(s) for s in seqs) - 1
-    train, test = split(labels, rng)
-    print(f"{len(names)} names in {len(languages)} languages; {len(train)} to train, "
+    corpus = Corpus(args, rng)
+    seqs, train, test, languages = corpus.seqs, corpus.train, corpus.test, corpus.languages
+    vocab, context = corpus.vocab, corpus.context
+    print(f"{len(seqs)} names in {len(languages)} languages; {len(train)} to train, "
           f"{len(test)} held out; vocabulary {vocab.size}, context {context}")
 
-    model = NameGPT(vocab.size, context, args.d_model, args.heads, args.layers, args.dropout)
-    steps = args.epochs * -(-len(train) // args.batch_size)
+    model = build_model(args, corpus)
+    steps = args.epochs * corpus.steps_per_epoch(args.batch_size)
     opt = optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    # a short warm-up, then a linear decay: attention is unstable at full rate from step 0
-    schedule = optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100) * max(0.05, 1 - s / steps))
+    schedule = optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps))
     history: dict[str, list[float]] = {"loss": [], "val_loss": []}
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for epoch in range(args.epochs):
-        order = rng.permutation(train)
-        bar = tqdm(batches(seqs, order, args.batch_size), total=-(-len(order) // args.batch_size),
+        bar = tqdm(corpus.epoch(args.batch_size, rng), total=corpus.steps_per_epoch(args.batch_size),
                    desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch")
         total, count = 0.0, 0
         for inputs, targets in bar:
@@ -196,9 +237,10 @@ def main(argv: list[str] | None = None) -> dict:
         history["val_loss"].append(held_out_loss(model, seqs, test, 256))
         print(f"epoch {epoch + 1}: train {history['loss'][-1]:.4f}, held-out "
               f"{history['val_loss'][-1]:.4f} nats/char")
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     final = history["val_loss"][-1]
-    print(f"held-out loss: {final:.4f} nats per character ({seconds:.0f} s)")
+    print(f"held-out loss: {final:.4f} nats per character (training {seconds:.0f} s wall, "
+          f"{cpu_seconds:.0f} s CPU)")
 
     samples = {}
     for language in [lang for lang in ("English", "Russian", "Italian", "Japanese") if lang in languages]:
@@ -209,7 +251,8 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     md.save(model.state_dict(), args.out / "model.npz")
     plot(history, args.out / "curves.png")
-    summary = {"held_out_loss": final, "history": history, "seconds": seconds, "samples": samples,
+    summary = {"held_out_loss": final, "history": history, "seconds": seconds,
+               "cpu_seconds": cpu_seconds, "samples": samples,
                "train_names": int(len(train)), "held_out_names": int(len(test)),
                "parameters": int(sum(p.size for p in model.parameters()))}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -122,7 +122,8 @@ def check_model_steps(framework: str, case: str, seen: dict[str, list[np.ndarray
             np.testing.assert_array_equal(other, logits[0])
 
 
-MODEL_CASES = ["cnn:train:4", "mlp:train:4", "lstm:train:4", "gru:train:4", "cnn:infer:8"]
+MODEL_CASES = ["cnn:train:4", "mlp:train:4", "lstm:train:4", "gru:train:4", "cnn:infer:8",
+               "bncnn:train:4", "gpt:train:4"]
 
 
 @pytest.mark.parametrize("case", MODEL_CASES)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 import minidl as md
+import minidl.functional as F
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -108,3 +110,34 @@ def test_names_split_is_stratified_80_20(monkeypatch):
     train, test = names_lstm.stratified_split(labels, 0.2, np.random.default_rng(0))
     assert np.bincount(labels[test]).tolist() == [10, 4, 2]
     assert sorted(np.concatenate([train, test]).tolist()) == list(range(80))
+
+
+def test_names_gpt_smoke(shared_data, tmp_path):
+    out = tmp_path / "names_gpt"
+    stdout = run_example("names_gpt", shared_data, out, tmp_path, "--limit", "400", "--d-model", "16",
+                         "--heads", "2", "--layers", "1")
+    assert "nats per character" in stdout and "Russian:" in stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["train_names"] + summary["held_out_names"] == 400
+    assert math.isfinite(summary["held_out_loss"]) and summary["held_out_loss"] > 0
+    assert all(len(names) == 10 for names in summary["samples"].values())
+    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    weights = md.load(out / "model.npz")
+    assert "blocks.layers.0.self_attn.in_proj_weight" in weights
+    assert all(np.all(np.isfinite(v)) for v in weights.values())
+
+
+def test_name_gpt_never_looks_ahead_and_its_loss_skips_pads(monkeypatch):
+    names_gpt = load_example("names_gpt", monkeypatch)
+    md.manual_seed(0)
+    model = names_gpt.NameGPT(vocab=9, context=6, d_model=8, heads=2, layers=2, dropout=0.0).eval()
+    tokens = np.array([[2, 5, 6, 7, 8, 1]])
+    full = model(md.tensor(tokens)).numpy()
+    prefix = model(md.tensor(tokens[:, :3])).numpy()
+    np.testing.assert_allclose(full[:, :3], prefix, rtol=1e-5, atol=1e-6)  # the future is invisible
+    logits = md.randn(1, 4, 9)
+    padded = np.array([[5, 6, 0, 0]])
+    loss, count = names_gpt.token_loss(logits, padded)
+    want = F.cross_entropy(logits[0, :2], md.tensor([5, 6]))
+    assert count == 2
+    np.testing.assert_allclose(loss.item(), want.item(), rtol=1e-6)

@@ -56,6 +56,35 @@ def test_numba_relu_keeps_nan_like_numpy_and_saves_its_output():
     np.testing.assert_array_equal(cpu.relu_backward(gy, saved), [0, 0, 4, 0])
 
 
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(shape=shapes(1, 4, 1, 6), seed=seeds)
+def test_numba_gelu_equals_reference(elementwise_build, approximate, dtype, shape, seed):
+    from minidl.kernels.activation import cpu  # noqa: PLC0415 - imports Numba
+
+    x = rand(shape, dtype, seed) * 4  # into erfc's middle and far intervals
+    x.reshape(-1)[::5] = np.nan
+    y, saved = cpu.gelu_forward(x, approximate)
+    # against the float64 reference: the kernel computes in float64 and rounds once, where
+    # the reference in float32 loses the tanh form's tail to cancellation (1 + t, t ~ -1)
+    y_ref, saved_ref = reference.gelu_forward(x.astype(np.float64), approximate)
+    assert_same(y, y_ref.astype(dtype), dtype)
+    gy = rand(shape, dtype, seed + 1)
+    want = reference.gelu_backward(gy.astype(np.float64), saved_ref).astype(dtype)
+    assert_same(cpu.gelu_backward(gy, saved), want, dtype)
+
+
+def test_gelu_backward_runs_where_the_forward_ran():
+    x = rand((3, 4), "float64", 0)
+    y, saved = K.gelu_forward(x, "none")
+    assert saved[0].__name__.endswith(".cpu")
+    _, saved_ref = reference.gelu_forward(x, "none")
+    assert_same(K.gelu_backward(np.ones_like(y), saved), reference.gelu_backward(np.ones_like(y), saved_ref),
+                "float64")
+    _, saved = K.gelu_forward(x.astype(np.int64), "none")
+    assert saved[0] is reference
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(shape=shapes(1, 3, 1, 6), seed=seeds)
 def test_gpu_relu_equals_reference(runner, dtype, shape, seed):

@@ -1,11 +1,19 @@
-"""The Numba normalization kernels equal the reference on random shapes."""
+"""kernels/norm: the Numba kernels equal the reference on random shapes; the route (the
+backward runs where the forward ran; CuPy arrays run the reference); gradchecks on every
+backend."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
+import minidl as md
+import minidl.functional as F
+from minidl.kernels import _route
+from minidl.kernels import norm as K
 from minidl.kernels.norm import reference
+from tests.helpers import assert_close, rand_tensor
+from tests.strategies import seeds
 
 cpu = pytest.importorskip("minidl.kernels.norm.cpu", reason="Numba is not installed")
 
@@ -33,3 +41,62 @@ def test_cpu_equals_reference(a, c, b, layout, affine, dtype, offset):
             assert (g is None) == (r is None)
             if g is not None:
                 np.testing.assert_allclose(g, r, **tol)
+
+
+# ---- the route: the backward runs where the forward ran; CuPy arrays run the reference ------
+
+def _norm_case(backend, seed, layout="channel"):
+    rng = np.random.default_rng(seed)
+    shape = (3, 4, 5) if layout == "channel" else (1, 6, 5)
+    size = shape[1] if layout == "channel" else shape[2]
+    x, w, b = rng.normal(size=shape), rng.normal(size=size), rng.normal(size=size)
+    return [md.tensor(a, device=backend).data for a in (x, w, b)]
+
+
+def test_backward_runs_where_the_forward_ran(monkeypatch):
+    x, w, b = _norm_case("numpy", 0)
+    y, saved, _, _ = K.forward(x, w, b, 1e-5, "channel")
+    assert saved[0] is cpu
+    monkeypatch.setattr(_route, "route", lambda *a: "reference")  # a later route must not matter
+    gy = np.random.default_rng(1).normal(size=(3, 5, 4)).transpose(0, 2, 1)  # a strided gradient
+    got = K.backward(gy, saved, w, "channel", True, True, True)
+    want = reference.backward(gy, reference.forward(x, w, b, 1e-5, "channel")[1], w, "channel",
+                              True, True, True)
+    for g, r in zip(got, want):
+        np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the empty batch's NaN statistics
+def test_route_sends_mixed_dtypes_and_empty_batches_to_the_reference():
+    x, w, b = _norm_case("numpy", 0)
+    assert K.forward(x.astype(np.float32), w, b, 1e-5, "channel")[1][0] is reference
+    assert K.forward(np.zeros((0, 4, 5)), w, b, 1e-5, "channel")[1][0] is reference
+
+
+@pytest.mark.parametrize("layout", ["channel", "feature"])
+def test_cupy_arrays_run_the_reference_and_match_numpy(backend, layout):
+    """On CuPy the reference's array code is the GPU path: same numbers as on NumPy."""
+    x, w, b = _norm_case(backend, 2, layout)
+    y, saved, mean, var = K.forward(x, w, b, 1e-5, layout)
+    assert saved[0] is (cpu if backend == "numpy" else reference)
+    xn, wn, bn = (md.backend.to_numpy(a) for a in (x, w, b))
+    y_ref, saved_ref, mean_ref, var_ref = reference.forward(xn, wn, bn, 1e-5, layout)
+    for g, r in ((y, y_ref), (mean, mean_ref), (var, var_ref)):
+        assert_close(g, r, rtol=1e-9, atol=1e-12)
+    gy = md.tensor(np.random.default_rng(3).normal(size=x.shape), device=backend).data
+    got = K.backward(gy, saved, w, layout, True, True, True)
+    want = reference.backward(md.backend.to_numpy(gy), saved_ref, wn, layout, True, True, True)
+    for g, r in zip(got, want):
+        assert_close(g, r, rtol=1e-9, atol=1e-12)
+
+
+@given(seed=seeds, affine=st.booleans())
+def test_layer_and_batch_norm_gradcheck_on_every_backend(backend, seed, affine):
+    x = rand_tensor((3, 2, 4), backend, seed)
+    w, b = ((rand_tensor((4,), backend, seed + 1), rand_tensor((4,), backend, seed + 2)) if affine
+            else (None, None))
+    assert md.gradcheck(lambda x, *p: F.layer_norm(x, (4,), *p), x, *[p for p in (w, b) if p is not None])
+    wc, bc = ((rand_tensor((2,), backend, seed + 1), rand_tensor((2,), backend, seed + 2)) if affine
+              else (None, None))
+    assert md.gradcheck(lambda x, *p: F.batch_norm(x, None, None, *p, training=True), x,
+                        *[p for p in (wc, bc) if p is not None])

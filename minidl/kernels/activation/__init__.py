@@ -7,10 +7,11 @@ Shapes: any; y has x's shape and dtype. Each activation is a pair
 ReLU (y = max(x, 0), NaN passes through; gradient 0 at 0, as PyTorch) has three
 implementations: reference.py (saves the mask x > 0, and only when `needs[0]`, the op's
 needs_input_grad), cpu.py (Numba) and gpu.py (CuPy), which save y itself (> 0 exactly
-where x > 0); the backward runs where the forward did. The others are plain array code
-on NumPy and CuPy alike (reference.py): sigmoid, tanh, softmax(x, axis), log_softmax(x,
-axis) save their output; leaky_relu(x, negative_slope) the mask x > 0; elu(x, alpha),
-silu(x), gelu(x, approximate="none" | "tanh") their input.
+where x > 0); the backward runs where the forward did. GELU (approximate="none" |
+"tanh", saves its input) runs in cpu.py (Numba) for float NumPy arrays, else reference.py.
+The others are plain array code on NumPy and CuPy alike (reference.py): sigmoid, tanh,
+softmax(x, axis), log_softmax(x, axis) save their output; leaky_relu(x, negative_slope)
+the mask x > 0; elu(x, alpha), silu(x) their input.
 """
 from __future__ import annotations
 
@@ -22,8 +23,6 @@ from minidl.kernels.activation import reference
 from minidl.kernels.activation.reference import (
     elu_backward,
     elu_forward,
-    gelu_backward,
-    gelu_forward,
     leaky_relu_backward,
     leaky_relu_forward,
     log_softmax_backward,
@@ -68,3 +67,19 @@ def relu_backward(gy: Any, saved: Any) -> Any:
     """gy where x > 0, else 0."""
     impl, state = saved
     return impl.relu_backward(gy, state)
+
+
+def gelu_forward(x: Any, approximate: str) -> tuple[Any, Any]:
+    """(gelu(x), saved for `gelu_backward`); Numba for float NumPy arrays (reference.py
+    for the rest)."""
+    impl = _implementation(x)
+    if not hasattr(impl, "gelu_forward"):  # no CUDA kernel: CuPy runs the reference
+        impl = reference
+    y, saved = impl.gelu_forward(x, approximate)
+    return y, (impl, saved)
+
+
+def gelu_backward(gy: Any, saved: Any) -> Any:
+    """gy * d(gelu)/dx, where the forward ran."""
+    impl, state = saved
+    return impl.gelu_backward(gy, state)

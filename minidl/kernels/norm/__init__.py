@@ -11,32 +11,42 @@ Either may be None (no scale / no shift).
   (x3's shape); mean and var (C,) are the batch statistics (biased variance), for the
   caller's running averages; `saved` is whatever `backward` needs.
 - `backward(gy, saved, weight, layout, need_x, need_w, need_b) -> (gx, gw, gb)`, each None when
-  not needed. gx is the closed form inv/M * (M*g - sum(g) - xhat * sum(g*xhat)) with
-  g = gy * weight, not the graph of forward's parts.
+  not needed; gy of x3's shape in any layout. gx is the closed form
+  inv/M * (M*g - sum(g) - xhat * sum(g*xhat)) with g = gy * weight, not the graph of
+  forward's parts.
+
+Implementations: reference.py (array code: NumPy, and CuPy, where its few fused passes
+and reductions are the GPU path) and cpu.py (Numba: one pass for the statistics, one for
+the normalisation, each way). `saved` remembers which one ran and the backward runs there.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from minidl.kernels._route import route
+from minidl.kernels import _route
 from minidl.kernels.norm import reference
 
 Saved = Any
 
 
-def forward(x3: Any, weight: Any, bias: Any, eps: float, layout: str) -> tuple[Any, Saved, Any, Any]:
-    if x3.size and route(x3, weight, bias) == "cpu":  # an empty batch has no first value
-        from minidl.kernels.norm import cpu  # noqa: PLC0415 - imports Numba
+def _implementation(x3: Any, weight: Any, bias: Any) -> Any:
+    # an empty batch has no first value to shift the statistics by: the reference takes it
+    if x3.size and _route.route(x3, weight, bias) == "cpu":
+        from minidl.kernels.norm import cpu  # noqa: PLC0415 - imports Numba (half a second)
 
-        return cpu.forward(x3, weight, bias, eps, layout)
-    return reference.forward(x3, weight, bias, eps, layout)
+        return cpu
+    return reference
+
+
+def forward(x3: Any, weight: Any, bias: Any, eps: float, layout: str) -> tuple[Any, Saved, Any, Any]:
+    """Normalise x3 (A, C, B) per c: (y, saved for `backward`, mean (C,), var (C,))."""
+    impl = _implementation(x3, weight, bias)
+    y, state, mean, var = impl.forward(x3, weight, bias, eps, layout)
+    return y, (impl, state), mean, var
 
 
 def backward(gy: Any, saved: Saved, weight: Any, layout: str, need_x: bool, need_w: bool,
              need_b: bool) -> tuple[Any, Any, Any]:
-    xhat, inv = saved
-    if route(gy, xhat, weight) == "cpu":
-        from minidl.kernels.norm import cpu  # noqa: PLC0415 - imports Numba
-
-        return cpu.backward(gy, saved, weight, layout, need_x, need_w, need_b)
-    return reference.backward(gy, saved, weight, layout, need_x, need_w, need_b)
+    """(gx, gw, gb) of the forward that returned `saved`, from gy (A, C, B)."""
+    impl, state = saved
+    return impl.backward(gy, state, weight, layout, need_x, need_w, need_b)

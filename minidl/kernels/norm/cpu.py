@@ -119,6 +119,7 @@ def forward(x3: Any, weight: Any, bias: Any, eps: float, layout: str) -> tuple[A
 def backward(gy: Any, saved: Any, weight: Any, layout: str, need_x: bool, need_w: bool,
              need_b: bool) -> tuple[Any, Any, Any]:
     xhat, inv = saved
+    gy = np.ascontiguousarray(gy, dtype=xhat.dtype)
     n_a, n_c, n_b = gy.shape
     work, threshold = gy.size, tuning("MINIDL_PARALLEL_MIN")
     if layout == "channel":
