@@ -2,26 +2,20 @@
 
 Each takes and returns a Tensor of any shape (softmax over the last axis). `get(name)`
 resolves a name (or None, "linear": the identity) to the function; `serialize(fn)` gives
-the name back. gelu and leaky_relu are composed from existing minidl ops until `F.gelu`
-and `F.leaky_relu` exist (see the module notes below).
+the name back. Each runs minidl's own op (`F.gelu`, `F.leaky_relu`, ...) with Keras's
+defaults: gelu exact (approximate=False), leaky_relu's negative_slope 0.2.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 from minidl.autograd.tensor import Tensor
 from minidl.ops import activation as A
-from minidl.ops.math import maximum
 from minidl.training import lookup, name_of
 
 Activation = Callable[[Tensor], Tensor]
 
-# erfc by Numerical Recipes' Chebyshev fit (erfcc): relative error below 1.2e-7 everywhere,
-# so gelu keeps float32 precision in its negative tail too; composed from differentiable ops.
-_ERFC = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807, -1.13520398,
-         1.48851587, -0.82215223, 0.17087277)
 
 def relu(x: Tensor) -> Tensor:
     """max(x, 0)."""
@@ -51,27 +45,13 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.2) -> Tensor:
     """x for x > 0, negative_slope * x otherwise (Keras's default slope is 0.2)."""
     if not 0.0 <= negative_slope <= 1.0:
         raise ValueError(f"leaky_relu: negative_slope must be in [0, 1], got {negative_slope}")
-    return maximum(x, x * negative_slope)
-
-
-def _erfc(x: Tensor) -> Tensor:
-    sign = (x.data > 0).astype(x.dtype) - (x.data < 0).astype(x.dtype)  # a constant: no gradient
-    z = x.abs()
-    t = 1.0 / (1.0 + 0.5 * z)
-    poly = t * _ERFC[-1]
-    for c in reversed(_ERFC[1:-1]):
-        poly = t * (c + poly)
-    tail = t * (-(z * z) + _ERFC[0] + poly).exp()  # erfc(|x|)
-    return (1.0 - sign) + tail * sign  # erfc(-|x|) = 2 - erfc(|x|)
+    return A.leaky_relu(x, negative_slope)
 
 
 def gelu(x: Tensor, approximate: bool = False) -> Tensor:
     """x * Phi(x), Phi the standard normal CDF (Keras's default, approximate=False); with
     approximate=True the tanh form 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
-    if approximate:
-        inner = (x + 0.044715 * x * x * x) * math.sqrt(2.0 / math.pi)
-        return 0.5 * x * (1.0 + A.tanh(inner))
-    return 0.5 * x * _erfc(x * (-1.0 / math.sqrt(2.0)))
+    return A.gelu(x, "tanh" if approximate else "none")
 
 
 _ACTIVATIONS: dict[str, Activation] = {

@@ -69,10 +69,15 @@ def _array(buffer: Any) -> Any:
 
 
 def batch_norm(x: Any, running_mean: Any, running_var: Any, weight: Any = None, bias: Any = None,
-               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5, *,
+               unbiased_running_var: bool = True) -> Tensor:
     """Normalise x (N, C, ...) per channel: batch statistics when `training` (and the running
     arrays (C,) updated in place: mean and unbiased variance, weighted by `momentum`), the
-    running statistics otherwise; then `* weight + bias` (each (C,) or None). As PyTorch."""
+    running statistics otherwise; then `* weight + bias` (each (C,) or None). As PyTorch.
+
+    unbiased_running_var=False feeds the biased batch variance (the one that normalises)
+    into running_var, as Keras's BatchNormalization does; a single value per channel is then
+    allowed (its variance is 0)."""
     x = as_tensor(x)
     if x.ndim < 2:
         raise ValueError(f"batch_norm: expected input of shape (N, C, ...), got {tuple(x.shape)}")
@@ -87,20 +92,22 @@ def batch_norm(x: Any, running_mean: Any, running_var: Any, weight: Any = None, 
             raise ValueError("batch_norm: training=False needs running_mean and running_var")
         return _eval_batch_norm(x, running_mean, running_var, weight, bias, eps)
     per_channel = x.size // c if c else 0
-    if per_channel <= 1 and x.size:
+    if per_channel <= 1 and x.size and unbiased_running_var:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input of shape {tuple(x.shape)}")
     if not x.size:  # an empty batch: no statistics, running ones unchanged (as PyTorch)
         return _affine(x * 0, weight, bias)
     view = (x.shape[0], c, math.prod(x.shape[2:]))
     y, fn = _normalize(x, view, weight, bias, eps, "channel")
-    _update_running(running_mean, running_var, fn, momentum, per_channel)
+    _update_running(running_mean, running_var, fn, momentum,
+                    per_channel / (per_channel - 1) if unbiased_running_var else 1.0)
     return y
 
 
 def _update_running(running_mean: Any, running_var: Any, fn: Normalize, momentum: float,
-                    count: int) -> None:
-    """running = (1 - momentum) * running + momentum * batch statistic, in place."""
+                    var_factor: float) -> None:
+    """running = (1 - momentum) * running + momentum * batch statistic, in place; the batch
+    variance scaled by `var_factor` (n / (n - 1): unbiased, as PyTorch; 1: biased, as Keras)."""
     if running_mean is not None:
         rm = _array(running_mean)
         rm *= 1 - momentum
@@ -108,7 +115,7 @@ def _update_running(running_mean: Any, running_var: Any, fn: Normalize, momentum
     if running_var is not None:
         rv = _array(running_var)
         rv *= 1 - momentum
-        rv += (momentum * count / (count - 1)) * fn.var.astype(rv.dtype)  # unbiased, as PyTorch
+        rv += (momentum * var_factor) * fn.var.astype(rv.dtype)
 
 
 def _eval_batch_norm(x: Tensor, running_mean: Any, running_var: Any, weight: Tensor | None,

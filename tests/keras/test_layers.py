@@ -162,6 +162,21 @@ def test_batch_normalization_trains_on_batch_statistics_and_infers_with_moving_o
     assert bn.count_params() == 12 and len(bn.trainable_weights) == 2
 
 
+def test_batch_normalization_trains_on_a_single_sample_as_keras():
+    # Keras normalises one sample to beta and moves the variance towards 0 (biased); values
+    # from Keras 3.15 (torch backend) for the same weights and input
+    bn = built(layers.BatchNormalization(), (None, 3))
+    bn.set_weights([np.full(3, 2.0, np.float32), np.array([0.5, -1.0, 0.25], np.float32),
+                    np.array([0.1, 0.2, 0.3], np.float32), np.array([1.5, 2.0, 2.5], np.float32)])
+    y = bn(np.array([[1.5, -2.0, 3.0]], np.float32), training=True).numpy()
+    np.testing.assert_allclose(y, [[0.5, -1.0, 0.25]], rtol=1e-6)
+    _, _, moving_mean, moving_var = bn.get_weights()
+    np.testing.assert_allclose(moving_mean, [0.11400000005960464, 0.17800000309944153, 0.3270000219345093],
+                               rtol=1e-6)
+    np.testing.assert_allclose(moving_var, [1.4850000143051147, 1.9800000190734863, 2.4749999046325684],
+                               rtol=1e-6)
+
+
 def test_dropout_only_in_training_and_scales_the_kept_values():
     md.manual_seed(0)
     drop = layers.Dropout(0.5)

@@ -97,6 +97,18 @@ def test_batch_norm_one_value_per_channel_is_refused():
         F.batch_norm(md.randn(1, 3), None, None, training=True)
 
 
+def test_batch_norm_biased_running_var_as_keras():
+    x = np.random.default_rng(3).normal(1.0, 2.0, size=(5, 2, 3))
+    rm, rv = np.zeros(2), np.ones(2)
+    F.batch_norm(md.tensor(x), rm, rv, training=True, momentum=0.25, unbiased_running_var=False)
+    np.testing.assert_allclose(rm, 0.25 * x.mean(axis=(0, 2)), rtol=1e-12)
+    np.testing.assert_allclose(rv, 0.75 + 0.25 * x.var(axis=(0, 2)), rtol=1e-12)
+    # one value per channel: variance 0, so the output is the bias
+    y = F.batch_norm(md.tensor([[1.0, 2.0]]), rm, rv, None, md.tensor([3.0, 4.0]), training=True,
+                     unbiased_running_var=False)
+    np.testing.assert_array_equal(y.numpy(), [[3.0, 4.0]])
+
+
 def test_shape_errors_name_the_call():
     with pytest.raises(ValueError, match=r"batch_norm: expected weight of shape \(3,\), got \(2,\)"):
         F.batch_norm(md.randn(4, 3), None, None, md.ones(2), training=True)

@@ -1,18 +1,19 @@
 """BatchNormalization over the last (channels) axis, as Keras.
 
-Composed from minidl ops (mean, variance, sqrt: the gradient is autograd's) until
-`F.batch_norm` exists to run it. Keras's numbers, which differ from PyTorch's: momentum
-0.99 is the weight of the OLD moving statistic, epsilon 1e-3, and the moving variance is
-updated with the biased batch variance.
+Runs minidl's fused `F.batch_norm` on the inputs viewed as (M, C) (every axis but the
+last folded into M, a free reshape of channels-last data), with Keras's numbers, which
+differ from PyTorch's: momentum 0.99 is the weight of the OLD moving statistic (PyTorch's
+momentum 1 - 0.99), epsilon 1e-3, and the moving variance is updated with the biased batch
+variance (Keras's `ops.moments`).
 """
 from __future__ import annotations
 
 from typing import Any
 
-from minidl.autograd import no_grad
 from minidl.autograd.tensor import Tensor
 from minidl.keras import initializers
 from minidl.keras.layers.base import Layer, Shape
+from minidl.ops.norm import batch_norm
 
 
 class BatchNormalization(Layer):
@@ -58,25 +59,12 @@ class BatchNormalization(Layer):
         if x.ndim < 2 or x.shape[-1] != channels:
             raise ValueError(f"BatchNormalization '{self.name}': expected inputs (batch, ..., "
                              f"{channels}), got shape {tuple(x.shape)}")
-        axes = tuple(range(x.ndim - 1))
-        if self.training and self._trainable:
-            mean = x.mean(axis=axes)
-            centred = x - mean
-            var = (centred * centred).mean(axis=axes)
-            self._move(mean, var)
-        else:
-            mean, var = self.moving_mean.detach(), self.moving_variance.detach()
-            centred = x - mean
-        y = centred / (var + self.epsilon).sqrt()
-        if self.scale:
-            y = y * self.gamma
-        return y + self.beta if self.center else y
-
-    def _move(self, mean: Tensor, var: Tensor) -> None:
-        m = self.momentum
-        with no_grad():
-            self.moving_mean.data = self.moving_mean.data * m + mean.data * (1.0 - m)
-            self.moving_variance.data = self.moving_variance.data * m + var.data * (1.0 - m)
+        use_batch = self.training and self._trainable  # a frozen layer keeps its statistics
+        y = batch_norm(x.reshape(-1, channels), self.moving_mean, self.moving_variance,
+                       self.gamma if self.scale else None, self.beta if self.center else None,
+                       training=use_batch, momentum=1.0 - self.momentum, eps=self.epsilon,
+                       unbiased_running_var=False)
+        return y.reshape(*x.shape)
 
     def keras_weights(self) -> list[tuple[Any, Any]]:
         if not self.built:

@@ -2,7 +2,10 @@
 
 LSTM runs minidl's fused `nn.LSTM`, whose weights are Keras's own layout: kernel (in, 4U),
 recurrent_kernel (U, 4U), one bias (4U,), gates i, f, c, o. GRU (Keras 3's reset_after=True
-cell) is composed from minidl ops step by step until an `nn.GRU` exists to run it.
+cell, PyTorch's formulation: the recurrent bias of the candidate sits inside r * (...))
+runs the fused GRU layer op that `nn.GRU` runs; it keeps Keras's weights, kernel (in, 3U),
+recurrent_kernel (U, 3U), bias (2, 3U), gates z, r, h, and hands the op their gate blocks
+in its order r, z, n.
 Shapes: N batch, T time steps, U units.
 """
 from __future__ import annotations
@@ -14,9 +17,9 @@ from minidl.autograd.tensor import Tensor
 from minidl.keras import initializers
 from minidl.keras.layers.base import Layer, Shape
 from minidl.keras.layers.core import positive_int
-from minidl.ops import activation as A
 from minidl.ops.linear import linear
-from minidl.ops.shape import stack
+from minidl.ops.recurrent import gru_layer
+from minidl.ops.shape import concatenate
 
 _CELL_DEFAULTS = {"activation": "tanh", "recurrent_activation": "sigmoid", "dropout": 0.0,
                   "recurrent_dropout": 0.0, "return_state": False, "go_backwards": False,
@@ -134,22 +137,15 @@ class GRU(_Recurrent):
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x, self.kernel.shape[0])
         n, t, _ = x.shape
+        xg = linear(x.reshape(n * t, -1), self._rzn(self.kernel), self._rzn(self.bias[0]))
+        out, h = gru_layer(xg.reshape(n, t, 3 * self.units), self._rzn(self.recurrent_kernel),
+                           self._rzn(self.bias[1]), time_axis=1)
+        return out if self.return_sequences else h
+
+    def _rzn(self, w: Tensor) -> Tensor:
+        """Keras's gate blocks z, r, h along the last axis -> the GRU op's r, z, n."""
         u = self.units
-        xz = linear(x.reshape(n * t, -1), self.kernel, self.bias[0]).reshape(n, t, 3 * u)
-        h: Any = None
-        outputs = []
-        for step in range(t):
-            xs = xz[:, step]
-            if h is None:  # h_0 = 0: the recurrent product is just the recurrent bias
-                inner = self.bias[1].reshape(1, 3 * u)
-            else:
-                inner = linear(h, self.recurrent_kernel, self.bias[1])
-            z = A.sigmoid(xs[:, :u] + inner[:, :u])
-            r = A.sigmoid(xs[:, u:2 * u] + inner[:, u:2 * u])
-            hh = A.tanh(xs[:, 2 * u:] + r * inner[:, 2 * u:])
-            h = (1.0 - z) * hh if h is None else z * h + (1.0 - z) * hh
-            outputs.append(h)
-        return stack(outputs, axis=1) if self.return_sequences else h
+        return concatenate([w[..., u:2 * u], w[..., :u], w[..., 2 * u:]], axis=-1)
 
     def keras_weights(self) -> list[tuple[Any, Any]]:
         if not self.built:
