@@ -23,7 +23,8 @@ Checks:
   kernels, not how long torch's own work takes. Modes (and variants) alternate process by
   process, round after round; the table gives the median with min-max over rounds and the
   median of the per-round ratios to solo (neighbouring processes, so the machine's noise
-  is shared).
+  is shared). Each process times every step: img/s at its median step (robust to the
+  stalls other processes cause), and at its fastest tenth of steps (last column).
 - memory: RSS after the imports; before building the model, once the kernels are loaded
   (the same model trained 2 steps at batch 2, then deleted); after N training steps;
   after deleting model, optimizer and batches (+ gc); peak RSS (ru_maxrss), minor page
@@ -31,12 +32,20 @@ Checks:
   arrays allocated and freed (how much RSS stays).
 - threads: two Python threads train two seed CNNs at the same time; each model must end
   with the weights it gets when trained alone.
+- launch: microseconds per call of a small parallel kernel through minidl's `launch`,
+  below its threshold (one thread) and above it (all threads), at 1,000 and 262,144
+  float32 elements: what entering the threading layer costs.
+- faults: minor page faults per training step of the seed CNN by op (forward, backward)
+  and optimizer step, with the arrays of 256 KB or more each returns (not in the default
+  set of checks: ask for it with --checks faults; --workload wide for the wide MLP).
 
 Variants: "default" (no setting: what minidl chooses) or a Numba threading layer (omp,
 workqueue, tbb) given to the child as NUMBA_THREADING_LAYER, the user's own switch; with
 suffixes "+passive" (OMP_WAIT_POLICY=PASSIVE in the child's environment from its start)
 and "+mallopt" (the child calls glibc mallopt as minidl 1.x did: mmap threshold 256 MB,
-trim threshold 512 MB). "tbb" runs under --tbb-python (a venv with the `tbb` wheel).
+trim threshold 512 MB). "tbb" runs under --tbb-python (a venv with the `tbb` wheel). A
+suffix "@PATH" runs the variant in another checkout (holding this same file), e.g. the
+code before a change: "default@/tmp/before".
 """
 from __future__ import annotations
 
@@ -55,7 +64,7 @@ from pathlib import Path
 from typing import Any
 
 PROJECT = Path(__file__).resolve().parents[1]
-CHECKS = ("fork", "coexist", "memory", "threads")
+CHECKS = ("fork", "coexist", "memory", "threads", "launch", "faults")
 WORKLOADS = {"cnn": 64, "wide": 256}  # workload -> batch
 WIDE_SIZES = (784, 1024, 1024, 10)
 MODES = ("solo", "import", "used")
@@ -283,19 +292,20 @@ def check_coexist(spec: dict[str, Any]) -> dict[str, Any]:
             torch_op()
     t0 = time.perf_counter()
     step(*data[3])
-    per_step = time.perf_counter() - t0
-    n = max(5, int(spec["seconds"] / max(per_step, 1e-4)))
-    rates = []
-    for _ in range(3):
-        busy = 0.0
-        for k in range(n):
-            if torch_op:
-                torch_op()
-            t0 = time.perf_counter()
-            step(*data[k % len(data)])
-            busy += time.perf_counter() - t0
-        rates.append(n * WORKLOADS[workload] / busy)
-    return {"layer": threading_layer(), "rate": statistics.median(rates), "steps": 3 * n}
+    n = max(10, int(spec["seconds"] / max(time.perf_counter() - t0, 1e-4)))
+    times = []
+    for k in range(n):
+        if torch_op:
+            torch_op()
+        t0 = time.perf_counter()
+        step(*data[k % len(data)])
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    batch = WORKLOADS[workload]
+    # the median step: robust to the stalls other processes on the machine cause; the
+    # fastest tenth: what a step costs when nothing else runs
+    return {"layer": threading_layer(), "rate": batch / times[n // 2], "rate_p10": batch / times[n // 10],
+            "steps": n}
 
 
 # ---- memory ---------------------------------------------------------------------------
@@ -345,6 +355,94 @@ def check_memory(spec: dict[str, Any]) -> dict[str, Any]:
             "peak": _usage().ru_maxrss / 1024, "user_300mb": _user_arrays()}
 
 
+def _big_arrays(out: Any, min_bytes: int = 256 << 10) -> list[str]:
+    items = out if isinstance(out, (tuple, list)) else (out,)
+    return [f"{a.dtype} {tuple(a.shape)} {a.nbytes / 2**20:.1f} MB" for a in items
+            if hasattr(a, "nbytes") and hasattr(a, "dtype") and a.nbytes >= min_bytes]
+
+
+def _count_faults(cls: type, meth: str, faults: dict[str, float], arrays: dict[str, set]) -> None:
+    orig = cls.__dict__[meth]
+    key = f"{cls.__name__}.{meth}"
+
+    def counted(self: Any, *a: Any, **kw: Any) -> Any:
+        f0 = _usage().ru_minflt
+        out = orig(self, *a, **kw)
+        faults[key] += _usage().ru_minflt - f0
+        arrays[key].update(_big_arrays(out))
+        return out
+
+    setattr(cls, meth, counted)
+
+
+def check_faults(spec: dict[str, Any]) -> dict[str, Any]:
+    """Minor page faults per training step by op (forward/backward) and optimizer step,
+    with the arrays of 256 KB or more each returns: where fresh memory is touched."""
+    from collections import defaultdict
+
+    from benchmarks.profile_step import _subclasses
+    from minidl.autograd.function import Function
+    from minidl.optim.optimizer import Optimizer
+
+    faults: dict[str, float] = defaultdict(float)
+    arrays: dict[str, set] = defaultdict(set)
+    for cls in _subclasses(Function):
+        for meth in ("forward", "backward"):
+            if meth in cls.__dict__:
+                _count_faults(cls, meth, faults, arrays)
+    for cls in [Optimizer, *_subclasses(Optimizer)]:
+        if "step" in cls.__dict__:
+            _count_faults(cls, "step", faults, arrays)
+    workload = spec["workload"]
+    net = build(workload)
+    step = trainer(net)
+    data = batches(workload, 4)
+    for x, y in data[:3]:
+        step(x, y)
+    faults.clear()
+    arrays.clear()
+    f0 = _usage().ru_minflt
+    n = spec["steps"]
+    for k in range(n):
+        step(*data[k % len(data)])
+    total = (_usage().ru_minflt - f0) / n
+    rows = sorted(((v / n, k, sorted(arrays[k])) for k, v in faults.items() if v), reverse=True)
+    return {"layer": threading_layer(), "total": total,
+            "rows": [[k, round(f), "; ".join(a)] for f, k, a in rows]}
+
+
+def check_launch(spec: dict[str, Any]) -> dict[str, Any]:
+    """Microseconds per call of a small parallel kernel through `launch`: below the
+    threshold (one thread) and above it (every thread), 1,000 and 256k elements."""
+    import numpy as np
+
+    from minidl.kernels._numba import launch
+
+    out: dict[str, Any] = {}
+    for size in (1_000, 1 << 18):
+        a = np.ones(size, np.float32)
+        y = np.empty_like(a)
+        for label, threshold in (("one thread", size + 1), ("all threads", 0)):
+            launch(_scale, size, threshold, a, y)
+            best = float("inf")
+            for _ in range(5):
+                t0 = time.perf_counter()
+                for _ in range(200):
+                    launch(_scale, size, threshold, a, y)
+                best = min(best, (time.perf_counter() - t0) / 200)
+            out[f"{size:,} elements, {label}"] = best * 1e6
+    return {"layer": threading_layer(), "us": out}
+
+
+def _scale_impl(a: Any, y: Any) -> None:  # pragma: no cover - compiled
+    for i in prange(a.shape[0]):
+        y[i] = a[i] * 2.0
+
+
+_scale: Any = None
+prange: Any = range  # numba.prange in a "launch" worker
+
+
 # ---- threads --------------------------------------------------------------------------
 
 def _train_model(seed: int, steps: int, data: list[tuple[Any, Any]]) -> Any:
@@ -384,7 +482,7 @@ def check_threads(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 WORKERS = {"fork": check_fork, "coexist": check_coexist, "memory": check_memory,
-           "threads": check_threads}
+           "threads": check_threads, "faults": check_faults, "launch": check_launch}
 
 
 def _apply_mallopt() -> None:
@@ -398,6 +496,13 @@ def _apply_mallopt() -> None:
 
 
 def _worker(spec: dict[str, Any]) -> None:
+    global _scale, prange
+    if spec["check"] == "launch":  # Numba only now: the other checks import it when minidl does
+        from numba import prange
+
+        from minidl.kernels._numba import pjit
+
+        _scale = pjit(_scale_impl)
     if "mallopt" in spec["flags"]:
         _apply_mallopt()
     out = WORKERS[spec["check"]](spec)
@@ -408,7 +513,7 @@ def _worker(spec: dict[str, Any]) -> None:
 
 def variant_env(variant: str, tbb_python: str | None) -> tuple[list[str], dict[str, str], list[str]]:
     """(python command, environment additions, flags) for a variant like "omp+passive"."""
-    layer, *flags = variant.split("+")
+    layer, *flags = variant.partition("@")[0].split("+")
     env: dict[str, str] = {}
     python = [sys.executable]
     if layer != "default":
@@ -435,11 +540,12 @@ def run_worker(spec: dict[str, Any], variant: str, tbb_python: str | None, threa
             env.pop(var, None)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         env[var] = str(threads)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT), env.get("PYTHONPATH")]))
     spec = dict(spec, flags=flags, threads=threads)
+    tree = Path(variant.partition("@")[2] or PROJECT)  # another checkout, e.g. the code before a change
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), os.environ.get("PYTHONPATH")]))
     try:
         proc = subprocess.run([*python, "-m", "benchmarks.process_checks", "--worker", json.dumps(spec)],
-                              cwd=PROJECT, env=env, capture_output=True, text=True, timeout=timeout,
+                              cwd=tree, env=env, capture_output=True, text=True, timeout=timeout,
                               check=False)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
@@ -468,6 +574,7 @@ def run_coexist(variants: list[str], args: argparse.Namespace) -> list[list[str]
                         print(f"  coexist {variant} {workload} {mode}: {out['error']}", file=sys.stderr)
                         continue
                     runs.setdefault((variant, workload, mode), []).append(out["rate"])
+                    runs.setdefault((variant, workload, mode + "@p10"), []).append(out["rate_p10"])
                     layers.setdefault(variant, set()).add(out["layer"])
         print(f"  coexist round {r + 1}/{args.rounds} done", file=sys.stderr)
     rows = []
@@ -479,12 +586,21 @@ def run_coexist(variants: list[str], args: argparse.Namespace) -> list[list[str]
             for mode in MODES:
                 row.append(_rng(runs[(variant, workload, mode)]) if (variant, workload, mode) in runs else "failed")
             for mode in ("import", "used"):
-                got = runs.get((variant, workload, mode), [])
-                ratios = [b / a for a, b in zip(solo, got)]
-                row.append(f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
-                           if ratios else "-")
+                row.append(_ratio(solo, runs.get((variant, workload, mode), [])))
+            row.append(" / ".join(_ratio(runs.get((variant, workload, "solo@p10"), []),
+                                         runs.get((variant, workload, m + "@p10"), []), spread=False)
+                                  for m in ("import", "used")))
             rows.append(row)
     return rows
+
+
+def _ratio(base: list[float], other: list[float], spread: bool = True) -> str:
+    """Median of the per-round ratios (neighbouring processes), with their min-max."""
+    ratios = [b / a for a, b in zip(base, other)]
+    if not ratios:
+        return "-"
+    med = f"{statistics.median(ratios):.2f}x"
+    return f"{med} ({min(ratios):.2f}-{max(ratios):.2f})" if spread else med
 
 
 def _cell(out: dict[str, Any], key: str) -> str:
@@ -494,11 +610,20 @@ def _cell(out: dict[str, Any], key: str) -> str:
 def run_simple(check: str, variants: list[str], args: argparse.Namespace) -> list[list[str]]:
     rows = []
     for variant in variants:
-        spec = {"check": check, "steps": args.steps, "workload": "cnn"}
+        spec = {"check": check, "steps": args.steps, "workload": args.workload}
         out = run_worker(spec, variant, args.tbb_python, args.threads)
         layer = out.get("layer", "?")
         if check == "fork":
             rows.append([variant, layer] + [_cell(out, k) for k in ("pool", "os.fork", "loader workers", "parent after")])
+        elif check == "launch":
+            rows.append([variant, layer] + ([f"{v:.1f}" for v in out["us"].values()] if "us" in out
+                                            else [out["error"], "", "", ""]))
+        elif check == "faults":
+            if "error" in out:
+                rows.append([variant, out["error"], "", "", ""])
+                continue
+            rows.append([variant, spec["workload"], "whole step", f"{out['total']:,.0f}", ""])
+            rows += [[variant, spec["workload"], k, f"{f:,}", a] for k, f, a in out["rows"]]
         elif check == "threads":
             rows.append([variant, layer, _cell(out, "result"),
                          f"{out['two_threads_s']:.1f}" if "two_threads_s" in out else "-"])
@@ -516,11 +641,15 @@ def run_simple(check: str, variants: list[str], args: argparse.Namespace) -> lis
 HEADERS = {
     "fork": ["variant", "layer", "fork Pool", "os.fork child", "loader workers (fork)", "parent after"],
     "coexist": ["variant", "layer", "workload (batch)", "solo img/s", "torch imported img/s",
-                "torch used img/s", "imported / solo", "used / solo"],
+                "torch used img/s", "imported / solo", "used / solo",
+                "fastest-tenth steps: imported / used vs solo"],
     "memory": ["variant", "layer", "imported MB", "kernels loaded, no model MB", "trained MB",
                "model deleted MB (vs no model)", "peak MB", "minor faults / step", "step ms",
                "user's 300 MB freed: RSS kept MB"],
     "threads": ["variant", "layer", "two threads, two models", "wall s"],
+    "launch": ["variant", "layer", "1,000 elements, one thread us", "1,000 elements, all threads us",
+               "262,144 elements, one thread us", "262,144 elements, all threads us"],
+    "faults": ["variant", "workload", "where", "minor faults / step", "arrays >= 256 KB it returns"],
 }
 
 
@@ -533,12 +662,13 @@ def markdown(title: str, header: list[str], rows: list[list[str]]) -> str:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks.process_checks", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checks", nargs="+", choices=CHECKS, default=list(CHECKS))
+    p.add_argument("--checks", nargs="+", choices=CHECKS, default=[c for c in CHECKS if c != "faults"])
+    p.add_argument("--workload", choices=sorted(WORKLOADS), default="cnn", help="memory/faults: the model")
     p.add_argument("--variants", nargs="+", default=["default"],
                    help="default | omp | workqueue | tbb, each optionally +passive and/or +mallopt")
     p.add_argument("--tbb-python", help="interpreter of a venv holding the tbb wheel (for variant tbb)")
     p.add_argument("--rounds", type=int, default=5, help="coexist: alternating rounds")
-    p.add_argument("--seconds", type=float, default=0.7, help="coexist: timed seconds per repeat")
+    p.add_argument("--seconds", type=float, default=2.0, help="coexist: timed seconds per process")
     p.add_argument("--steps", type=int, default=20, help="memory/threads: training steps")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--markdown", help="also write the tables to this file")
