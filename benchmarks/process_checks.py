@@ -21,10 +21,11 @@ Checks:
   MNIST-sized images, on torch's 2 intra-op threads) between every two minidl steps.
   Only minidl's steps are timed: the question is whether torch's presence slows minidl's
   kernels, not how long torch's own work takes. Modes (and variants) alternate process by
-  process, round after round; the table gives the median with min-max over rounds and the
-  median of the per-round ratios to solo (neighbouring processes, so the machine's noise
-  is shared). Each process times every step: img/s at its median step (robust to the
-  stalls other processes cause), and at its fastest tenth of steps (last column).
+  process, round after round. Each process gives img/s at its median step and the CPU
+  time all its threads spend per step (median: work plus any spinning). The table gives
+  img/s as median (min-max) over rounds, the ratios to solo as the median of per-round
+  ratios (neighbouring processes share the machine's noise) and as best round / best
+  round (on a shared machine the best round is the one least disturbed).
 - memory: RSS after the imports; before building the model, once the kernels are loaded
   (the same model trained 2 steps at batch 2, then deleted); after N training steps;
   after deleting model, optimizer and batches (+ gc); peak RSS (ru_maxrss), minor page
@@ -293,18 +294,19 @@ def check_coexist(spec: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     step(*data[3])
     n = max(10, int(spec["seconds"] / max(time.perf_counter() - t0, 1e-4)))
-    times = []
+    times, cpu = [], []
     for k in range(n):
         if torch_op:
             torch_op()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         step(*data[k % len(data)])
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     times.sort()
     batch = WORKLOADS[workload]
-    # the median step: robust to the stalls other processes on the machine cause; the
-    # fastest tenth: what a step costs when nothing else runs
-    return {"layer": threading_layer(), "rate": batch / times[n // 2], "rate_p10": batch / times[n // 10],
+    # the median step: robust to the stalls other processes on the machine cause; CPU
+    # time of all the process's threads during minidl's steps: work plus any spinning
+    return {"layer": threading_layer(), "rate": batch / times[n // 2], "cpu_ms": 1000 * statistics.median(cpu),
             "steps": n}
 
 
@@ -361,18 +363,19 @@ def _big_arrays(out: Any, min_bytes: int = 256 << 10) -> list[str]:
             if hasattr(a, "nbytes") and hasattr(a, "dtype") and a.nbytes >= min_bytes]
 
 
-def _count_faults(cls: type, meth: str, faults: dict[str, float], arrays: dict[str, set]) -> None:
-    orig = cls.__dict__[meth]
-    key = f"{cls.__name__}.{meth}"
+def _count_faults(owner: Any, attr: str, faults: dict[str, float], arrays: dict[str, set]) -> None:
+    """Wrap owner.attr (a method of an op class, or a module's function) with a fault counter."""
+    orig = owner.__dict__[attr]
+    key = f"{getattr(owner, '__name__', owner)}.{attr}".replace("minidl.autograd.function.", "engine ")
 
-    def counted(self: Any, *a: Any, **kw: Any) -> Any:
+    def counted(*a: Any, **kw: Any) -> Any:
         f0 = _usage().ru_minflt
-        out = orig(self, *a, **kw)
+        out = orig(*a, **kw)
         faults[key] += _usage().ru_minflt - f0
-        arrays[key].update(_big_arrays(out))
+        arrays[key].update(_big_arrays(out if out is not None else a[1:]))
         return out
 
-    setattr(cls, meth, counted)
+    setattr(owner, attr, counted)
 
 
 def check_faults(spec: dict[str, Any]) -> dict[str, Any]:
@@ -381,6 +384,7 @@ def check_faults(spec: dict[str, Any]) -> dict[str, Any]:
     from collections import defaultdict
 
     from benchmarks.profile_step import _subclasses
+    from minidl.autograd import function
     from minidl.autograd.function import Function
     from minidl.optim.optimizer import Optimizer
 
@@ -393,6 +397,8 @@ def check_faults(spec: dict[str, Any]) -> dict[str, Any]:
     for cls in [Optimizer, *_subclasses(Optimizer)]:
         if "step" in cls.__dict__:
             _count_faults(cls, "step", faults, arrays)
+    if "_accumulate_leaf" in vars(function):  # the engine's first-gradient copy into .grad
+        _count_faults(function, "_accumulate_leaf", faults, arrays)
     workload = spec["workload"]
     net = build(workload)
     step = trainer(net)
@@ -574,7 +580,7 @@ def run_coexist(variants: list[str], args: argparse.Namespace) -> list[list[str]
                         print(f"  coexist {variant} {workload} {mode}: {out['error']}", file=sys.stderr)
                         continue
                     runs.setdefault((variant, workload, mode), []).append(out["rate"])
-                    runs.setdefault((variant, workload, mode + "@p10"), []).append(out["rate_p10"])
+                    runs.setdefault((variant, workload, mode + "@cpu"), []).append(out["cpu_ms"])
                     layers.setdefault(variant, set()).add(out["layer"])
         print(f"  coexist round {r + 1}/{args.rounds} done", file=sys.stderr)
     rows = []
@@ -586,21 +592,21 @@ def run_coexist(variants: list[str], args: argparse.Namespace) -> list[list[str]
             for mode in MODES:
                 row.append(_rng(runs[(variant, workload, mode)]) if (variant, workload, mode) in runs else "failed")
             for mode in ("import", "used"):
-                row.append(_ratio(solo, runs.get((variant, workload, mode), [])))
-            row.append(" / ".join(_ratio(runs.get((variant, workload, "solo@p10"), []),
-                                         runs.get((variant, workload, m + "@p10"), []), spread=False)
-                                  for m in ("import", "used")))
+                got = runs.get((variant, workload, mode), [])
+                best = f"{max(got) / max(solo):.2f}x" if got and solo else "-"
+                row.append(f"{_ratio(solo, got)}; best {best}")
+            row.append(" / ".join(f"{statistics.median(runs[(variant, workload, m + '@cpu')]):.1f}"
+                                  if (variant, workload, m + "@cpu") in runs else "-" for m in MODES))
             rows.append(row)
     return rows
 
 
-def _ratio(base: list[float], other: list[float], spread: bool = True) -> str:
+def _ratio(base: list[float], other: list[float]) -> str:
     """Median of the per-round ratios (neighbouring processes), with their min-max."""
     ratios = [b / a for a, b in zip(base, other)]
     if not ratios:
         return "-"
-    med = f"{statistics.median(ratios):.2f}x"
-    return f"{med} ({min(ratios):.2f}-{max(ratios):.2f})" if spread else med
+    return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
 
 
 def _cell(out: dict[str, Any], key: str) -> str:
@@ -641,8 +647,8 @@ def run_simple(check: str, variants: list[str], args: argparse.Namespace) -> lis
 HEADERS = {
     "fork": ["variant", "layer", "fork Pool", "os.fork child", "loader workers (fork)", "parent after"],
     "coexist": ["variant", "layer", "workload (batch)", "solo img/s", "torch imported img/s",
-                "torch used img/s", "imported / solo", "used / solo",
-                "fastest-tenth steps: imported / used vs solo"],
+                "torch used img/s", "imported / solo (per-round median (min-max); best / best)",
+                "used / solo (same)", "CPU ms per step: solo / imported / used"],
     "memory": ["variant", "layer", "imported MB", "kernels loaded, no model MB", "trained MB",
                "model deleted MB (vs no model)", "peak MB", "minor faults / step", "step ms",
                "user's 300 MB freed: RSS kept MB"],

@@ -89,7 +89,7 @@ def _import_numba() -> bool:
     except BaseException:
         for name in set(sys.modules) - before:
             if name.partition(".")[0] in _NUMBA_PACKAGES:
-                del sys.modules[name]
+                sys.modules.pop(name, None)
         raise
     return True
 
