@@ -7,16 +7,46 @@ in parallel is written once, decorated with `pjit`, and started through `launch`
 threshold of work it runs its parallel build (prange over Numba's threads), below it the
 serial build of the same source (prange as range), since waking sleeping workers costs
 more than small work saves. Each build compiles on its first use only.
+
+Threading layer. Numba runs parallel kernels on one of three thread pools ("threading
+layers"); without TBB its default on Linux is GNU OpenMP, which kills every forked child
+that runs a parallel kernel ("fork() called from a process already using GNU OpenMP": a
+fork-start multiprocessing Pool never returns), and, when PyTorch was imported first,
+shares PyTorch's libgomp, whose workers spin after each parallel loop against NumPy's
+BLAS threads (measured in docs/performance.md, "Threads, fork and other libraries").
+So before minidl's first parallel kernel starts, `choose_threading_layer` asks Numba for
+a fork-safe layer, "forksafe": TBB where its library loads, else Numba's own
+"workqueue", whose workers sleep on a condition variable between kernels. This assigns
+`numba.config.THREADING_LAYER`, a setting of the Numba library in this process (the
+user's own parallel Numba code runs on the same layer), not of the process: no
+environment variable is written. The user's choice wins: NUMBA_THREADING_LAYER (or
+NUMBA_THREADING_LAYER_PRIORITY) in the environment, THREADING_LAYER assigned in code, or
+a parallel Numba kernel that already ran (the layer is fixed from then on).
+
+workqueue is not thread-safe: two threads inside parallel kernels at once abort the
+process. On that layer minidl's parallel kernels are entered one thread at a time
+(`Parallel` holds a lock around its parallel build; uncontended it costs well under a
+microsecond). Other layers run concurrent kernels as they are.
 """
 from __future__ import annotations
 
+import os
+import threading
 import types
 from typing import Any
 
+import numba
 from numba import njit
 
 # reductions may be reassociated (vectorised partial sums); no finite-math assumptions
 REDUCE_MATH = {"reassoc", "contract", "nsz"}
+# Numba's own name for "TBB, else (on Linux) workqueue"; both survive fork()
+MINIDL_THREADING_LAYER = "forksafe"
+_USER_SETTINGS = ("NUMBA_THREADING_LAYER", "NUMBA_THREADING_LAYER_PRIORITY")
+NOT_THREADSAFE = ("workqueue",)
+
+_one_at_a_time = threading.Lock()
+_serialize: bool | None = None  # None: minidl has not started the threading layer yet
 
 
 def jit(fn=None, **kw):  # type: ignore[no-untyped-def]
@@ -29,20 +59,30 @@ def jit(fn=None, **kw):  # type: ignore[no-untyped-def]
 
 
 class Parallel:
-    """One kernel source, two builds: `parallel` and `serial`. Calling it runs `parallel`.
+    """One kernel source, two builds: `parallel` and `serial`. Calling it runs the parallel
+    build on minidl's threading layer, one thread at a time where that layer is not
+    thread-safe (the serial build uses no thread pool and needs no lock).
 
     A serial build, rather than the parallel one held to one thread: measured on 2 cores,
     a 1,000-element ReLU took 0.3 us serial against 1.9 us for the parallel build and
     3.2 us with `set_num_threads(1)` around it (docs/performance.md, "Tuning constants")."""
 
-    __slots__ = ("parallel", "serial")
+    __slots__ = ("_parallel", "serial")
 
     def __init__(self, fn: Any, **kw: Any) -> None:
-        self.parallel = jit(fn, parallel=True, **kw)
+        self._parallel = jit(fn, parallel=True, **kw)
         self.serial = jit(_renamed(fn, "__serial"), **kw)
 
+    @property
+    def parallel(self) -> Any:
+        """The parallel build (its dispatcher: statistics, signatures); call the object to run it."""
+        return self._parallel
+
     def __call__(self, *args: Any) -> Any:
-        return self.parallel(*args)
+        if not start_threading_layer():
+            return self._parallel(*args)
+        with _one_at_a_time:
+            return self._parallel(*args)
 
 
 def _renamed(fn: Any, suffix: str) -> Any:
@@ -65,4 +105,34 @@ def pjit(fn=None, **kw):  # type: ignore[no-untyped-def]
 def launch(kernel: Parallel, work: int, threshold: int, *args: Any) -> Any:
     """Run a `pjit` kernel: its parallel build from `threshold` elements of work, its serial
     build below (see `Parallel`)."""
-    return (kernel.parallel if work >= threshold else kernel.serial)(*args)
+    return kernel(*args) if work >= threshold else kernel.serial(*args)
+
+
+def choose_threading_layer() -> str | None:
+    """Ask Numba for a fork-safe threading layer unless the user chose one or a layer is
+    already running; returns the name assigned, or None when it changed nothing."""
+    if any(var in os.environ for var in _USER_SETTINGS):
+        return None
+    if str(numba.config.THREADING_LAYER).lower() != "default" or _layer_running():
+        return None
+    numba.config.THREADING_LAYER = MINIDL_THREADING_LAYER
+    return MINIDL_THREADING_LAYER
+
+
+def _layer_running() -> bool:
+    try:
+        numba.threading_layer()
+    except ValueError:  # "Threading layer is not initialized."
+        return False
+    return True
+
+
+def start_threading_layer() -> bool:
+    """Start Numba's threading layer (minidl's choice unless the user made one) once; True
+    when minidl's parallel kernels must be entered one thread at a time on it."""
+    global _serialize
+    if _serialize is None:
+        choose_threading_layer()
+        numba.get_num_threads()  # loads and starts the layer: fixed from here on
+        _serialize = numba.threading_layer() in NOT_THREADSAFE
+    return _serialize

@@ -17,6 +17,7 @@ float array is routed (about half a second), never by `import minidl`.
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from typing import Any, Literal
 
@@ -63,16 +64,34 @@ def set_kernels(mode: str) -> str:
 
 
 def numba_available() -> bool:
-    """True when Numba imports (tried once, on the first call)."""
+    """True when Numba imports (decided on the first call that completes: an interrupted
+    import decides nothing, the next call tries again)."""
     global _numba_ok
     if _numba_ok is None:
-        try:
-            import numba  # noqa: F401, PLC0415 - lazy on purpose: half a second of import
-        except Exception:  # noqa: BLE001 - not installed, or an llvmlite mismatch
-            _numba_ok = False
-        else:
-            _numba_ok = True
+        _numba_ok = _import_numba()
     return _numba_ok
+
+
+_NUMBA_PACKAGES = ("numba", "llvmlite")
+
+
+def _import_numba() -> bool:
+    """Import Numba: True when it imports, False when it cannot (not installed, an
+    llvmlite mismatch). A KeyboardInterrupt (or SystemExit) in the middle of the import
+    propagates, after removing the Numba and llvmlite modules that this attempt left in
+    sys.modules: Python drops only the module whose import failed, and a second import
+    over the half-initialised rest fails ("module 'numba' has no attribute 'core'")."""
+    before = set(sys.modules)
+    try:
+        import numba  # noqa: F401, PLC0415 - lazy on purpose: half a second of import
+    except Exception:  # noqa: BLE001 - not installed, or an llvmlite mismatch
+        return False
+    except BaseException:
+        for name in set(sys.modules) - before:
+            if name.partition(".")[0] in _NUMBA_PACKAGES:
+                sys.modules.pop(name, None)
+        raise
+    return True
 
 
 def _is_numpy(a: Any) -> bool:

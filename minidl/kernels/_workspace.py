@@ -1,0 +1,104 @@
+"""Reusable scratch arrays for kernels, owned by a layer and freed with it.
+
+A training step allocates and frees the same multi-MB arrays every time (the seed CNN at
+batch 64: the max-pool output and its argmax, the pool's input gradient, the ReLU
+output, the Dense weight and input gradients). glibc serves each from a fresh mapping,
+and every first touch of a 4 KB page is a page fault: about 3,200 per step
+(docs/performance.md, "Threads, fork and other libraries"). minidl no longer changes
+the allocator for the whole process (mallopt); instead an op can take such an array from
+the `Workspace` of the layer that runs it, and the next step gets the same, already
+mapped memory back.
+
+An array is handed out again only when nothing outside the workspace refers to it any
+more (no tensor, no saved-for-backward slot, no view: CPython's reference count says
+so). So an output the user keeps, or a graph kept with `retain_graph`, is never
+overwritten; the workspace then makes another array. When the layer (and so its
+workspace) is deleted, its arrays go with it.
+
+    ws = Workspace()
+    y = ws.empty("pool.out", (n, c, oh, ow), x.dtype)   # uninitialised, C-contiguous
+"""
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Hashable
+from typing import Any
+
+import numpy as np
+
+# arrays kept per (key, shape, dtype): enough for a graph held across a step (the
+# previous step's output still referenced while the next one runs) without growing
+# without bound when every array is kept by the caller
+MAX_PER_KEY = 3
+
+
+def _refs(arrays: list[Any], i: int) -> int:
+    return sys.getrefcount(arrays[i])
+
+
+def _refs_when_unused() -> int:
+    """The reference count `_refs` sees for an array held only by the workspace's list
+    (measured, not assumed: it differs between Python versions)."""
+    return _refs([np.empty(0)], 0)
+
+
+_UNUSED = _refs_when_unused()
+
+
+class Workspace:
+    """Scratch arrays keyed by (name, shape, dtype), reused once nothing else holds them.
+
+    Thread-safe: an array is handed to one caller at a time."""
+
+    def __init__(self, max_per_key: int = MAX_PER_KEY) -> None:
+        if max_per_key < 1:
+            raise ValueError(f"Workspace: max_per_key must be at least 1, got {max_per_key}")
+        self.max_per_key = max_per_key
+        self._arrays: dict[tuple[Any, ...], list[Any]] = {}
+        self._lock = threading.Lock()
+
+    def empty(self, name: Hashable, shape: tuple[int, ...], dtype: Any, xp: Any = np) -> Any:
+        """An uninitialised C-contiguous `xp` array of this shape and dtype: one made
+        earlier for `name` that nothing else refers to any more, else a new one (kept
+        for next time while fewer than `max_per_key` are kept for this key)."""
+        shape = tuple(int(s) for s in shape)
+        key = (name, shape, np.dtype(dtype), xp.__name__)
+        with self._lock:
+            arrays = self._arrays.setdefault(key, [])
+            for i in range(len(arrays)):
+                if _refs(arrays, i) <= _UNUSED:
+                    found = arrays[i]
+                    return found
+            new = xp.empty(shape, dtype)
+            if len(arrays) < self.max_per_key:
+                arrays.append(new)
+            return new
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the workspace (in use or not)."""
+        with self._lock:
+            return sum(a.nbytes for arrays in self._arrays.values() for a in arrays)
+
+    def clear(self) -> None:
+        """Drop every array (those still referred to elsewhere live on there)."""
+        with self._lock:
+            self._arrays.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(len(arrays) for arrays in self._arrays.values())
+
+    def __repr__(self) -> str:
+        return f"Workspace({len(self)} arrays, {self.nbytes / 2**20:.1f} MB)"
+
+    # a layer is deep-copied and pickled with its workspace: the copy starts empty
+    def __deepcopy__(self, memo: dict[int, Any]) -> Workspace:
+        return Workspace(self.max_per_key)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"max_per_key": self.max_per_key}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["max_per_key"])  # type: ignore[misc]

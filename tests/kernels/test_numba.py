@@ -1,0 +1,124 @@
+"""minidl.kernels._numba: the threading layer minidl asks Numba for, and what it leaves alone."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numba
+import pytest
+
+from minidl.kernels import _numba
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def _run(*code: str, **env: str) -> list[str]:
+    """Run the code pieces (each dedented) in a fresh interpreter; its stdout, split."""
+    full = {k: v for k, v in os.environ.items()
+            if k not in ("MINIDL_KERNELS", "MINIDL_NUMBA", "NUMBA_THREADING_LAYER", "OMP_WAIT_POLICY")}
+    full.update(env, PYTHONPATH=str(PROJECT))
+    source = "\n".join(textwrap.dedent(piece) for piece in code)
+    done = subprocess.run([sys.executable, "-c", source], cwd=PROJECT, env=full,
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    return done.stdout.split()
+
+
+_TRAIN_STEP = """
+    import numpy as np
+    import minidl as md
+    import minidl.functional as F
+    from minidl import nn, optim
+
+    net = nn.Sequential(nn.Conv2D(1, 8, 3), nn.ReLU(), nn.MaxPool2D(2), nn.Flatten(), nn.Dense(8 * 13 * 13, 10))
+    opt = optim.Adam(net.parameters())
+    x = md.tensor(np.random.default_rng(0).random((64, 1, 28, 28), dtype=np.float32))
+    F.cross_entropy(net(x), md.tensor(np.arange(64) % 10)).backward()
+    opt.step()
+"""
+
+
+def test_kernels_change_no_environment_variable_and_pick_a_fork_safe_layer():
+    out = _run("""
+        import os
+        before = dict(os.environ)
+    """, _TRAIN_STEP, """
+        import numba
+        print(dict(os.environ) == before, numba.config.THREADING_LAYER, numba.threading_layer())
+    """)
+    assert out[:2] == ["True", "forksafe"]
+    assert out[2] in ("tbb", "workqueue")  # Numba's fork-safe layers on Linux
+
+
+def test_the_users_threading_layer_wins():
+    out = _run(_TRAIN_STEP, "import numba; print(numba.threading_layer())", NUMBA_THREADING_LAYER="omp")
+    assert out == ["omp"]
+    out = _run("import numba; numba.config.THREADING_LAYER = 'omp'", _TRAIN_STEP,
+               "print(numba.threading_layer())")
+    assert out == ["omp"]
+
+
+def test_two_threads_run_parallel_kernels_on_workqueue():
+    # workqueue aborts the process when two threads enter parallel kernels at once
+    # ("Concurrent access has been detected"); minidl enters them one at a time there
+    out = _run("""
+        import threading
+        import numpy as np
+        import minidl as md
+        import minidl.functional as F
+
+        x = md.tensor(np.random.default_rng(0).random((64, 32, 26, 26), dtype=np.float32))
+        expected = F.max_pool2d(x, 2).numpy()
+        bad = []
+
+        def run():
+            for _ in range(60):
+                if not (F.max_pool2d(x, 2).numpy() == expected).all():
+                    bad.append(1)
+
+        threads = [threading.Thread(target=run) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        import numba
+        print(numba.threading_layer(), len(bad))
+    """, NUMBA_THREADING_LAYER="workqueue")
+    assert out == ["workqueue", "0"]
+
+
+@pytest.fixture
+def fresh_numba_config(monkeypatch):
+    """Numba's config as in a process where no parallel kernel has run and nobody chose."""
+    monkeypatch.setattr(numba.config, "THREADING_LAYER", "default")
+    monkeypatch.setattr(_numba, "_layer_running", lambda: False)
+    for var in ("NUMBA_THREADING_LAYER", "NUMBA_THREADING_LAYER_PRIORITY"):
+        monkeypatch.delenv(var, raising=False)
+    return monkeypatch
+
+
+def test_choose_threading_layer_asks_numba_for_a_fork_safe_layer(fresh_numba_config):
+    assert _numba.choose_threading_layer() == "forksafe"
+    assert numba.config.THREADING_LAYER == "forksafe"
+
+
+@pytest.mark.parametrize("var", ["NUMBA_THREADING_LAYER", "NUMBA_THREADING_LAYER_PRIORITY"])
+def test_choose_threading_layer_leaves_an_environment_choice_alone(fresh_numba_config, var):
+    fresh_numba_config.setenv(var, "omp" if var == "NUMBA_THREADING_LAYER" else "omp tbb workqueue")
+    assert _numba.choose_threading_layer() is None
+    assert numba.config.THREADING_LAYER == "default"
+
+
+def test_choose_threading_layer_leaves_a_choice_made_in_code_alone(fresh_numba_config):
+    numba.config.THREADING_LAYER = "omp"
+    assert _numba.choose_threading_layer() is None
+    assert numba.config.THREADING_LAYER == "omp"
+
+
+def test_choose_threading_layer_leaves_a_running_layer_alone(fresh_numba_config):
+    fresh_numba_config.setattr(_numba, "_layer_running", lambda: True)
+    assert _numba.choose_threading_layer() is None
+    assert numba.config.THREADING_LAYER == "default"
