@@ -49,8 +49,15 @@ def _forward(x: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture
-def trained() -> nn.Module:
+def trained(monkeypatch: pytest.MonkeyPatch) -> nn.Module:
+    """The trained model, with every kernel on its parallel build (thresholds 0), so the
+    threading layer really runs before the fork and again in the children."""
     global _MODEL
+    from minidl.kernels import _route  # noqa: PLC0415
+
+    for name in _route.TUNING:
+        if name.endswith("PARALLEL_MIN"):
+            monkeypatch.setitem(_route.TUNING, name, 0)
     _MODEL = _trained_cnn()
     yield _MODEL
     _MODEL = None
@@ -95,3 +102,28 @@ def test_plain_fork_child_runs_the_model_and_exits_0(trained):
     assert os.WIFEXITED(status), f"the forked child was killed by signal {os.WTERMSIG(status)}"
     assert os.WEXITSTATUS(status) == 0, f"the forked child exited with {os.WEXITSTATUS(status)}"
 
+
+
+class _ModelOutputs:
+    """A dataset whose items run the trained model: each worker process runs the kernels."""
+
+    def __init__(self, inputs: list[np.ndarray]) -> None:
+        self.inputs = inputs
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return _forward(self.inputs[i])
+
+
+def test_dataloader_fork_workers_run_the_trained_model(trained):
+    from minidl.data import DataLoader  # noqa: PLC0415
+
+    inputs = _inputs()
+    expected = [_forward(x) for x in inputs]
+    loader = DataLoader(_ModelOutputs(inputs), batch_size=1, num_workers=2,
+                        multiprocessing_context="fork", timeout=WAIT_S)
+    got = [batch.numpy()[0] for batch in loader]  # a killed worker: an error naming it
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-6, atol=1e-7)
