@@ -19,6 +19,8 @@ from minidl import backend as B
 from minidl.autograd.grad_mode import is_grad_enabled
 from minidl.autograd.tensor import Tensor, as_tensor
 from minidl.errors import DeviceMismatchError
+from minidl.kernels._workspace import Workspace, using
+from minidl.kernels._workspace import current as current_workspace
 
 
 class Function:
@@ -37,6 +39,8 @@ class Function:
     # the process-wide count of in-place changes when the op was recorded: backward looks
     # for a changed saved array only when that count has moved since (a rare, slow path)
     epoch: int = 0
+    # the scratch workspace of the module that recorded the op: its backward allocates there
+    workspace: Workspace | None = None
 
     @property
     def name(self) -> str:
@@ -68,6 +72,7 @@ class Function:
             _share_version(xs[0], outs)
         if record:
             self.epoch = _inplace_epoch
+            self.workspace = current_workspace()
             self.inputs = xs
             self.generation = max(x.generation for x in xs)
             self.out_meta = [(o.shape, o.dtype) for o in outs]
@@ -153,7 +158,8 @@ def _share_version(x: Tensor, outs: tuple[Tensor, ...]) -> None:
 
 
 # what the engine sets on an op; everything else in its __dict__ is the op's own
-_ENGINE_ATTRS = frozenset({"inputs", "outputs", "out_meta", "needs_input_grad", "generation", "epoch"})
+_ENGINE_ATTRS = frozenset({"inputs", "outputs", "out_meta", "needs_input_grad", "generation", "epoch",
+                           "workspace"})
 _PLAIN_VALUES = frozenset({type(None), bool, int, float, str})
 
 
@@ -276,7 +282,8 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
             raise RuntimeError(_FREED)
         fn.check_saved_versions()
         gys = _output_grads(fn, pending)
-        gxs = fn.backward(*gys)
+        with using(fn.workspace):
+            gxs = fn.backward(*gys)
         if not isinstance(gxs, tuple):
             gxs = (gxs,)
         for x, gx, need in zip(fn.inputs, gxs, fn.needs_input_grad):

@@ -9,6 +9,7 @@ import numpy as np
 
 from minidl import backend as B
 from minidl.autograd.tensor import Tensor, as_tensor
+from minidl.kernels._workspace import Workspace, using
 
 
 class IncompatibleKeys(NamedTuple):
@@ -49,6 +50,9 @@ class Module:
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        # scratch arrays of the kernels this module runs, reused step after step
+        # (minidl/kernels/_workspace.py); freed with the module
+        object.__setattr__(self, "_workspace", Workspace())
 
     # ---- registration ---------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
@@ -119,7 +123,8 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        with using(self.__dict__.get("_workspace")):
+            return self.forward(*args, **kwargs)
 
     # ---- traversal ------------------------------------------------------------------
     def children(self) -> Iterator[Module]:

@@ -11,7 +11,8 @@ import weakref
 import numpy as np
 import pytest
 
-from minidl.kernels._workspace import MAX_PER_KEY, Workspace
+from minidl.kernels._workspace import (MAX_PER_KEY, SCRATCH_MIN_BYTES, Workspace, current, scratch,
+                                       using)
 
 
 def test_an_array_nobody_holds_is_handed_out_again():
@@ -48,10 +49,62 @@ def test_name_shape_and_dtype_each_make_a_different_key():
     ws = Workspace()
     a = ws.empty("a", (8,), np.float32)
     del a
-    for name, shape, dtype in (("b", (8,), np.float32), ("a", (9,), np.float32), ("a", (8,), np.float64)):
-        got = ws.empty(name, shape, dtype)
-        assert got.shape == shape and got.dtype == dtype
-    assert len(ws) == 4
+    held = [ws.empty(name, shape, dtype)
+            for name, shape, dtype in (("b", (8,), np.float32), ("a", (9,), np.float32),
+                                       ("a", (8,), np.float64))]
+    assert [(h.shape, h.dtype) for h in held] == [((8,), np.float32), ((9,), np.float32),
+                                                  ((8,), np.float64)]
+    assert len({h.__array_interface__["data"][0] for h in held}) == 3
+    assert len(ws) == 3  # ("a", (8,), float32) was unused: the new shapes replaced it
+
+
+def test_a_new_shape_drops_unused_arrays_of_the_old_but_keeps_held_ones():
+    ws = Workspace()
+    train = [ws.empty("conv.y", (64, 8), np.float32) for _ in range(2)]
+    kept = train.pop()
+    del train
+    evaluation = ws.empty("conv.y", (1000, 8), np.float32)
+    assert len(ws) == 2 and ws.nbytes == (64 + 1000) * 8 * 4  # the held one stays
+    del evaluation, kept
+    ws.empty("conv.y", (64, 8), np.float32)
+    assert len(ws) == 1 and ws.nbytes == 64 * 8 * 4
+
+
+def test_scratch_takes_from_the_workspace_in_use_and_from_numpy_outside():
+    ws = Workspace()
+    assert current() is None
+    outside = scratch("y", (1 << 16,), np.float32)
+    assert len(ws) == 0 and outside.shape == (1 << 16,)
+    with using(ws):
+        assert current() is ws
+        inside = scratch("y", (1 << 16,), np.float32)
+        with using(None):
+            assert current() is None
+        assert current() is ws
+    assert current() is None and len(ws) == 1
+    address = inside.__array_interface__["data"][0]
+    del inside
+    with using(ws):
+        again = scratch("y", (1 << 16,), np.float32)
+    assert again.__array_interface__["data"][0] == address
+
+
+def test_small_scratch_arrays_are_plain_numpy_arrays():
+    ws = Workspace()
+    with using(ws):
+        small = scratch("y", (SCRATCH_MIN_BYTES // 4 - 1,), np.float32)
+        large = scratch("y", (SCRATCH_MIN_BYTES // 4,), np.float32)
+    assert small.dtype == large.dtype == np.float32
+    assert len(ws) == 1 and ws.nbytes == SCRATCH_MIN_BYTES
+
+
+def test_the_workspace_in_use_is_per_thread():
+    ws, seen = Workspace(), []
+    with using(ws):
+        t = threading.Thread(target=lambda: seen.append(current()))
+        t.start()
+        t.join()
+    assert seen == [None]
 
 
 def test_arrays_kept_per_key_are_bounded():
@@ -113,3 +166,62 @@ def test_threads_never_share_an_array_in_use():
 def test_bad_max_per_key_names_the_class():
     with pytest.raises(ValueError, match="Workspace: max_per_key must be at least 1, got 0"):
         Workspace(max_per_key=0)
+
+
+# ---- the workspaces of modules ------------------------------------------------------------
+
+def _cnn():
+    import minidl as md
+    from minidl import nn
+
+    md.manual_seed(0)
+    return nn.Sequential(nn.Conv2D(1, 16, 3), nn.ReLU(), nn.MaxPool2D(2))
+
+
+def _address(t) -> int:
+    return t.numpy().__array_interface__["data"][0]
+
+
+def test_a_layer_reuses_its_large_arrays_step_after_step():
+    import minidl as md
+
+    net = _cnn()
+    x = md.tensor(np.random.default_rng(0).random((64, 1, 28, 28), dtype=np.float32))
+    first = _address(net(x))
+    seen = {_address(net(x)) for _ in range(3)}  # each output dropped before the next step
+    assert seen == {first}
+    assert net[1]._workspace.nbytes >= 64 * 16 * 26 * 26 * 4  # the ReLU output lives there
+
+
+def test_outputs_and_graphs_the_caller_keeps_are_never_overwritten():
+    import minidl as md
+    import minidl.functional as F
+
+    net = _cnn()
+    rng = np.random.default_rng(1)
+    xs = [md.tensor(rng.random((64, 1, 28, 28), dtype=np.float32)) for _ in range(3)]
+    kept = [net(x) for x in xs]
+    expected = [F.max_pool2d(F.relu(F.conv2d(x, net[0].weight, net[0].bias)), 2).numpy() for x in xs]
+    for k, e in zip(kept, expected):
+        np.testing.assert_array_equal(k.numpy(), e)
+    # a graph kept across steps: its backward still sees its own saved arrays
+    x = md.tensor(xs[0].numpy(), requires_grad=True)
+    loss = net(x).sum()
+    for other in xs[1:]:
+        net(other).sum().backward()
+    loss.backward()
+    reference = md.tensor(xs[0].numpy(), requires_grad=True)
+    F.max_pool2d(F.relu(F.conv2d(reference, net[0].weight, net[0].bias)), 2).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), reference.grad.numpy(), rtol=1e-6)
+
+
+def test_deleting_a_model_frees_its_workspaces():
+    import minidl as md
+
+    net = _cnn()
+    net(md.tensor(np.zeros((64, 1, 28, 28), np.float32)))
+    ws = weakref.ref(net[1]._workspace)
+    assert ws() is not None and ws().nbytes > 0
+    del net
+    gc.collect()
+    assert ws() is None
