@@ -89,6 +89,8 @@ def get_backend() -> str:
 
 
 def _is_cupy_array(a: Any) -> bool:
+    if type(a) is np.ndarray:  # the common case, asked several times per op
+        return False
     if _cupy is not None:
         return isinstance(a, _cupy.ndarray)
     # CuPy not loaded yet: an array the user made with CuPy loads it (a cheap test first)

@@ -219,7 +219,10 @@ def _check_class_indices(op: str, logits: Tensor, target: Tensor, ignore_index: 
                          f"got {tuple(target.shape)}{hint}")
     if not on_host:
         return
-    data = target.data[target.data != ignore_index]
+    data = target.data
+    if data.size and 0 <= int(data.min()) and int(data.max()) < k:
+        return  # all in range: no mask to build
+    data = data[data != ignore_index]
     if data.size and (int(data.min()) < 0 or int(data.max()) >= k):
         raise ValueError(f"{op}: class indices must be in [0, {k}) for {k} classes, got values "
                          f"from {int(data.min())} to {int(data.max())}"
