@@ -16,9 +16,10 @@ Checks:
   worker processes fed through queues as DataLoader workers are; each must return the
   parent's outputs within a timeout. The parent then trains one more step.
 - coexist: training throughput of the seed CNN (batch 64) and a wide MLP (784-1024-1024-10,
-  batch 256) solo, with `import torch` before minidl, and with torch used in the same
-  process: one torch op (a 512x512 matmul and a 32-channel 3x3 conv over a batch of 64
-  MNIST-sized images, on torch's 2 intra-op threads) between every two minidl steps.
+  batch 256) solo, with `import torch` before minidl, with torch used before training
+  (three torch ops, then none), and with torch used between steps: one torch op (a
+  512x512 matmul and a 32-channel 3x3 conv over a batch of 64 MNIST-sized images, on
+  torch's 2 intra-op threads) between every two minidl steps.
   Only minidl's steps are timed: the question is whether torch's presence slows minidl's
   kernels, not how long torch's own work takes. Modes (and variants) alternate process by
   process, round after round. Each process gives img/s at its median step and the CPU
@@ -68,7 +69,9 @@ PROJECT = Path(__file__).resolve().parents[1]
 CHECKS = ("fork", "coexist", "memory", "threads", "launch", "faults")
 WORKLOADS = {"cnn": 64, "wide": 256}  # workload -> batch
 WIDE_SIZES = (784, 1024, 1024, 10)
-MODES = ("solo", "import", "used")
+# "before": torch's ops ran before training (a torch model evaluated first), none during it;
+# "used": one torch op between every two minidl steps (its OpenMP workers spin after each)
+MODES = ("solo", "import", "before", "used")
 TIMEOUT_S = 30.0
 
 
@@ -278,10 +281,13 @@ def _torch_op(threads: int) -> Any:
 def check_coexist(spec: dict[str, Any]) -> dict[str, Any]:
     mode, workload = spec["mode"], spec["workload"]
     torch_op = None
-    if mode in ("import", "used"):
+    if mode in ("import", "before", "used"):
         import torch  # before minidl, as a script that imports both at its top
 
         torch.set_num_threads(spec["threads"])
+    if mode == "before":
+        for _ in range(3):
+            _torch_op(spec["threads"])()
     if mode == "used":
         torch_op = _torch_op(spec["threads"])
     net = build(workload)
@@ -591,7 +597,7 @@ def run_coexist(variants: list[str], args: argparse.Namespace) -> list[list[str]
                    f"{workload} ({WORKLOADS[workload]})"]
             for mode in MODES:
                 row.append(_rng(runs[(variant, workload, mode)]) if (variant, workload, mode) in runs else "failed")
-            for mode in ("import", "used"):
+            for mode in ("import", "before", "used"):
                 got = runs.get((variant, workload, mode), [])
                 best = f"{max(got) / max(solo):.2f}x" if got and solo else "-"
                 row.append(f"{_ratio(solo, got)}; best {best}")
@@ -647,8 +653,9 @@ def run_simple(check: str, variants: list[str], args: argparse.Namespace) -> lis
 HEADERS = {
     "fork": ["variant", "layer", "fork Pool", "os.fork child", "loader workers (fork)", "parent after"],
     "coexist": ["variant", "layer", "workload (batch)", "solo img/s", "torch imported img/s",
-                "torch used img/s", "imported / solo (per-round median (min-max); best / best)",
-                "used / solo (same)", "CPU ms per step: solo / imported / used"],
+                "torch used before img/s", "torch used between steps img/s",
+                "imported / solo (per-round median (min-max); best / best)", "used before / solo (same)",
+                "used between / solo (same)", "CPU ms per step: solo / imported / before / between"],
     "memory": ["variant", "layer", "imported MB", "kernels loaded, no model MB", "trained MB",
                "model deleted MB (vs no model)", "peak MB", "minor faults / step", "step ms",
                "user's 300 MB freed: RSS kept MB"],
