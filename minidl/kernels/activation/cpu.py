@@ -20,7 +20,7 @@ import math
 import numpy as np
 from numba import prange
 
-from minidl.kernels._numba import launch, pjit
+from minidl.kernels._numba import jit, launch, pjit
 from minidl.kernels._route import tuning
 from minidl.kernels._workspace import scratch
 from minidl.kernels.activation.reference import INV_SQRT_2PI, SQRT_HALF, TANH_BETA, TANH_KAPPA
@@ -80,14 +80,59 @@ def _gelu_backward(gy, x, cdf, gx, tanh_form, neg_half, inv_sqrt_2pi):  # pragma
         gx[i] = gy[i] * d
 
 
+# erf(z) for float32 as z P(z^2) / Q(z^2) on z clamped to [-4, 4] (erf(4) is 1 in float32):
+# the rational minimax approximation Eigen and XLA use for float32 (generic_fast_erf_float),
+# within 5e-7 of erf everywhere (tests/kernels/test_activation.py). Unlike libm's erfcf, a
+# call per element, it vectorises: GELU's forward 3x faster at the names_gpt sizes.
+_ERF32_P = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
+            -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
+            -1.60960333262415e-02)
+_ERF32_Q = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
+            -7.37332916720468e-03, -1.42647390514189e-02)
+
+
+@jit(inline="always")
+def _erf32(z):  # pragma: no cover - compiled
+    z = np.float32(-4.0) if z < -4.0 else (np.float32(4.0) if z > 4.0 else z)  # NaN stays NaN
+    z2 = z * z
+    p = np.float32(_ERF32_P[0])
+    for c in _ERF32_P[1:]:
+        p = p * z2 + np.float32(c)
+    q = np.float32(_ERF32_Q[0])
+    for c in _ERF32_Q[1:]:
+        q = q * z2 + np.float32(c)
+    return z * p / q
+
+
+@pjit
+def _gelu_forward_f32(x, y, cdf, half, sqrt_half):  # pragma: no cover - compiled
+    """The exact form for float32: (1 + erf(x / sqrt 2)) / 2 by the vectorised `_erf32`,
+    then, below x = -1, where 1 + erf cancels (relative error up to 5e-6 at -2, 5e-5 at
+    -3), erfcf again for the few elements there (a second loop, so the first vectorises)."""
+    for i in prange(x.size):
+        v = x[i]
+        a = half * (np.float32(1.0) + _erf32(v * sqrt_half))
+        cdf[i] = a
+        y[i] = v * a
+    for i in prange(x.size):
+        if x[i] < -1.0:
+            a = half * math.erfc(-x[i] * sqrt_half)
+            cdf[i] = a
+            y[i] = x[i] * a
+
+
 def gelu_forward(x: np.ndarray, approximate: str) -> tuple[np.ndarray, Any]:
     """(x * Phi(x), saved (x, Phi(x), approximate)); with "tanh", PyTorch's approximation
     Phi(x) ~ (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2. x C-contiguous. Keeping Phi
     spares the backward the expensive call."""
     y, cdf = scratch("gelu.y", x.shape, x.dtype), scratch("gelu.cdf", x.shape, x.dtype)
     scalar = x.dtype.type
-    launch(_gelu_forward, x.size, tuning(PARALLEL), x.reshape(-1), y.reshape(-1), cdf.reshape(-1),
-           approximate == "tanh", scalar(0.5), scalar(SQRT_HALF))
+    if x.dtype == np.float32 and approximate != "tanh":
+        launch(_gelu_forward_f32, x.size, tuning(PARALLEL), x.reshape(-1), y.reshape(-1), cdf.reshape(-1),
+               scalar(0.5), scalar(SQRT_HALF))
+    else:
+        launch(_gelu_forward, x.size, tuning(PARALLEL), x.reshape(-1), y.reshape(-1), cdf.reshape(-1),
+               approximate == "tanh", scalar(0.5), scalar(SQRT_HALF))
     return y, (x, cdf, approximate)
 
 
