@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from benchmarks import data, models
+from benchmarks import data, models, workloads
 
 
 def _subclasses(cls: type) -> list[type]:
@@ -52,12 +52,8 @@ def run(model: str, batch: int, steps: int, warmup: int = 3, cprofile: int = 0, 
     from minidl import optim
 
     images, labels = data.load_mnist(8000)
-    train, infer, to_dev = models.minidl_workload(model)
-    pool = [(to_dev(models.model_input(model, x)), to_dev(y)) for x, y in data.batches(images, labels, batch, 8)]
-
-    def step(k: int) -> None:
-        x, y = pool[k % len(pool)]
-        train(x, y) if mode == "train" else infer(x)
+    # the batches benchmarks.compare times (names_gpt: token batches, not images)
+    step, _ = workloads.queued_step("minidl", f"{model}:{mode}:{batch}", images, labels, 8)
 
     for k in range(warmup):
         step(k)
