@@ -51,7 +51,11 @@ def _forward(x, kh, kw, sh, sw, ph, pw, y, argmax, want_argmax):  # pragma: no c
 
 @pjit
 def _forward_2x2(x, y, argmax, want_argmax):  # pragma: no cover - compiled
-    """kernel 2, stride 2, no padding: the common case, without bounds arithmetic."""
+    """kernel 2, stride 2, no padding: the common case, without bounds arithmetic.
+
+    A plane is scanned with plain `>` (which vectorises) while noting whether it holds a
+    NaN; only a plane that does is scanned again with _forward's NaN rule (the last NaN
+    wins), so NaN propagates at no cost to planes without one."""
     n, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
     for p in prange(n * c):
@@ -59,25 +63,38 @@ def _forward_2x2(x, y, argmax, want_argmax):  # pragma: no cover - compiled
         plane = x[b, ch].reshape(h * w)
         out = y[b, ch].reshape(oh * ow)
         at = argmax[b, ch].reshape(oh * ow) if want_argmax else argmax[0, 0].reshape(1)
+        nan = False
         for r in range(oh):
             t0, b0, o0 = 2 * r * w, (2 * r + 1) * w, r * ow
             for q in range(ow):
                 k = np.uintp(2 * q)
                 # unsigned indexes: no wrap-around branch, so the loop vectorises
                 i0, i1, i2, i3 = np.uintp(t0) + k, np.uintp(t0 + 1) + k, np.uintp(b0) + k, np.uintp(b0 + 1) + k
-                best, pos = plane[i0], i0  # NaN wins, by selects, as in _forward
-                v = plane[i1]
-                win = v > best or v != v
-                best, pos = v if win else best, i1 if win else pos
-                v = plane[i2]
-                win = v > best or v != v
-                best, pos = v if win else best, i2 if win else pos
-                v = plane[i3]
-                win = v > best or v != v
-                best, pos = v if win else best, i3 if win else pos
+                v0, v1, v2, v3 = plane[i0], plane[i1], plane[i2], plane[i3]
+                nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3)
+                best, pos = v0, i0  # strict: the first max in row-major order wins ties
+                if v1 > best:
+                    best, pos = v1, i1
+                if v2 > best:
+                    best, pos = v2, i2
+                if v3 > best:
+                    best, pos = v3, i3
                 out[np.uintp(o0 + q)] = best
                 if want_argmax:
                     at[np.uintp(o0 + q)] = pos
+        if nan:
+            for r in range(oh):
+                for q in range(ow):
+                    best, pos = plane[2 * r * w + 2 * q], 2 * r * w + 2 * q
+                    for i in range(2):
+                        for j in range(2):
+                            k = (2 * r + i) * w + 2 * q + j
+                            v = plane[k]
+                            if v > best or v != v:
+                                best, pos = v, k
+                    out[r * ow + q] = best
+                    if want_argmax:
+                        at[r * ow + q] = pos
 
 
 @pjit
