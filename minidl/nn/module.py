@@ -10,6 +10,7 @@ import numpy as np
 from minidl import backend as B
 from minidl.autograd.tensor import Tensor, as_tensor
 from minidl.kernels._workspace import Workspace, using
+from minidl.kernels._workspace import current as current_workspace
 
 
 class IncompatibleKeys(NamedTuple):
@@ -50,8 +51,8 @@ class Module:
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
-        # scratch arrays of the kernels this module runs, reused step after step
-        # (minidl/kernels/_workspace.py); freed with the module
+        # scratch arrays of the kernels this module runs when called as the outermost
+        # module, reused step after step (minidl/kernels/_workspace.py); freed with it
         object.__setattr__(self, "_workspace", Workspace())
 
     # ---- registration ---------------------------------------------------------------
@@ -123,7 +124,11 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        with using(self.__dict__.get("_workspace")):
+        workspace = self.__dict__.get("_workspace")
+        if workspace is None or current_workspace() is not None:
+            return self.forward(*args, **kwargs)  # inside a model: its workspace serves
+        workspace.new_call()
+        with using(workspace):
             return self.forward(*args, **kwargs)
 
     # ---- traversal ------------------------------------------------------------------

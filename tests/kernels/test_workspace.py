@@ -11,16 +11,16 @@ import weakref
 import numpy as np
 import pytest
 
-from minidl.kernels._workspace import (MAX_PER_KEY, SCRATCH_MIN_BYTES, Workspace, current, scratch,
+from minidl.kernels._workspace import (MAX_PER_KIND, SCRATCH_MIN_BYTES, Workspace, current, scratch,
                                        using)
 
 
 def test_an_array_nobody_holds_is_handed_out_again():
     ws = Workspace()
-    a = ws.empty("pool.out", (4, 3), np.float32)
+    a = ws.empty((4, 3), np.float32)
     address = a.__array_interface__["data"][0]
     del a
-    b = ws.empty("pool.out", (4, 3), np.float32)
+    b = ws.empty((4, 3), np.float32)
     assert b.__array_interface__["data"][0] == address
     assert b.shape == (4, 3) and b.dtype == np.float32 and b.flags.c_contiguous
     assert len(ws) == 1
@@ -28,9 +28,9 @@ def test_an_array_nobody_holds_is_handed_out_again():
 
 def test_an_array_still_held_is_never_handed_out():
     ws = Workspace()
-    kept = ws.empty("relu.out", (1000,), np.float64)
+    kept = ws.empty((1000,), np.float64)
     kept[:] = 1.0
-    other = ws.empty("relu.out", (1000,), np.float64)
+    other = ws.empty((1000,), np.float64)
     other[:] = 2.0
     assert not np.shares_memory(kept, other)
     assert (kept == 1.0).all()
@@ -38,46 +38,51 @@ def test_an_array_still_held_is_never_handed_out():
 
 def test_a_view_keeps_its_base_in_use():
     ws = Workspace()
-    a = ws.empty("x", (10, 10), np.float32)
+    a = ws.empty((10, 10), np.float32)
     row = a[3]
     del a
-    b = ws.empty("x", (10, 10), np.float32)
+    b = ws.empty((10, 10), np.float32)
     assert not np.shares_memory(b, row)
 
 
-def test_name_shape_and_dtype_each_make_a_different_key():
+def test_shape_and_dtype_each_make_a_different_kind():
     ws = Workspace()
-    a = ws.empty("a", (8,), np.float32)
-    del a
-    held = [ws.empty(name, shape, dtype)
-            for name, shape, dtype in (("b", (8,), np.float32), ("a", (9,), np.float32),
-                                       ("a", (8,), np.float64))]
+    held = [ws.empty(shape, dtype) for shape, dtype in (((8,), np.float32), ((9,), np.float32),
+                                                         ((8,), np.float64))]
     assert [(h.shape, h.dtype) for h in held] == [((8,), np.float32), ((9,), np.float32),
                                                   ((8,), np.float64)]
-    assert len({h.__array_interface__["data"][0] for h in held}) == 3
-    assert len(ws) == 3  # ("a", (8,), float32) was unused: the new shapes replaced it
+    assert len(ws) == 3
 
 
-def test_a_new_shape_drops_unused_arrays_of_the_old_but_keeps_held_ones():
+def test_an_array_freed_by_one_kernel_serves_the_next_of_its_shape():
     ws = Workspace()
-    train = [ws.empty("conv.y", (64, 8), np.float32) for _ in range(2)]
-    kept = train.pop()
+    first = ws.empty((64, 8), np.float32)
+    address = first.__array_interface__["data"][0]
+    del first  # e.g. the pool's input gradient, once the ReLU's backward has read it
+    assert ws.empty((64, 8), np.float32).__array_interface__["data"][0] == address
+
+
+def test_kinds_idle_for_two_calls_are_dropped_but_held_arrays_stay():
+    ws = Workspace()
+    train = ws.empty((64, 8), np.float32)
     del train
-    evaluation = ws.empty("conv.y", (1000, 8), np.float32)
-    assert len(ws) == 2 and ws.nbytes == (64 + 1000) * 8 * 4  # the held one stays
-    del evaluation, kept
-    ws.empty("conv.y", (64, 8), np.float32)
-    assert len(ws) == 1 and ws.nbytes == 64 * 8 * 4
+    kept = ws.empty((32, 8), np.float32)
+    for _ in range(3):  # three evaluation calls at batch 1000
+        ws.new_call()
+        evaluation = ws.empty((1000, 8), np.float32)
+        del evaluation
+    assert len(ws) == 2 and ws.nbytes == (32 + 1000) * 8 * 4  # (64, 8) went, the held one stays
+    del kept
 
 
 def test_scratch_takes_from_the_workspace_in_use_and_from_numpy_outside():
     ws = Workspace()
     assert current() is None
-    outside = scratch("y", (1 << 16,), np.float32)
+    outside = scratch((1 << 16,), np.float32)
     assert len(ws) == 0 and outside.shape == (1 << 16,)
     with using(ws):
         assert current() is ws
-        inside = scratch("y", (1 << 16,), np.float32)
+        inside = scratch((1 << 16,), np.float32)
         with using(None):
             assert current() is None
         assert current() is ws
@@ -85,15 +90,15 @@ def test_scratch_takes_from_the_workspace_in_use_and_from_numpy_outside():
     address = inside.__array_interface__["data"][0]
     del inside
     with using(ws):
-        again = scratch("y", (1 << 16,), np.float32)
+        again = scratch((1 << 16,), np.float32)
     assert again.__array_interface__["data"][0] == address
 
 
 def test_small_scratch_arrays_are_plain_numpy_arrays():
     ws = Workspace()
     with using(ws):
-        small = scratch("y", (SCRATCH_MIN_BYTES // 4 - 1,), np.float32)
-        large = scratch("y", (SCRATCH_MIN_BYTES // 4,), np.float32)
+        small = scratch((SCRATCH_MIN_BYTES // 4 - 1,), np.float32)
+        large = scratch((SCRATCH_MIN_BYTES // 4,), np.float32)
     assert small.dtype == large.dtype == np.float32
     assert len(ws) == 1 and ws.nbytes == SCRATCH_MIN_BYTES
 
@@ -107,17 +112,17 @@ def test_the_workspace_in_use_is_per_thread():
     assert seen == [None]
 
 
-def test_arrays_kept_per_key_are_bounded():
+def test_arrays_kept_per_kind_are_bounded():
     ws = Workspace()
-    held = [ws.empty("grad", (16,), np.float32) for _ in range(MAX_PER_KEY + 3)]
+    held = [ws.empty((16,), np.float32) for _ in range(MAX_PER_KIND + 3)]
     assert len({h.__array_interface__["data"][0] for h in held}) == len(held)  # all distinct
-    assert len(ws) == MAX_PER_KEY
-    assert ws.nbytes == MAX_PER_KEY * 16 * 4
+    assert len(ws) == MAX_PER_KIND
+    assert ws.nbytes == MAX_PER_KIND * 16 * 4
 
 
 def test_deleting_the_workspace_frees_its_arrays():
     ws = Workspace()
-    a = ws.empty("big", (1 << 16,), np.float32)
+    a = ws.empty((1 << 16,), np.float32)
     ref = weakref.ref(a)
     del a
     assert ref() is not None  # kept by the workspace for the next step
@@ -128,27 +133,27 @@ def test_deleting_the_workspace_frees_its_arrays():
 
 def test_clear_drops_arrays_but_not_the_callers():
     ws = Workspace()
-    kept = ws.empty("k", (5,), np.float32)
+    kept = ws.empty((5,), np.float32)
     kept[:] = 7
     ws.clear()
     assert len(ws) == 0 and (kept == 7).all()
 
 
 def test_copies_of_an_owner_start_with_an_empty_workspace():
-    ws = Workspace(max_per_key=2)
-    a = ws.empty("k", (5,), np.float32)
+    ws = Workspace(max_per_kind=2)
+    a = ws.empty((5,), np.float32)
     for clone in (copy.deepcopy(ws), pickle.loads(pickle.dumps(ws))):
-        assert len(clone) == 0 and clone.max_per_key == 2
-        assert not np.shares_memory(clone.empty("k", (5,), np.float32), a)
+        assert len(clone) == 0 and clone.max_per_kind == 2
+        assert not np.shares_memory(clone.empty((5,), np.float32), a)
 
 
 def test_threads_never_share_an_array_in_use():
-    ws = Workspace(max_per_key=8)
+    ws = Workspace(max_per_kind=8)
     errors = []
 
     def worker(tag: float) -> None:
         for _ in range(100):
-            a = ws.empty("shared", (256,), np.float64)
+            a = ws.empty((256,), np.float64)
             a[:] = tag
             time.sleep(0.0002)  # let the other threads run (and take it, if they could)
             if not (a == tag).all():
@@ -163,9 +168,9 @@ def test_threads_never_share_an_array_in_use():
     assert errors == []
 
 
-def test_bad_max_per_key_names_the_class():
-    with pytest.raises(ValueError, match="Workspace: max_per_key must be at least 1, got 0"):
-        Workspace(max_per_key=0)
+def test_bad_max_per_kind_names_the_class():
+    with pytest.raises(ValueError, match="Workspace: max_per_kind must be at least 1, got 0"):
+        Workspace(max_per_kind=0)
 
 
 # ---- the workspaces of modules ------------------------------------------------------------
@@ -190,7 +195,9 @@ def test_a_layer_reuses_its_large_arrays_step_after_step():
     first = _address(net(x))
     seen = {_address(net(x)) for _ in range(3)}  # each output dropped before the next step
     assert seen == {first}
-    assert net[1]._workspace.nbytes >= 64 * 16 * 26 * 26 * 4  # the ReLU output lives there
+    # the model's workspace serves its layers (the ReLU output lives there); theirs stay empty
+    assert net._workspace.nbytes >= 64 * 16 * 26 * 26 * 4
+    assert all(len(layer._workspace) == 0 for layer in net)
 
 
 def test_outputs_and_graphs_the_caller_keeps_are_never_overwritten():
@@ -215,12 +222,12 @@ def test_outputs_and_graphs_the_caller_keeps_are_never_overwritten():
     np.testing.assert_allclose(x.grad.numpy(), reference.grad.numpy(), rtol=1e-6)
 
 
-def test_deleting_a_model_frees_its_workspaces():
+def test_deleting_a_model_frees_its_workspace():
     import minidl as md
 
     net = _cnn()
     net(md.tensor(np.zeros((64, 1, 28, 28), np.float32)))
-    ws = weakref.ref(net[1]._workspace)
+    ws = weakref.ref(net._workspace)
     assert ws() is not None and ws().nbytes > 0
     del net
     gc.collect()

@@ -43,7 +43,7 @@ def _relu_backward(gy, y, gx):  # pragma: no cover - compiled
 
 def relu_forward(x: np.ndarray, needs: Sequence[bool] = (True,)) -> tuple[np.ndarray, Any]:
     """(y, saved) with saved = y itself (see the module note); x C-contiguous."""
-    y = scratch("relu.y", x.shape, x.dtype)
+    y = scratch(x.shape, x.dtype)
     launch(_relu_forward, x.size, tuning(PARALLEL), x.reshape(-1), y.reshape(-1))
     return y, (y if needs[0] else None)
 
@@ -51,7 +51,7 @@ def relu_forward(x: np.ndarray, needs: Sequence[bool] = (True,)) -> tuple[np.nda
 def relu_backward(gy: np.ndarray, saved: np.ndarray) -> np.ndarray:
     """gy where saved > 0, else 0; gy of saved's shape and dtype, any layout."""
     gy = np.ascontiguousarray(gy)
-    gx = scratch("relu.gx", gy.shape, gy.dtype)
+    gx = scratch(gy.shape, gy.dtype)
     launch(_relu_backward, gy.size, tuning(PARALLEL), gy.reshape(-1), saved.reshape(-1), gx.reshape(-1))
     return gx
 
@@ -125,7 +125,7 @@ def gelu_forward(x: np.ndarray, approximate: str) -> tuple[np.ndarray, Any]:
     """(x * Phi(x), saved (x, Phi(x), approximate)); with "tanh", PyTorch's approximation
     Phi(x) ~ (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2. x C-contiguous. Keeping Phi
     spares the backward the expensive call."""
-    y, cdf = scratch("gelu.y", x.shape, x.dtype), scratch("gelu.cdf", x.shape, x.dtype)
+    y, cdf = scratch(x.shape, x.dtype), scratch(x.shape, x.dtype)
     scalar = x.dtype.type
     if x.dtype == np.float32 and approximate != "tanh":
         launch(_gelu_forward_f32, x.size, tuning(PARALLEL), x.reshape(-1), y.reshape(-1), cdf.reshape(-1),
@@ -140,7 +140,7 @@ def gelu_backward(gy: np.ndarray, saved: Any) -> np.ndarray:
     """gy * d(gelu)/dx at the saved x; gy of x's shape and dtype, any layout."""
     x, cdf, approximate = saved
     gy = np.ascontiguousarray(gy)
-    gx = scratch("gelu.gx", gy.shape, gy.dtype)
+    gx = scratch(gy.shape, gy.dtype)
     scalar = x.dtype.type
     launch(_gelu_backward, gy.size, tuning(PARALLEL), gy.reshape(-1), x.reshape(-1), cdf.reshape(-1),
            gx.reshape(-1), approximate == "tanh", scalar(-0.5), scalar(INV_SQRT_2PI))

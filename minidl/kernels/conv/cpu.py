@@ -74,7 +74,7 @@ def im2col(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int) 
     x = np.ascontiguousarray(x)
     n, c, h, w = x.shape
     oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
-    cols = scratch("conv.cols", (n * oh * ow, c * kh * kw), x.dtype)
+    cols = scratch((n * oh * ow, c * kh * kw), x.dtype)
     launch(_im2col, cols.size, tuning(PARALLEL), x, kh, kw, sh, sw, ph, pw, oh, ow, cols)
     return cols
 
@@ -84,7 +84,7 @@ def col2im(cols: np.ndarray, x_shape: tuple[int, ...], kh: int, kw: int, sh: int
     """reference.col2im's contract (im2col's adjoint), for a float NumPy array."""
     h, w = x_shape[2], x_shape[3]
     oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
-    dx = scratch("conv.gx", x_shape, cols.dtype)
+    dx = scratch(x_shape, cols.dtype)
     launch(_col2im, cols.size, tuning(PARALLEL), np.ascontiguousarray(cols), kh, kw, sh, sw, ph, pw,
            oh, ow, dx)
     return dx
@@ -224,14 +224,14 @@ def forward(x: np.ndarray, weight: np.ndarray, bias: Any, stride: tuple[int, int
     n, _, h, w = x.shape
     c_out, c_in, kh, kw = weight.shape
     oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
-    y = scratch("conv.y", (n, c_out, oh, ow), x.dtype)
+    y = scratch((n, c_out, oh, ow), x.dtype)
     has_bias = bias is not None
     b = bias if has_bias else weight.reshape(-1)[:1]
     if direct_preferred(weight.shape, stride):
         launch(_s1_forward, y.size * c_in, tuning(PARALLEL), _pad(x, ph, pw), weight, b, has_bias, y)
     else:
         cols = im2col(x, kh, kw, sh, sw, ph, pw)
-        rows = np.matmul(cols, weight.reshape(c_out, -1).T, out=scratch("conv.rows", (len(cols), c_out), x.dtype))
+        rows = np.matmul(cols, weight.reshape(c_out, -1).T, out=scratch((len(cols), c_out), x.dtype))
         del cols  # back to the workspace before the next one is asked for
         launch(_rows_to_nchw, y.size, tuning(PARALLEL), rows, b, has_bias, y)
     need_x, need_w, _ = needs
@@ -249,7 +249,7 @@ def backward(gy: np.ndarray, saved: Any) -> tuple[Any, Any, Any]:
     (sh, sw), (need_x, need_w, need_b) = stride, needs
     c_out, _, kh, kw = w_shape
     n, co_n, oh, ow = gy.shape
-    rows = scratch("conv.grows", (n * oh * ow, co_n), gy.dtype)
+    rows = scratch((n * oh * ow, co_n), gy.dtype)
     launch(_nchw_to_rows, gy.size, tuning(PARALLEL), gy, rows)
     gx = gw = gb = None
     if need_w:
@@ -257,7 +257,7 @@ def backward(gy: np.ndarray, saved: Any) -> tuple[Any, Any, Any]:
     if need_b:
         gb = rows.sum(axis=0)
     if need_x:
-        gcols = np.matmul(rows, weight.reshape(c_out, -1), out=scratch("conv.gcols", (len(rows), weight[0].size), gy.dtype))
+        gcols = np.matmul(rows, weight.reshape(c_out, -1), out=scratch((len(rows), weight[0].size), gy.dtype))
         gx = col2im(gcols, x_shape, kh, kw, sh, sw, ph, pw)
     return gx, gw, gb
 
@@ -281,7 +281,7 @@ def _s1_backward(gy: np.ndarray, x: Any, weight: Any, ph: int, pw: int, x_shape:
     elif need_b:
         gb = gy.sum(axis=(0, 2, 3))
     if need_x:
-        gxp = scratch("conv.gxp", (n, c, h + 2 * ph, w + 2 * pw), gy.dtype)
+        gxp = scratch((n, c, h + 2 * ph, w + 2 * pw), gy.dtype)
         launch(_s1_grad_input, gy.size * c, tuning(PARALLEL), gy, weight, gxp)
         gx = np.ascontiguousarray(gxp[:, :, ph:ph + h, pw:pw + w]) if ph or pw else gxp
     return gx, gw, gb

@@ -110,7 +110,7 @@ def forward(x3: Any, weight: Any, bias: Any, eps: float, layout: str) -> tuple[A
     n_a, n_c, n_b = x3.shape
     size = n_c if layout == "channel" else n_b
     w, b = _param(weight, size, 1.0, x3.dtype), _param(bias, size, 0.0, x3.dtype)
-    y, xhat = scratch("norm.y", x3.shape, x3.dtype), scratch("norm.xhat", x3.shape, x3.dtype)
+    y, xhat = scratch(x3.shape, x3.dtype), scratch(x3.shape, x3.dtype)
     mean, var, inv = (np.empty(n_c, dtype=x3.dtype) for _ in range(3))
     kernel = _channel_forward if layout == "channel" else _feature_forward
     launch(kernel, x3.size, tuning("MINIDL_PARALLEL_MIN"), x3, w, b, eps, y, xhat, mean, var, inv)
@@ -125,13 +125,13 @@ def backward(gy: Any, saved: Any, weight: Any, layout: str, need_x: bool, need_w
     work, threshold = gy.size, tuning("MINIDL_PARALLEL_MIN")
     if layout == "channel":
         w = _param(weight, n_c, 1.0, gy.dtype)
-        gx = scratch("norm.gx", gy.shape, gy.dtype) if need_x else np.empty((1, 1, 1), dtype=gy.dtype)
+        gx = scratch(gy.shape, gy.dtype) if need_x else np.empty((1, 1, 1), dtype=gy.dtype)
         gw, gb = np.empty(n_c, dtype=gy.dtype), np.empty(n_c, dtype=gy.dtype)
         launch(_channel_backward, work, threshold, gy, xhat, inv.reshape(-1), w, gx, gw, gb, need_x)
         return (gx if need_x else None), (gw if need_w else None), (gb if need_b else None)
     gx = None
     if need_x:
-        gx = scratch("norm.gx", gy.shape, gy.dtype)
+        gx = scratch(gy.shape, gy.dtype)
         w = _param(weight, n_b, 1.0, gy.dtype)
         launch(_feature_backward_x, work, threshold, gy, xhat, inv.reshape(-1), w, gx)
     rows_gy, rows_xhat = gy.reshape(-1, n_b), xhat.reshape(-1, n_b)

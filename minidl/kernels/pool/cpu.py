@@ -113,8 +113,8 @@ def maxpool(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int,
     `need_argmax`."""
     n, c, h, w = x.shape
     oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
-    y = scratch("maxpool.y", (n, c, oh, ow), x.dtype)
-    argmax = scratch("maxpool.argmax", (n, c, oh, ow) if need_argmax else (1, 1, 1, 1), np.int64)
+    y = scratch((n, c, oh, ow), x.dtype)
+    argmax = scratch((n, c, oh, ow) if need_argmax else (1, 1, 1, 1), np.int64)
     if kh == kw == sh == sw == 2 and ph == pw == 0:
         launch(_forward_2x2, y.size * 4, tuning(PARALLEL), x, y, argmax, need_argmax)
     else:
@@ -127,7 +127,7 @@ def unpool(gy: np.ndarray, argmax: np.ndarray, x_shape: tuple[int, ...],
            window: tuple[int, ...] = ()) -> np.ndarray:
     """reference.unpool's contract: gy of any layout, argmax int64; one task per plane."""
     n, c, h, w = x_shape
-    dx = scratch("maxpool.gx", (n * c, h * w), gy.dtype)
+    dx = scratch((n * c, h * w), gy.dtype)
     outputs = gy.shape[2] * gy.shape[3]  # not -1: NumPy cannot infer it when n * c == 0
     g = np.ascontiguousarray(gy).reshape(n * c, outputs)
     launch(_backward, dx.size, tuning(PARALLEL), g, np.ascontiguousarray(argmax).reshape(n * c, outputs), dx)
