@@ -14,8 +14,9 @@ import numpy as np
 from minidl.autograd.function import Function
 from minidl.autograd.tensor import Tensor, as_tensor
 from minidl.backend import array_module
-from minidl.backend.random import generator
+from minidl.backend.random import derive_seed
 from minidl.kernels import attention as K
+from minidl.kernels import dropout as dropout_kernel
 
 
 class Attention(Function):
@@ -63,12 +64,10 @@ def causal_bias(length: int, source: int, like: Tensor) -> Any:
 
 
 def dropout_keep(shape: tuple[int, ...], p: float, like: Tensor) -> Any:
-    """The inverted-dropout multiplier (0 or 1/(1-p)) from the library RNG."""
-    xp = array_module(like.data)
-    draw = "float64" if like.dtype == np.float64 else "float32"
-    keep = (generator(xp).random(shape, dtype=draw) >= p).astype(like.dtype)
-    keep *= 1.0 / (1.0 - p)
-    return keep
+    """The inverted-dropout multiplier (0 or 1/(1-p)): dropout's mask (minidl.kernels.dropout)
+    applied to ones, from a seed the library RNG gives."""
+    ones = array_module(like.data).ones(shape, dtype=like.dtype)
+    return dropout_kernel.forward(ones, p, derive_seed())[0]
 
 
 def attention(q: Tensor, k: Tensor, v: Tensor, bias: Any, dropout_p: float, scale: float,

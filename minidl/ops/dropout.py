@@ -3,35 +3,30 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from minidl.autograd.function import Function
 from minidl.autograd.tensor import Tensor
-from minidl.backend import array_module
-from minidl.backend.random import generator
+from minidl.backend.random import derive_seed
+from minidl.kernels import dropout as K
 
 
 class Dropout(Function):
-    """y = x * mask, mask = keep / (1 - p) with keep ~ Bernoulli(1 - p) from the library RNG."""
+    """y = x * keep / (1 - p), keep ~ Bernoulli(1 - p) drawn by minidl.kernels.dropout from
+    a seed the library RNG gives (with p, all the backward needs)."""
 
     def __init__(self, p: float) -> None:
         self.p = p
 
     def forward(self, x: Any) -> Any:
-        xp = array_module(x)
-        dtype = x.dtype if x.dtype.kind == "f" else "float32"
+        if x.dtype.kind != "f":
+            x = x.astype("float32")  # integers drop out as floats (the mask's dtype)
         if self.p >= 1:
-            self.mask = xp.zeros(x.shape, dtype=dtype)
-        else:
-            # drawn in float32 unless the mask is float64: half the random bits (generators
-            # draw float32 or float64 only)
-            draw = "float64" if dtype == np.float64 else "float32"
-            self.mask = (generator(xp).random(x.shape, dtype=draw) >= self.p).astype(dtype)
-            self.mask *= 1.0 / (1.0 - self.p)
-        return x * self.mask
+            self.saved = None
+            return x * 0  # NaN * 0 stays NaN, as PyTorch's x * mask
+        y, self.saved = K.forward(x, self.p, derive_seed())
+        return y
 
     def backward(self, gy: Any) -> Any:
-        return gy * self.mask
+        return gy * 0 if self.saved is None else K.backward(gy, self.saved)
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
