@@ -111,7 +111,40 @@ def pjit(fn=None, **kw):  # type: ignore[no-untyped-def]
 def launch(kernel: Parallel, work: int, threshold: int, *args: Any) -> Any:
     """Run a `pjit` kernel: its parallel build from `threshold` elements of work, its serial
     build below (see `Parallel`)."""
-    return kernel(*args) if work >= threshold else kernel.serial(*args)
+    parallel = work >= threshold
+    if not (kernel.parallel if parallel else kernel.serial).overloads:
+        # its first call in this process: loaded from the cache, or compiled (seconds)
+        with compile_notice():
+            return kernel(*args) if parallel else kernel.serial(*args)
+    return kernel(*args) if parallel else kernel.serial(*args)
+
+
+# a first call still running after this long is compiling, not loading from the cache
+NOTICE_AFTER_S = 0.5
+NOTICE = "minidl: compiling CPU kernels (first run only; later runs load them from the cache)..."
+_noticed = threading.Event()
+
+
+class compile_notice:
+    """Around a kernel's first call: says NOTICE on stderr, once per process, if the call
+    is still running after NOTICE_AFTER_S (so a cache hit says nothing)."""
+
+    def __enter__(self) -> None:
+        self._timer = None
+        if not _noticed.is_set():
+            self._timer = threading.Timer(NOTICE_AFTER_S, _say_notice)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def _say_notice() -> None:
+    if not _noticed.is_set():
+        _noticed.set()
+        print(NOTICE, file=sys.stderr, flush=True)
 
 
 def choose_threading_layer() -> str | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minidl.kernels import _route
+from minidl.kernels import _numba, _route
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,3 +80,22 @@ def test_second_process_loads_compiled_kernels_from_the_cache(tmp_path):
     assert len(list(tmp_path.rglob("*relu_forward*.nbi"))) == 2  # one index per build
     assert list(tmp_path.rglob("*.nbc"))
     assert json.loads(_run(code, **env)) == [[1, 0], [1, 0], True]
+
+
+def test_a_first_run_says_it_compiles_and_a_cached_run_says_nothing(tmp_path):
+    code = ("import numpy as np\n"
+            "from minidl.kernels import _numba\n"
+            "_numba.NOTICE_AFTER_S = float(__import__('sys').argv[1])\n"
+            "from minidl.kernels.pool import cpu as k\n"
+            "k.maxpool(np.ones((1, 1, 4, 4), np.float32), 2, 2, 2, 2, 0, 0)\n"
+            "k.maxpool(np.ones((1, 1, 4, 4), np.float32), 3, 3, 1, 1, 0, 0)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NUMBA_CACHE_DIR": str(tmp_path)}
+
+    def stderr(delay: str) -> str:
+        out = subprocess.run([sys.executable, "-c", code, delay], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=120, check=True)
+        return out.stderr
+
+    compiling = stderr("0.05")  # a compile takes far longer than 50 ms
+    assert compiling.count(_numba.NOTICE) == 1  # two kernels compiled, said once
+    assert _numba.NOTICE not in stderr("0.5")  # loaded from the cache: nothing to say
