@@ -39,7 +39,7 @@ class Function:
     # the process-wide count of in-place changes when the op was recorded: backward looks
     # for a changed saved array only when that count has moved since (a rare, slow path)
     epoch: int = 0
-    # the scratch workspace of the module that recorded the op: its backward allocates there
+    # the scratch workspace of the model that recorded the op: its backward allocates there
     workspace: Workspace | None = None
 
     @property
