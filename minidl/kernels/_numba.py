@@ -111,12 +111,11 @@ def pjit(fn=None, **kw):  # type: ignore[no-untyped-def]
 def launch(kernel: Parallel, work: int, threshold: int, *args: Any) -> Any:
     """Run a `pjit` kernel: its parallel build from `threshold` elements of work, its serial
     build below (see `Parallel`)."""
-    parallel = work >= threshold
-    if not (kernel.parallel if parallel else kernel.serial).overloads:
-        # its first call in this process: loaded from the cache, or compiled (seconds)
-        with compile_notice():
-            return kernel(*args) if parallel else kernel.serial(*args)
-    return kernel(*args) if parallel else kernel.serial(*args)
+    run, build = (kernel, kernel.parallel) if work >= threshold else (kernel.serial, kernel.serial)
+    if build.overloads:
+        return run(*args)
+    with compile_notice():  # its first call in this process: a cache load, or a compile
+        return run(*args)
 
 
 # a first call still running after this long is compiling, not loading from the cache
