@@ -6,15 +6,25 @@ in both and the timings compare like with like. Weights are kept in minidl's lay
 (Dense weight (in, out), LSTM weights (in, 4H) with one bias, GRU weights (in, 3H) with
 two biases) and transposed for torch.
 
-Models (input: real MNIST digits):
+Models (input: real MNIST digits, reshaped or resized to each model's input shape; the
+timing depends on the shapes, not on the values):
 - "cnn":  Conv2D(1,32,3) -> ReLU -> MaxPool2D(2) -> Flatten -> Dense(5408,128) -> ReLU -> Dense(128,10)
+- "bncnn": the seed CNN with BatchNorm2D(32) after the convolution (batch statistics, as in
+  training; the normalisation starts at weight 1, bias 0 in both frameworks)
 - "mlp":  784 -> 128 -> 64 -> 32 -> 10 with ReLU between
+- "widemlp": 784 -> 1024 -> 1024 -> 10 with ReLU between
+- "cifar": a CIFAR-sized CNN on 32x32x3 (the digit padded to 32x32, in all three channels):
+  Conv 3-32, Conv 32-32 (3x3, padding 1, ReLU), MaxPool 2, Conv 32-64, Conv 64-64, MaxPool 2,
+  Dense 4096-256, ReLU, Dense 256-10
+- "binary": the seed's binary CNN on 150x150x3 (the digit resized, nearest neighbour):
+  Conv 3-32, MaxPool, Conv 32-64, MaxPool, Conv 64-128, MaxPool (3x3 valid, ReLU), Dense
+  36992-512, ReLU, Dropout(0.5), Dense 512-1; binary cross-entropy on logits, target the
+  digit's parity
 - "lstm": LSTM over the 28 rows (T=28, input 28, hidden 128), last step -> Dense(128,10)
 - "gru":  a text classifier: Embedding(1000, 64) -> GRU(64, 256) over T=50 token ids, last
           step -> Dense(256, 2). The ids are read from the image bytes and the target is
-          the digit's parity (the timing depends on the shapes, not on the values).
-- "bncnn": the seed CNN with BatchNorm2D(32) after the convolution (batch statistics, as in
-  training; the normalisation starts at weight 1, bias 0 in both frameworks)
+          the digit's parity.
+- "textlstm": the same text classifier with LSTM(64, 256) in place of the GRU
 
 On the names corpus (input: the length-bucketed token batches of examples/names_gpt.py):
 - "gpt": the example's NameGPT at its default size; the initial weights are minidl's own
@@ -35,11 +45,42 @@ from typing import Any
 
 import numpy as np
 
-MODELS = ("cnn", "mlp", "lstm", "gru", "bncnn", "gpt")
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-MLP_SIZES = (784, 128, 64, 32, 10)
 LSTM_HIDDEN = 128
-GRU_VOCAB, GRU_EMBED, GRU_HIDDEN, GRU_STEPS = 1000, 64, 256, 50
+TEXT_VOCAB, TEXT_EMBED, TEXT_HIDDEN, TEXT_STEPS = 1000, 64, 256, 50
+
+
+def _chain(*sizes: int) -> list[tuple]:
+    """Dense layers of these sizes with ReLU between."""
+    layers: list[tuple] = []
+    for fi, fo in itertools.pairwise(sizes):
+        layers += [("dense", fi, fo), ("relu",)]
+    return layers[:-1]
+
+
+def _conv_block(*channels: int, padding: int) -> list[tuple]:
+    layers: list[tuple] = []
+    for ci, co in itertools.pairwise(channels):
+        layers += [("conv", ci, co, 3, padding), ("relu",)]
+    return layers
+
+
+# Sequential models as layer specs: ("conv", C_in, C_out, k, padding), ("bn", C), ("relu",),
+# ("pool", k), ("flatten",), ("dense", in, out), ("dropout", p)
+SEQUENTIAL: dict[str, list[tuple]] = {
+    "cnn": [("conv", 1, 32, 3, 0), ("relu",), ("pool", 2), ("flatten",), *_chain(5408, 128, 10)],
+    "bncnn": [("conv", 1, 32, 3, 0), ("bn", 32), ("relu",), ("pool", 2), ("flatten",),
+              *_chain(5408, 128, 10)],
+    "mlp": _chain(784, 128, 64, 32, 10),
+    "widemlp": _chain(784, 1024, 1024, 10),
+    "cifar": [*_conv_block(3, 32, 32, padding=1), ("pool", 2), *_conv_block(32, 64, 64, padding=1),
+              ("pool", 2), ("flatten",), *_chain(4096, 256, 10)],
+    "binary": [*_conv_block(3, 32, padding=0), ("pool", 2), *_conv_block(32, 64, padding=0), ("pool", 2),
+               *_conv_block(64, 128, padding=0), ("pool", 2), ("flatten",), ("dense", 36992, 512),
+               ("relu",), ("dropout", 0.5), ("dense", 512, 1)],
+}
+RECURRENT = ("lstm", "gru", "textlstm")
+MODELS = (*SEQUENTIAL, *RECURRENT, "gpt")
 
 
 def _uniform(rng: np.random.Generator, fan_in: int, shape: tuple[int, ...]) -> np.ndarray:
@@ -47,88 +88,110 @@ def _uniform(rng: np.random.Generator, fan_in: int, shape: tuple[int, ...]) -> n
     return rng.uniform(-bound, bound, size=shape).astype(np.float32)
 
 
+def _sequential_params(spec: list[tuple], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    out = {}
+    for i, layer in enumerate(spec):
+        if layer[0] == "conv":
+            _, ci, co, k, _ = layer
+            out[f"{i}.weight"] = _uniform(rng, ci * k * k, (co, ci, k, k))
+            out[f"{i}.bias"] = _uniform(rng, ci * k * k, (co,))
+        elif layer[0] == "dense":
+            _, fi, fo = layer
+            out[f"{i}.weight"] = _uniform(rng, fi, (fi, fo))
+            out[f"{i}.bias"] = _uniform(rng, fi, (fo,))
+    return out
+
+
 def init_params(model: str, seed: int = 0) -> dict[str, np.ndarray]:
     """Framework-neutral initial weights in minidl's layout, keyed by minidl's names."""
     rng = np.random.default_rng(seed)
-    if model == "bncnn":  # the seed CNN's draws, the Dense layers two places later
-        cnn = init_params("cnn", seed)
-        return {"0.weight": cnn["0.weight"], "0.bias": cnn["0.bias"], "5.weight": cnn["4.weight"],
-                "5.bias": cnn["4.bias"], "7.weight": cnn["6.weight"], "7.bias": cnn["6.bias"]}
-    if model == "cnn":
-        return {"0.weight": _uniform(rng, 9, (32, 1, 3, 3)), "0.bias": _uniform(rng, 9, (32,)),
-                "4.weight": _uniform(rng, 5408, (5408, 128)), "4.bias": _uniform(rng, 5408, (128,)),
-                "6.weight": _uniform(rng, 128, (128, 10)), "6.bias": _uniform(rng, 128, (10,))}
-    if model == "mlp":
-        out = {}
-        for k, (fi, fo) in enumerate(itertools.pairwise(MLP_SIZES)):
-            out[f"{2 * k}.weight"] = _uniform(rng, fi, (fi, fo))
-            out[f"{2 * k}.bias"] = _uniform(rng, fi, (fo,))
-        return out
+    if model in SEQUENTIAL:
+        return _sequential_params(SEQUENTIAL[model], rng)
     if model == "lstm":
         h = LSTM_HIDDEN
         return {"lstm.weight_ih_l0": _uniform(rng, h, (28, 4 * h)),
                 "lstm.weight_hh_l0": _uniform(rng, h, (h, 4 * h)),
                 "lstm.bias_l0": _uniform(rng, h, (4 * h,)),
                 "fc.weight": _uniform(rng, h, (h, 10)), "fc.bias": _uniform(rng, h, (10,))}
-    if model == "gru":
-        h = GRU_HIDDEN
-        return {"embedding.weight": rng.standard_normal((GRU_VOCAB, GRU_EMBED)).astype(np.float32),
-                "gru.weight_ih_l0": _uniform(rng, h, (GRU_EMBED, 3 * h)),
-                "gru.weight_hh_l0": _uniform(rng, h, (h, 3 * h)),
-                "gru.bias_ih_l0": _uniform(rng, h, (3 * h,)), "gru.bias_hh_l0": _uniform(rng, h, (3 * h,)),
-                "fc.weight": _uniform(rng, h, (h, 2)), "fc.bias": _uniform(rng, h, (2,))}
+    if model in ("gru", "textlstm"):
+        h, gates = TEXT_HIDDEN, (3 if model == "gru" else 4)
+        out = {"embedding.weight": rng.standard_normal((TEXT_VOCAB, TEXT_EMBED)).astype(np.float32),
+               "rnn.weight_ih_l0": _uniform(rng, h, (TEXT_EMBED, gates * h)),
+               "rnn.weight_hh_l0": _uniform(rng, h, (h, gates * h))}
+        if model == "gru":
+            out["rnn.bias_ih_l0"] = _uniform(rng, h, (3 * h,))
+            out["rnn.bias_hh_l0"] = _uniform(rng, h, (3 * h,))
+        else:
+            out["rnn.bias_l0"] = _uniform(rng, h, (4 * h,))
+        return {**out, "fc.weight": _uniform(rng, h, (h, 2)), "fc.bias": _uniform(rng, h, (2,))}
     raise ValueError(f"unknown model {model!r}: expected one of {MODELS}")
 
 
+def _resize_nearest(images: np.ndarray, size: int) -> np.ndarray:
+    rows = np.arange(size) * images.shape[-1] // size
+    return images[..., rows[:, None], rows[None, :]]
+
+
 def model_input(model: str, images: np.ndarray) -> np.ndarray:
-    """The array a model takes, from (N, 1, 28, 28) images: NCHW, (N, 784), (N, T=28, 28),
-    or (N, T=50) int64 token ids (sums of 15 pixel bytes each, modulo the vocabulary)."""
+    """The array a model takes, from (N, 1, 28, 28) images: NCHW (1 or 3 channels), (N, 784),
+    (N, T=28, 28), or (N, T=50) int64 token ids (sums of 15 pixel bytes each, modulo the
+    vocabulary)."""
+    n = len(images)
     if model in ("cnn", "bncnn"):
         return images
-    if model == "mlp":
-        return np.ascontiguousarray(images.reshape(len(images), 784))
-    if model == "gru":
-        pixels = np.rint(images.reshape(len(images), 784)[:, : GRU_STEPS * 15] * 255).astype(np.int64)
-        return pixels.reshape(len(images), GRU_STEPS, 15).sum(axis=2) % GRU_VOCAB
-    return np.ascontiguousarray(images.reshape(len(images), 28, 28))
+    if model in ("mlp", "widemlp"):
+        return np.ascontiguousarray(images.reshape(n, 784))
+    if model == "cifar":
+        padded = np.pad(images, ((0, 0), (0, 0), (2, 2), (2, 2)))
+        return np.ascontiguousarray(np.repeat(padded, 3, axis=1))
+    if model == "binary":
+        return np.ascontiguousarray(np.repeat(_resize_nearest(images, 150), 3, axis=1))
+    if model in ("gru", "textlstm"):
+        pixels = np.rint(images.reshape(n, 784)[:, : TEXT_STEPS * 15] * 255).astype(np.int64)
+        return pixels.reshape(n, TEXT_STEPS, 15).sum(axis=2) % TEXT_VOCAB
+    return np.ascontiguousarray(images.reshape(n, 28, 28))
 
 
 def model_target(model: str, labels: np.ndarray) -> np.ndarray:
-    """The class ids a model is trained on: the digits, or their parity for the 2-class "gru"."""
-    return labels % 2 if model == "gru" else labels
+    """The targets a model is trained on: the digits, their parity for the 2-class text
+    models, or the parity as a float32 (N, 1) column for "binary"."""
+    if model == "binary":
+        return (labels % 2).astype(np.float32).reshape(-1, 1)
+    return labels % 2 if model in ("gru", "textlstm") else labels
 
 
 def _load(net: Any, state: dict[str, Any], model: str) -> None:
-    """load_state_dict; the BatchNorm layer (index 1 of "bncnn") keeps its own start."""
-    if model != "bncnn":
+    """load_state_dict; BatchNorm layers keep their own start (weight 1, bias 0)."""
+    norms = {f"{i}." for i, layer in enumerate(SEQUENTIAL.get(model, [])) if layer[0] == "bn"}
+    if not norms:
         net.load_state_dict(state)
         return
     missing, unexpected = net.load_state_dict(state, strict=False)
-    if unexpected or any(not key.startswith("1.") for key in missing):
-        raise RuntimeError(f"bncnn weights do not fit: missing {missing}, unexpected {unexpected}")
+    if unexpected or any(key[: key.index(".") + 1] not in norms for key in missing):
+        raise RuntimeError(f"{model} weights do not fit: missing {missing}, unexpected {unexpected}")
 
 
 # ---- minidl ---------------------------------------------------------------------------
+
+def _minidl_layer(layer: tuple) -> Any:
+    from minidl import nn
+
+    kind, *args = layer
+    if kind == "conv":
+        ci, co, k, padding = args
+        return nn.Conv2D(ci, co, k, padding=padding)
+    return {"bn": nn.BatchNorm2D, "relu": nn.ReLU, "pool": nn.MaxPool2D, "flatten": nn.Flatten,
+            "dense": nn.Dense, "dropout": nn.Dropout}[kind](*args)
+
 
 def build_minidl(model: str, seed: int = 0, device: str = "numpy") -> Any:
     import minidl as md
     from minidl import nn
 
-    if model == "cnn":
-        net = nn.Sequential(nn.Conv2D(1, 32, 3), nn.ReLU(), nn.MaxPool2D(2), nn.Flatten(),
-                            nn.Dense(5408, 128), nn.ReLU(), nn.Dense(128, 10))
-    elif model == "mlp":
-        layers: list[Any] = []
-        for fi, fo in itertools.pairwise(MLP_SIZES):
-            layers += [nn.Dense(fi, fo), nn.ReLU()]
-        net = nn.Sequential(*layers[:-1])
-    elif model == "bncnn":
-        net = nn.Sequential(nn.Conv2D(1, 32, 3), nn.BatchNorm2D(32), nn.ReLU(), nn.MaxPool2D(2),
-                            nn.Flatten(), nn.Dense(5408, 128), nn.ReLU(), nn.Dense(128, 10))
-    elif model == "lstm":
-        net = _MinidlLSTMClassifier()
-    elif model == "gru":
-        net = _minidl_gru_class()()
+    if model in SEQUENTIAL:
+        net = nn.Sequential(*map(_minidl_layer, SEQUENTIAL[model]))
+    elif model in RECURRENT:
+        net = _minidl_recurrent_class(model)()
     elif model == "gpt":
         net = minidl_name_gpt(seed)
     else:
@@ -138,41 +201,32 @@ def build_minidl(model: str, seed: int = 0, device: str = "numpy") -> Any:
     return net.to(device) if md.backend.normalize_backend(device) != "numpy" else net
 
 
-def _minidl_lstm_class() -> type:
+def _minidl_recurrent_class(model: str) -> type:
     from minidl import nn
 
-    class LSTMClassifier(nn.Module):
+    class RecurrentClassifier(nn.Module):
+        """The last step's hidden state -> Dense; "gru"/"textlstm" read token ids."""
+
         def __init__(self) -> None:
             super().__init__()
-            self.lstm = nn.LSTM(28, LSTM_HIDDEN, batch_first=True)
-            self.fc = nn.Dense(LSTM_HIDDEN, 10)
+            if model == "lstm":
+                self.lstm = nn.LSTM(28, LSTM_HIDDEN, batch_first=True)
+                self.fc = nn.Dense(LSTM_HIDDEN, 10)
+                return
+            self.embedding = nn.Embedding(TEXT_VOCAB, TEXT_EMBED)
+            rnn = nn.GRU if model == "gru" else nn.LSTM
+            self.rnn = rnn(TEXT_EMBED, TEXT_HIDDEN, batch_first=True)
+            self.fc = nn.Dense(TEXT_HIDDEN, 2)
 
         def forward(self, x: Any) -> Any:
-            _, (h, _) = self.lstm(x)
+            if model == "lstm":
+                _, (h, _) = self.lstm(x)
+            else:
+                _, h = self.rnn(self.embedding(x))
+                h = h if model == "gru" else h[0]
             return self.fc(h[-1])
 
-    return LSTMClassifier
-
-
-def _MinidlLSTMClassifier() -> Any:
-    return _minidl_lstm_class()()
-
-
-def _minidl_gru_class() -> type:
-    from minidl import nn
-
-    class GRUTextClassifier(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.embedding = nn.Embedding(GRU_VOCAB, GRU_EMBED)
-            self.gru = nn.GRU(GRU_EMBED, GRU_HIDDEN, batch_first=True)
-            self.fc = nn.Dense(GRU_HIDDEN, 2)
-
-        def forward(self, ids: Any) -> Any:
-            _, h = self.gru(self.embedding(ids))
-            return self.fc(h[-1])
-
-    return GRUTextClassifier
+    return RecurrentClassifier
 
 
 def minidl_workload(model: str, device: str = "numpy", seed: int = 0
@@ -187,13 +241,14 @@ def minidl_workload(model: str, device: str = "numpy", seed: int = 0
         opt = optim.AdamW(net.parameters(), lr=GPT_LR, weight_decay=0.01)
     else:
         opt = optim.Adam(net.parameters(), lr=1e-3)
+    loss_fn = F.binary_cross_entropy_with_logits if model == "binary" else F.cross_entropy
 
     def train_step(x: Any, y: Any) -> Any:
         opt.zero_grad()
         if model == "gpt":  # the example's loss: the mean over the non-PAD targets
             loss, _ = name_gpt().token_loss(net(x), y.numpy())
         else:
-            loss = F.cross_entropy(net(x), y)
+            loss = loss_fn(net(x), y)
         loss.backward()
         if model == "gpt":
             md.clip_grad_norm_(net.parameters(), 1.0)
@@ -212,74 +267,68 @@ def minidl_workload(model: str, device: str = "numpy", seed: int = 0
 
 # ---- PyTorch --------------------------------------------------------------------------
 
+def _torch_layer(layer: tuple) -> Any:
+    from torch import nn
+
+    kind, *args = layer
+    if kind == "conv":
+        ci, co, k, padding = args
+        return nn.Conv2d(ci, co, k, padding=padding)
+    return {"bn": nn.BatchNorm2d, "relu": nn.ReLU, "pool": nn.MaxPool2d, "flatten": nn.Flatten,
+            "dense": nn.Linear, "dropout": nn.Dropout}[kind](*args)
+
+
+def _torch_state(model: str, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """minidl's layout -> PyTorch's: 2-D weights transposed, the LSTM's one bias split in two."""
+    state = {k: (v.T if v.ndim == 2 and k != "embedding.weight" else v) for k, v in params.items()}
+    for key in [k for k in state if k.endswith("bias_l0")]:
+        bias = state.pop(key)
+        state[key.replace("bias_l0", "bias_ih_l0")] = bias
+        state[key.replace("bias_l0", "bias_hh_l0")] = np.zeros_like(bias)
+    return state
+
+
 def build_torch(model: str, seed: int = 0, device: str = "cpu") -> Any:
     import torch
     from torch import nn
 
-    params = init_params(model, seed) if model != "gpt" else {}
-    if model == "cnn":
-        net = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                            nn.Linear(5408, 128), nn.ReLU(), nn.Linear(128, 10))
-        state = {k: (v.T if v.ndim == 2 else v) for k, v in params.items()}
-    elif model == "mlp":
-        layers: list[Any] = []
-        for fi, fo in itertools.pairwise(MLP_SIZES):
-            layers += [nn.Linear(fi, fo), nn.ReLU()]
-        net = nn.Sequential(*layers[:-1])
-        state = {k: (v.T if v.ndim == 2 else v) for k, v in params.items()}
-    elif model == "bncnn":
-        net = nn.Sequential(nn.Conv2d(1, 32, 3), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-                            nn.Flatten(), nn.Linear(5408, 128), nn.ReLU(), nn.Linear(128, 10))
-        state = {k: (v.T if v.ndim == 2 else v) for k, v in params.items()}
-    elif model == "gpt":
+    if model == "gpt":
         return torch_name_gpt(build_minidl("gpt", seed)).to(device)
-    elif model == "lstm":
-        net = _torch_lstm_class()()
-        state = {"lstm.weight_ih_l0": params["lstm.weight_ih_l0"].T,
-                 "lstm.weight_hh_l0": params["lstm.weight_hh_l0"].T,
-                 "lstm.bias_ih_l0": params["lstm.bias_l0"],
-                 "lstm.bias_hh_l0": np.zeros_like(params["lstm.bias_l0"]),
-                 "fc.weight": params["fc.weight"].T, "fc.bias": params["fc.bias"]}
-    elif model == "gru":
-        net = _torch_gru_class()()
-        state = {k: (v.T if v.ndim == 2 and k != "embedding.weight" else v) for k, v in params.items()}
+    if model in SEQUENTIAL:
+        net = nn.Sequential(*map(_torch_layer, SEQUENTIAL[model]))
+    elif model in RECURRENT:
+        net = _torch_recurrent_class(model)()
     else:
         raise ValueError(f"unknown model {model!r}: expected one of {MODELS}")
+    state = _torch_state(model, init_params(model, seed))
     _load(net, {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}, model)
     return net.to(device)
 
 
-def _torch_lstm_class() -> type:
+def _torch_recurrent_class(model: str) -> type:
     from torch import nn
 
-    class LSTMClassifier(nn.Module):
+    class RecurrentClassifier(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.lstm = nn.LSTM(28, LSTM_HIDDEN, batch_first=True)
-            self.fc = nn.Linear(LSTM_HIDDEN, 10)
+            if model == "lstm":
+                self.lstm = nn.LSTM(28, LSTM_HIDDEN, batch_first=True)
+                self.fc = nn.Linear(LSTM_HIDDEN, 10)
+                return
+            self.embedding = nn.Embedding(TEXT_VOCAB, TEXT_EMBED)
+            rnn = nn.GRU if model == "gru" else nn.LSTM
+            self.rnn = rnn(TEXT_EMBED, TEXT_HIDDEN, batch_first=True)
+            self.fc = nn.Linear(TEXT_HIDDEN, 2)
 
         def forward(self, x: Any) -> Any:
-            _, (h, _) = self.lstm(x)
+            if model == "lstm":
+                _, (h, _) = self.lstm(x)
+            else:
+                _, h = self.rnn(self.embedding(x))
+                h = h if model == "gru" else h[0]
             return self.fc(h[-1])
 
-    return LSTMClassifier
-
-
-def _torch_gru_class() -> type:
-    from torch import nn
-
-    class GRUTextClassifier(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.embedding = nn.Embedding(GRU_VOCAB, GRU_EMBED)
-            self.gru = nn.GRU(GRU_EMBED, GRU_HIDDEN, batch_first=True)
-            self.fc = nn.Linear(GRU_HIDDEN, 2)
-
-        def forward(self, ids: Any) -> Any:
-            _, h = self.gru(self.embedding(ids))
-            return self.fc(h[-1])
-
-    return GRUTextClassifier
+    return RecurrentClassifier
 
 
 def torch_workload(model: str, device: str = "cpu", seed: int = 0
@@ -292,6 +341,7 @@ def torch_workload(model: str, device: str = "cpu", seed: int = 0
         opt = torch.optim.AdamW(net.parameters(), lr=GPT_LR, weight_decay=0.01)
     else:
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    loss_fn = F.binary_cross_entropy_with_logits if model == "binary" else F.cross_entropy
 
     def train_step(x: Any, y: Any) -> Any:
         opt.zero_grad(set_to_none=True)
@@ -300,7 +350,7 @@ def torch_workload(model: str, device: str = "cpu", seed: int = 0
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
                                    ignore_index=name_gpt().PAD)
         else:
-            loss = F.cross_entropy(net(x), y)
+            loss = loss_fn(net(x), y)
         loss.backward()
         if model == "gpt":
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)

@@ -1,7 +1,7 @@
 """One timed step of a benchmark case for a framework, with its data on the device.
 
-A case is "model:mode:batch" (model cnn|mlp|lstm|bncnn|gru on MNIST images, gpt on the
-names corpus's token batches; mode train|infer). Frameworks:
+A case is "model:mode:batch" (model: one of benchmarks.models.MODELS, on MNIST images
+reshaped to its input, or "gpt" on the names corpus's token batches; mode train|infer). Frameworks:
 "minidl", "minidl-cupy", "torch", "torch-cuda".
 """
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 from benchmarks import data, models
 
 FRAMEWORKS = ("minidl", "minidl-cupy", "torch", "torch-cuda")
+POOL_BYTES = 32 << 20  # at most this much input data held per case (both frameworks alike)
 
 
 def unavailable_reason(framework: str) -> str | None:
@@ -59,6 +60,8 @@ def queued_step(framework: str, case: str, images: Any, labels: Any, pool: int
     if model == "gpt":
         pairs = models.gpt_batches(int(batch_s), pool)
     else:
+        first = models.model_input(model, data.batches(images, labels, int(batch_s), 1)[0][0])
+        pool = max(2, min(pool, POOL_BYTES // first.nbytes))  # the large images: fewer batches
         pairs = [(models.model_input(model, x), models.model_target(model, y))
                  for x, y in data.batches(images, labels, int(batch_s), pool)]
     batches = [(to_dev(x), to_dev(y)) for x, y in pairs]

@@ -150,8 +150,11 @@ _TUNING_DEFAULTS: dict[str, int] = {
     "MINIDL_ELEMENTWISE_PARALLEL_MIN": 1 << 20,
     # optimizer updates and the LSTM and GRU cells: parallel from this many elements
     "MINIDL_UPDATE_PARALLEL_MIN": 1 << 18,
-    # Numba convolution: direct (wide-row) up to this patch size C_in*kH*kW, im2col + GEMM above
-    "MINIDL_DIRECT_CONV_MAX_PATCH": 576,
+    # Numba convolution: direct (wide-row) up to this many weights C_out*C_in*kH*kW,
+    # im2col + GEMM above (a product runs nearer BLAS peak the larger both its sides)
+    "MINIDL_DIRECT_CONV_MAX_WEIGHTS": 12288,
+    # Numba convolution, im2col + GEMM: unfold this many bytes of columns at a time
+    "MINIDL_CONV_CHUNK_BYTES": 4 << 20,
 }
 
 

@@ -93,25 +93,32 @@ def test_reference_saves_only_what_the_gradients_take():
 
 # ---- Numba == reference -------------------------------------------------------------------
 
-@pytest.fixture(params=["direct", "im2col"])
+@pytest.fixture(params=["direct", "im2col", "im2col-per-image"])
 def path(request, monkeypatch):
-    """Force one of the two Numba paths, whatever the shape."""
+    """Force one of the two Numba paths, whatever the shape; "im2col-per-image" unfolds
+    one image at a time (chunks of 1 byte round up to one image)."""
     patch = 10**9 if request.param == "direct" else 0
-    monkeypatch.setitem(_route.TUNING, "MINIDL_DIRECT_CONV_MAX_PATCH", patch)
+    monkeypatch.setitem(_route.TUNING, "MINIDL_DIRECT_CONV_MAX_WEIGHTS", patch)
+    if request.param == "im2col-per-image":
+        monkeypatch.setitem(_route.TUNING, "MINIDL_CONV_CHUNK_BYTES", 1)
     return request.param
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(case=conv_geometries(), seed=seeds)
-def test_numba_im2col_and_col2im_equal_reference(build, dtype, case, seed):
+def test_numba_unfold_and_fold_equal_reference(build, dtype, case, seed):
+    """Per image, unfold's (K, OH*OW) block is the transpose of the reference's rows."""
     from minidl.kernels.conv import cpu  # noqa: PLC0415 - imports Numba
 
     x_shape, _, window = case
     x = rand(x_shape, dtype, seed)
-    cols = cpu.im2col(x, *window)
-    assert_same(cols, reference.im2col(x, *window), dtype)
+    cols = cpu.unfold(x, *window)
+    n, k, positions = cols.shape
+    as_rows = cols.transpose(0, 2, 1).reshape(n * positions, k)
+    assert_same(as_rows, reference.im2col(x, *window), dtype)
     g = rand(cols.shape, dtype, seed + 1)
-    assert_same(cpu.col2im(g, x_shape, *window), reference.col2im(g, x_shape, *window), dtype)
+    g_rows = np.ascontiguousarray(g.transpose(0, 2, 1)).reshape(n * positions, k)
+    assert_same(cpu.fold(g, x_shape, *window), reference.col2im(g_rows, x_shape, *window), dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -138,12 +145,15 @@ def test_numba_backward_takes_a_strided_gradient():
     _check_grads(cpu.backward(gy, saved), reference.backward(gy, saved_ref), (True, True, True), "float64")
 
 
-def test_seed_cnn_shape_takes_the_direct_path():
-    """C_in*kH*kW = 9: the inner dimension too small for a good GEMM."""
+def test_small_weights_take_the_direct_path():
+    """32 x 9 weights (the seed CNN): too small a product for a good GEMM; 64 x 288 (the
+    CIFAR CNN's third convolution): a product near BLAS peak."""
     from minidl.kernels.conv import cpu  # noqa: PLC0415
 
     assert cpu.direct_preferred((32, 1, 3, 3))
-    assert not cpu.direct_preferred((128, 128, 3, 3))  # K = 1152
+    assert cpu.direct_preferred((32, 16, 3, 3))
+    assert not cpu.direct_preferred((64, 32, 3, 3))
+    assert not cpu.direct_preferred((128, 128, 3, 3))
     assert not cpu.direct_preferred((32, 1, 3, 3), (2, 2))  # strided
 
 

@@ -93,7 +93,7 @@ def test_conv2d_float32_stays_float32(backend):
 def test_conv2d_input_without_grad_computes_no_input_gradient(backend, kernels, patch, monkeypatch):
     """A first layer's input needs no gradient: the kernel keeps nothing for it and
     computes none (on every path: Numba direct and im2col, the reference, the GPU)."""
-    monkeypatch.setitem(_route.TUNING, "MINIDL_DIRECT_CONV_MAX_PATCH", patch)
+    monkeypatch.setitem(_route.TUNING, "MINIDL_DIRECT_CONV_MAX_WEIGHTS", patch)
     monkeypatch.setattr(_route, "_mode", kernels)
     grads = []
     real = conv_kernel.backward

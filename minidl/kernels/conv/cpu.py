@@ -1,21 +1,19 @@
-"""Convolution with Numba, per shape a direct convolution or im2col + one BLAS product.
+"""Convolution with Numba, per shape a direct convolution or im2col + BLAS products.
 
-Why two ways: a BLAS product is fast when its inner dimension K = C_in*kH*kW is large,
-but with a tiny K (9 for a 3x3 kernel on one channel) it runs at a fraction of peak,
-im2col first writes kH*kW copies of the input, and the product's (N*OH*OW, C_out)
-rows must still be transposed to NCHW. For stride 1 and K up to
-tuning("MINIDL_DIRECT_CONV_MAX_PATCH") a direct loop does the same multiply-adds straight
-from x into the NCHW output instead (see "wide rows"); above it, and for strides,
-im2col + GEMM. Measured (2 threads, forward + gradients, batch 64, 3x3 kernels): direct
-is 5.9x faster at K = 9 (the seed CNN), 2.4x at K = 144, on par at K = 288 and 576,
-where im2col writes a 9x copy of the input but the product runs near BLAS peak
-(docs/performance.md).
+Why two ways: a BLAS product runs near peak when both its sides, C_out and
+K = C_in*kH*kW, are large, but on a small weight (32 x 9 for the seed CNN) it runs at a
+fraction of peak while im2col still writes kH*kW copies of the input. For stride 1 and
+up to tuning("MINIDL_DIRECT_CONV_MAX_WEIGHTS") weights C_out*K, a direct loop does the
+same multiply-adds straight from x into the NCHW output instead (see "wide rows");
+above it, and for strides, im2col + GEMM, one chunk of images at a time (see "unfold").
+Measured per shape in docs/performance.md ("What the fast path does").
 
 Both paths write y C-contiguous (NCHW) and save the input x (for the weight gradient)
 and the weight (for the input gradient), not the 9x larger cols.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -31,63 +29,87 @@ PARALLEL = "MINIDL_PARALLEL_MIN"
 # branch stops LLVM from vectorising; an unsigned index has no such branch.
 
 
-# ---- im2col / col2im ------------------------------------------------------------------
+# ---- unfold / fold: im2col per image, in the (K, OH*OW) layout ---------------------
+# Per image, cols (C_in*kH*kW, OH*OW) is the transpose of that image's block of the
+# reference's im2col (reference.py). In this layout a product with the
+# (C_out, C_in*kH*kW) weight gives the image's (C_out, OH*OW) output in NCHW order (no
+# transpose afterwards), and every row of cols is a run of input rows shifted by one
+# tap: contiguous copies (stride 1) instead of scattered writes.
 
 @pjit
-def _im2col(x, kh, kw, sh, sw, ph, pw, oh, ow, cols):  # pragma: no cover - compiled
+def _unfold(x, kh, kw, sh, sw, ph, pw, oh, ow, cols):  # pragma: no cover - compiled
     n, c, h, w = x.shape
-    for r in prange(n * oh):
-        b, y = r // oh, r % oh
-        for q in range(ow):
-            row = cols[r * ow + q]
-            for ci in range(c):
-                for i in range(kh):
-                    hh = y * sh + i - ph
-                    for j in range(kw):
-                        ww = q * sw + j - pw
-                        inside = 0 <= hh < h and 0 <= ww < w
-                        row[(ci * kh + i) * kw + j] = x[b, ci, hh, ww] if inside else 0
+    for t in prange(n * c):
+        b, ci = t // c, t % c
+        src = x[b, ci]
+        for i in range(kh):
+            for j in range(kw):
+                row = cols[b, (ci * kh + i) * kw + j]
+                # the q for which column q*sw + j - pw lies inside the image: [q0, q1)
+                q0 = min(ow, max(0, -((j - pw) // sw)))
+                q1 = max(q0, min(ow, (w - 1 + pw - j) // sw + 1))
+                for r in range(oh):
+                    hh, base = r * sh + i - ph, r * ow
+                    if hh < 0 or hh >= h:
+                        row[base:base + ow] = 0
+                        continue
+                    row[base:base + q0] = 0
+                    if sw == 1:  # a contiguous run: vectorised copy
+                        row[base + q0:base + q1] = src[hh, q0 + j - pw:q1 + j - pw]
+                    else:
+                        for q in range(q0, q1):
+                            row[np.uintp(base + q)] = src[hh, np.uintp(q * sw + j - pw)]
+                    row[base + q1:base + ow] = 0
 
 
 @pjit
-def _col2im(cols, kh, kw, sh, sw, ph, pw, oh, ow, dx):  # pragma: no cover - compiled
+def _fold(cols, kh, kw, sh, sw, ph, pw, oh, ow, dx):  # pragma: no cover - compiled
     n, c, h, w = dx.shape
-    for p in prange(n * c):  # one (n, c) plane per task: no two tasks write one pixel
-        b, ci = p // c, p % c
-        plane = dx[b, ci]
-        plane[:] = 0
-        for y in range(oh):
-            for q in range(ow):
-                row = cols[(b * oh + y) * ow + q]
-                for i in range(kh):
-                    hh = y * sh + i - ph
+    for t in prange(n * c):  # one (n, c) plane per task: no two tasks write one pixel
+        b, ci = t // c, t % c
+        dst = dx[b, ci]
+        dst[:] = 0
+        for i in range(kh):
+            for j in range(kw):
+                row = cols[b, (ci * kh + i) * kw + j]
+                q0 = min(ow, max(0, -((j - pw) // sw)))
+                q1 = max(q0, min(ow, (w - 1 + pw - j) // sw + 1))
+                for r in range(oh):
+                    hh, base = r * sh + i - ph, r * ow
                     if hh < 0 or hh >= h:
                         continue
-                    for j in range(kw):
-                        ww = q * sw + j - pw
-                        if 0 <= ww < w:
-                            plane[hh, ww] += row[(ci * kh + i) * kw + j]
+                    if sw == 1:
+                        dst[hh, q0 + j - pw:q1 + j - pw] += row[base + q0:base + q1]
+                    else:
+                        for q in range(q0, q1):
+                            dst[hh, np.uintp(q * sw + j - pw)] += row[np.uintp(base + q)]
 
 
-def im2col(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int) -> np.ndarray:
-    """reference.im2col's contract (same layout), for a float NumPy array."""
-    x = np.ascontiguousarray(x)
+def unfold(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int,
+           out: np.ndarray | None = None) -> np.ndarray:
+    """cols (N, C*kh*kw, OH*OW): cols[n] == reference.im2col(x)[n*OH*OW:(n+1)*OH*OW].T."""
     n, c, h, w = x.shape
     oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
-    cols = scratch((n * oh * ow, c * kh * kw), x.dtype)
-    launch(_im2col, cols.size, tuning(PARALLEL), x, kh, kw, sh, sw, ph, pw, oh, ow, cols)
+    cols = np.empty((n, c * kh * kw, oh * ow), x.dtype) if out is None else out
+    launch(_unfold, cols.size, tuning(PARALLEL), x, kh, kw, sh, sw, ph, pw, oh, ow, cols)
     return cols
 
 
-def col2im(cols: np.ndarray, x_shape: tuple[int, ...], kh: int, kw: int, sh: int, sw: int,
-           ph: int, pw: int) -> np.ndarray:
-    """reference.col2im's contract (im2col's adjoint), for a float NumPy array."""
+def fold(cols: np.ndarray, x_shape: tuple[int, ...], kh: int, kw: int, sh: int, sw: int,
+         ph: int, pw: int, out: np.ndarray | None = None) -> np.ndarray:
+    """unfold's adjoint: every entry of cols (N, C*kh*kw, OH*OW) added back to its pixel."""
     h, w = x_shape[2], x_shape[3]
     oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
-    dx = scratch(x_shape, cols.dtype)
-    launch(_col2im, cols.size, tuning(PARALLEL), np.ascontiguousarray(cols), kh, kw, sh, sw, ph, pw,
-           oh, ow, dx)
+    dx = np.empty(x_shape, cols.dtype) if out is None else out
+    launch(_fold, cols.size, tuning(PARALLEL), cols, kh, kw, sh, sw, ph, pw, oh, ow, dx)
     return dx
+
+
+def _chunks(n: int, image_cols_bytes: int) -> tuple[int, list[tuple[int, int]]]:
+    """(images per chunk, [(start, stop)]): unfold a few images at a time, so cols stays
+    in cache between its unfold and its product, and memory is not 9x the input's."""
+    per = max(1, min(n, tuning("MINIDL_CONV_CHUNK_BYTES") // max(image_cols_bytes, 1)))
+    return per, [(b, min(n, b + per)) for b in range(0, n, per)]
 
 
 # ---- direct convolution (stride 1): "wide rows" ---------------------------------------
@@ -182,39 +204,12 @@ def _s1_grad_input(gy, wt, gxp):  # pragma: no cover - compiled
                             dst[np.uintp(p + off)] += wv * gwide[np.uintp(p)]
 
 
-# ---- layout helpers for the im2col path -----------------------------------------------
-
-@pjit
-def _rows_to_nchw(rows, bias, has_bias, y):  # pragma: no cover - compiled
-    """y[b, co, r, q] = rows[(b*OH + r)*OW + q, co] (+ bias[co])."""
-    n, co_n, oh, ow = y.shape
-    for t in prange(n * co_n):
-        b, co = t // co_n, t % co_n
-        add = bias[co] if has_bias else 0
-        for r in range(oh):
-            base = (b * oh + r) * ow
-            for q in range(ow):
-                y[b, co, r, q] = rows[base + q, co] + add
-
-
-@pjit
-def _nchw_to_rows(gy, rows):  # pragma: no cover - compiled
-    n, co_n, oh, ow = gy.shape
-    for t in prange(n * oh):
-        b, r = t // oh, t % oh
-        for q in range(ow):
-            dst = rows[t * ow + q]
-            for co in range(co_n):
-                dst[co] = gy[b, co, r, q]
-
-
 # ---- the kernel's contract (see minidl/kernels/conv/__init__.py) ---------------------
 
 def direct_preferred(w_shape: tuple[int, ...], stride: tuple[int, int] = (1, 1)) -> bool:
-    """True when the direct loops beat im2col + GEMM: stride 1 and a small inner
-    dimension C_in*kH*kW (strided convolutions always take im2col + GEMM)."""
-    _, c_in, kh, kw = w_shape
-    return tuple(stride) == (1, 1) and c_in * kh * kw <= tuning("MINIDL_DIRECT_CONV_MAX_PATCH")
+    """True when the direct loops beat im2col + GEMM: stride 1 and a small weight
+    C_out*C_in*kH*kW (strided convolutions always take im2col + GEMM)."""
+    return tuple(stride) == (1, 1) and math.prod(w_shape) <= tuning("MINIDL_DIRECT_CONV_MAX_WEIGHTS")
 
 
 def forward(x: np.ndarray, weight: np.ndarray, bias: Any, stride: tuple[int, int],
@@ -230,10 +225,7 @@ def forward(x: np.ndarray, weight: np.ndarray, bias: Any, stride: tuple[int, int
     if direct_preferred(weight.shape, stride):
         launch(_s1_forward, y.size * c_in, tuning(PARALLEL), _pad(x, ph, pw), weight, b, has_bias, y)
     else:
-        cols = im2col(x, kh, kw, sh, sw, ph, pw)
-        rows = np.matmul(cols, weight.reshape(c_out, -1).T, out=scratch((len(cols), c_out), x.dtype))
-        del cols  # back to the workspace before the next one is asked for
-        launch(_rows_to_nchw, y.size, tuning(PARALLEL), rows, b, has_bias, y)
+        _gemm_forward(x, weight, bias, stride, padding, y)
     need_x, need_w, _ = needs
     saved = (x if need_w else None, weight if need_x else None, x.shape, weight.shape, stride,
              padding, needs)
@@ -246,20 +238,49 @@ def backward(gy: np.ndarray, saved: Any) -> tuple[Any, Any, Any]:
     gy = np.ascontiguousarray(gy)
     if direct_preferred(w_shape, stride):
         return _s1_backward(gy, x, weight, ph, pw, x_shape, w_shape, needs)
-    (sh, sw), (need_x, need_w, need_b) = stride, needs
-    c_out, _, kh, kw = w_shape
-    n, co_n, oh, ow = gy.shape
-    rows = scratch((n * oh * ow, co_n), gy.dtype)
-    launch(_nchw_to_rows, gy.size, tuning(PARALLEL), gy, rows)
-    gx = gw = gb = None
-    if need_w:
-        gw = (rows.T @ im2col(x, kh, kw, sh, sw, ph, pw)).reshape(w_shape)
-    if need_b:
-        gb = rows.sum(axis=0)
-    if need_x:
-        gcols = np.matmul(rows, weight.reshape(c_out, -1), out=scratch((len(rows), weight[0].size), gy.dtype))
-        gx = col2im(gcols, x_shape, kh, kw, sh, sw, ph, pw)
-    return gx, gw, gb
+    return _gemm_backward(gy, x, weight, x_shape, w_shape, stride, (ph, pw), needs)
+
+
+def _gemm_forward(x: np.ndarray, weight: np.ndarray, bias: Any, stride: tuple[int, int],
+                  padding: tuple[int, int], y: np.ndarray) -> None:
+    """y (N, C_out, OH, OW) = weight (C_out, K) @ unfold(x) (N, K, OH*OW) + bias, a chunk
+    of images at a time."""
+    (sh, sw), (ph, pw) = stride, padding
+    n, c_out, oh, ow = y.shape
+    kh, kw = weight.shape[2:]
+    w2, y3 = weight.reshape(c_out, -1), y.reshape(n, c_out, oh * ow)
+    per, chunks = _chunks(n, w2.shape[1] * oh * ow * x.itemsize)
+    buf = scratch((per, w2.shape[1], oh * ow), x.dtype)
+    for b0, b1 in chunks:
+        cols = unfold(x[b0:b1], kh, kw, sh, sw, ph, pw, out=buf[:b1 - b0])
+        np.matmul(w2, cols, out=y3[b0:b1])
+    if bias is not None:
+        y3 += bias[:, None]
+
+
+def _gemm_backward(gy: np.ndarray, x: Any, weight: Any, x_shape: tuple[int, ...],
+                   w_shape: tuple[int, ...], stride: tuple[int, int], padding: tuple[int, int],
+                   needs: tuple[bool, bool, bool]) -> tuple[Any, Any, Any]:
+    """gw = sum over images of gy[n] @ unfold(x)[n].T, gx = fold(weight.T @ gy[n]), gb =
+    gy summed over N, OH, OW; a chunk of images at a time."""
+    (sh, sw), (ph, pw), (need_x, need_w, need_b) = stride, padding, needs
+    n, c_out, oh, ow = gy.shape
+    kh, kw = w_shape[2:]
+    k = math.prod(w_shape[1:])
+    gy3 = gy.reshape(n, c_out, oh * ow)
+    gb = gy3.sum(axis=(0, 2)) if need_b else None
+    gw = np.zeros((c_out, k), gy.dtype) if need_w else None
+    gx = scratch(x_shape, gy.dtype) if need_x else None
+    per, chunks = _chunks(n, k * oh * ow * gy.itemsize)
+    buf = scratch((per, k, oh * ow), gy.dtype)
+    for b0, b1 in chunks:
+        if need_w:
+            cols = unfold(x[b0:b1], kh, kw, sh, sw, ph, pw, out=buf[:b1 - b0])
+            gw += np.matmul(gy3[b0:b1], cols.transpose(0, 2, 1)).sum(axis=0)
+        if need_x:  # the columns are spent: their buffer takes the input gradient's
+            gcols = np.matmul(weight.reshape(c_out, k).T, gy3[b0:b1], out=buf[:b1 - b0])
+            fold(gcols, gx[b0:b1].shape, kh, kw, sh, sw, ph, pw, out=gx[b0:b1])
+    return gx, None if gw is None else gw.reshape(w_shape), gb
 
 
 def _pad(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
