@@ -104,7 +104,7 @@ def measure(framework: str, case: str, repeats: int = 7, warmup: int = 3, repeat
             k += 1
         sync()
         rates.append(steps * batch / (time.perf_counter() - t0))
-    median_step = steps * batch / statistics.median(rates) / batch
+    median_step = batch / statistics.median(rates)
     return {"framework": framework, "case": case, "rates": rates, "steps_per_repeat": steps,
             "first_step_s": first, "median_step_s": median_step,
             "peak_rss_mb": peak_rss_mb(), "base_rss_mb": base_rss}

@@ -135,6 +135,22 @@ def test_numba_forward_and_backward_equal_reference(path, build, dtype, case, se
     _check_grads(cpu.backward(gy, saved), reference.backward(gy, saved_ref), needs, dtype)
 
 
+@pytest.mark.parametrize("w_shape, padding", [((4, 3, 3, 3), (1, 2)), ((4, 3, 3, 2), (3, 0)),
+                                              ((4, 3, 1, 1), (2, 1))],
+                         ids=["within-kernel", "beyond-kernel-rows", "beyond-kernel-both"])
+def test_direct_input_gradient_with_padding_beyond_the_kernel(monkeypatch, w_shape, padding):
+    """The direct input gradient is a convolution of gy padded by k - 1 - p; where the
+    padding exceeds k - 1 it takes the padded input's gradient and crops it."""
+    from minidl.kernels.conv import cpu  # noqa: PLC0415
+
+    monkeypatch.setitem(_route.TUNING, "MINIDL_DIRECT_CONV_MAX_WEIGHTS", 10**9)
+    x, w = rand((2, 3, 5, 6), "float64", 0), rand(w_shape, "float64", 1)
+    y, saved = cpu.forward(x, w, None, (1, 1), padding, (True, True, False))
+    _, saved_ref = reference.forward(x, w, None, (1, 1), padding, (True, True, False))
+    gy = rand(y.shape, "float64", 2)
+    _check_grads(cpu.backward(gy, saved), reference.backward(gy, saved_ref), (True, True, False), "float64")
+
+
 def test_numba_backward_takes_a_strided_gradient():
     from minidl.kernels.conv import cpu  # noqa: PLC0415
 
