@@ -61,7 +61,7 @@ def queued_step(framework: str, case: str, images: Any, labels: Any, pool: int
         pairs = models.gpt_batches(int(batch_s), pool)
     else:
         first = models.model_input(model, data.batches(images, labels, int(batch_s), 1)[0][0])
-        pool = max(2, min(pool, POOL_BYTES // first.nbytes))  # the large images: fewer batches
+        pool = min(pool, max(2, POOL_BYTES // first.nbytes))  # the large images: fewer batches
         pairs = [(models.model_input(model, x), models.model_target(model, y))
                  for x, y in data.batches(images, labels, int(batch_s), pool)]
     batches = [(to_dev(x), to_dev(y)) for x, y in pairs]
