@@ -20,7 +20,7 @@ import numpy as np
 from numba import prange
 
 from minidl.kernels._geometry import output_size
-from minidl.kernels._numba import REDUCE_MATH, launch, pjit
+from minidl.kernels._numba import REDUCE_MATH, jit, launch, pjit
 from minidl.kernels._route import tuning
 from minidl.kernels._workspace import scratch
 
@@ -36,6 +36,14 @@ PARALLEL = "MINIDL_PARALLEL_MIN"
 # transpose afterwards), and every row of cols is a run of input rows shifted by one
 # tap: contiguous copies (stride 1) instead of scattered writes.
 
+@jit
+def _inside(j, sw, pw, w, ow):  # pragma: no cover - compiled
+    """[q0, q1): the output columns q whose tap column j reads inside the image, that is
+    0 <= q*sw + j - pw < w (the rest read padding)."""
+    q0 = min(ow, max(0, -((j - pw) // sw)))
+    return q0, max(q0, min(ow, (w - 1 + pw - j) // sw + 1))
+
+
 @pjit
 def _unfold(x, kh, kw, sh, sw, ph, pw, oh, ow, cols):  # pragma: no cover - compiled
     n, c, h, w = x.shape
@@ -45,9 +53,7 @@ def _unfold(x, kh, kw, sh, sw, ph, pw, oh, ow, cols):  # pragma: no cover - comp
         for i in range(kh):
             for j in range(kw):
                 row = cols[b, (ci * kh + i) * kw + j]
-                # the q for which column q*sw + j - pw lies inside the image: [q0, q1)
-                q0 = min(ow, max(0, -((j - pw) // sw)))
-                q1 = max(q0, min(ow, (w - 1 + pw - j) // sw + 1))
+                q0, q1 = _inside(j, sw, pw, w, ow)
                 for r in range(oh):
                     hh, base = r * sh + i - ph, r * ow
                     if hh < 0 or hh >= h:
@@ -72,8 +78,7 @@ def _fold(cols, kh, kw, sh, sw, ph, pw, oh, ow, dx):  # pragma: no cover - compi
         for i in range(kh):
             for j in range(kw):
                 row = cols[b, (ci * kh + i) * kw + j]
-                q0 = min(ow, max(0, -((j - pw) // sw)))
-                q1 = max(q0, min(ow, (w - 1 + pw - j) // sw + 1))
+                q0, q1 = _inside(j, sw, pw, w, ow)
                 for r in range(oh):
                     hh, base = r * sh + i - ph, r * ow
                     if hh < 0 or hh >= h:
@@ -268,6 +273,7 @@ def _gemm_backward(gy: np.ndarray, x: Any, weight: Any, x_shape: tuple[int, ...]
     gb = gy3.sum(axis=(0, 2)) if need_b else None
     gw = np.zeros((c_out, k), gy.dtype) if need_w else None
     gx = scratch(x_shape, gy.dtype) if need_x else None
+    w_t = weight.reshape(c_out, k).T if need_x else None
     per, chunks = _chunks(n, k * oh * ow * gy.itemsize)
     buf = scratch((per, k, oh * ow), gy.dtype)
     for b0, b1 in chunks:
@@ -275,7 +281,7 @@ def _gemm_backward(gy: np.ndarray, x: Any, weight: Any, x_shape: tuple[int, ...]
             cols = unfold(x[b0:b1], kh, kw, sh, sw, ph, pw, out=buf[:b1 - b0])
             gw += np.matmul(gy3[b0:b1], cols.transpose(0, 2, 1)).sum(axis=0)
         if need_x:  # the columns are spent: their buffer takes the input gradient's
-            gcols = np.matmul(weight.reshape(c_out, k).T, gy3[b0:b1], out=buf[:b1 - b0])
+            gcols = np.matmul(w_t, gy3[b0:b1], out=buf[:b1 - b0])
             fold(gcols, gx[b0:b1].shape, kh, kw, sh, sw, ph, pw, out=gx[b0:b1])
     return gx, None if gw is None else gw.reshape(w_shape), gb
 
@@ -316,18 +322,17 @@ def _s1_backward(gy: np.ndarray, x: Any, weight: Any, ph: int, pw: int, x_shape:
 def _s1_grad_input(gy: np.ndarray, weight: np.ndarray, ph: int, pw: int, x_shape: tuple[int, ...]
                    ) -> np.ndarray:
     """A stride-1 convolution's input gradient is itself a stride-1 convolution: of gy,
-    padded by k - 1 - p, with the weight turned 180 degrees and C_in, C_out swapped."""
+    padded by k - 1 - p, with the weight turned 180 degrees and C_in, C_out swapped.
+    Where p > k - 1 that padding is negative: gy goes unpadded, and the result (the
+    gradient of x with p - k + 1 of its padding left on) is cropped."""
     n, c, h, w = x_shape
     kh, kw = weight.shape[2:]
     flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
     qh, qw = kh - 1 - ph, kw - 1 - pw
-    if qh >= 0 and qw >= 0:
-        gx = scratch(x_shape, gy.dtype)
-        launch(_s1_forward, gx.size * len(weight), tuning(PARALLEL), _pad(gy, qh, qw), flipped,
-               flipped.reshape(-1)[:1], False, gx)
-        return gx
-    # padding beyond k - 1: the gradient of the padded input, cropped
-    full = scratch((n, c, h + 2 * ph, w + 2 * pw), gy.dtype)
-    launch(_s1_forward, full.size * len(weight), tuning(PARALLEL), _pad(gy, kh - 1, kw - 1), flipped,
-           flipped.reshape(-1)[:1], False, full)
-    return np.ascontiguousarray(full[:, :, ph:ph + h, pw:pw + w])
+    crop_h, crop_w = max(-qh, 0), max(-qw, 0)
+    gx = scratch((n, c, h + 2 * crop_h, w + 2 * crop_w), gy.dtype)
+    launch(_s1_forward, gx.size * len(weight), tuning(PARALLEL), _pad(gy, max(qh, 0), max(qw, 0)),
+           flipped, flipped.reshape(-1)[:1], False, gx)
+    if crop_h or crop_w:
+        return np.ascontiguousarray(gx[:, :, crop_h:crop_h + h, crop_w:crop_w + w])
+    return gx
