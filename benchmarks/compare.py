@@ -162,12 +162,15 @@ def available_frameworks(wanted: list[str] | None = None) -> list[str]:
 
 
 def run_in_subprocess(spec: dict[str, Any], timeout: float = 900,
-                      extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+                      extra_env: dict[str, str] | None = None,
+                      module: str = "benchmarks.compare") -> dict[str, Any]:
+    """`python -m <module> --worker <spec as JSON>` with `spec["threads"]` threads in every
+    pool; the dict its last "RESULT " line carries."""
     env = dict(os.environ, **(extra_env or {}))
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         env[var] = str(spec["threads"])
     env["PYTHONPATH"] = str(PROJECT) + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.compare", "--worker", json.dumps(spec)],
+    proc = subprocess.run([sys.executable, "-m", module, "--worker", json.dumps(spec)],
                           cwd=PROJECT, env=env, capture_output=True, text=True, timeout=timeout,
                           check=False)
     for line in reversed(proc.stdout.splitlines()):

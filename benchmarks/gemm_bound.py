@@ -37,8 +37,7 @@ def products(model: str, batch: int) -> list[tuple[tuple[int, int, int], int]]:
         return [((batch * t, i, g), 1), ((i, batch * t, g), 1),  # input projection and its dW
                 ((batch, h, g), t), ((batch, g, h), t), ((h, batch * t, g), 1),  # recurrence
                 ((batch, h, classes), 1), ((h, batch, classes), 1), ((batch, classes, h), 1)]
-    shape: tuple[int, ...] = (1, 28, 28) if model in ("cnn", "bncnn") else \
-        {"cifar": (3, 32, 32), "binary": (3, 150, 150)}.get(model, (784,))
+    shape: tuple[int, ...] = models.model_input(model, np.zeros((1, 1, 28, 28), np.float32)).shape[1:]
     out, first = [], True
     for layer in models.SEQUENTIAL[model]:
         kind = layer[0]
@@ -87,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        model, _, batch = args.worker.split(":")
+        model, _, batch = json.loads(args.worker)["case"].split(":")
         print("RESULT " + json.dumps({"products_s": time_products(model, int(batch))}), flush=True)
         return 0
     print(f"# {compare.machine_note(args.threads)}")
@@ -96,25 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     for case in args.cases:
         ours, theirs = [], []
         for _ in range(args.rounds):
-            ours.append(_products_in_subprocess(case, args.threads))
+            ours.append(compare.run_in_subprocess({"case": case, "threads": args.threads},
+                                                  module="benchmarks.gemm_bound")["products_s"])
             spec = {"kind": "case", "framework": "torch", "case": case, "repeats": 3, "warmup": 3,
                     "repeat_time": 0.5, "max_steps": None, "threads": args.threads}
             theirs.append(compare.run_in_subprocess(spec)["median_step_s"])
         a, b = statistics.median(ours) * 1e3, statistics.median(theirs) * 1e3
         print(f"| {compare._case_label(case)} | {a:.1f} | {b:.1f} | {a / b:.2f} |", flush=True)
     return 0
-
-
-def _products_in_subprocess(case: str, threads: int) -> float:
-    import os
-    import subprocess
-
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
-               MKL_NUM_THREADS=str(threads))
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.gemm_bound", "--worker", case],
-                          cwd=compare.PROJECT, env=env, capture_output=True, text=True, check=True)
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
-    return json.loads(line[len("RESULT "):])["products_s"]
 
 
 if __name__ == "__main__":

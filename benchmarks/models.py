@@ -171,52 +171,46 @@ def _load(net: Any, state: dict[str, Any], model: str) -> None:
         raise RuntimeError(f"{model} weights do not fit: missing {missing}, unexpected {unexpected}")
 
 
-# ---- minidl ---------------------------------------------------------------------------
+# ---- the same model in either framework -----------------------------------------------
 
-def _minidl_layer(layer: tuple) -> Any:
-    from minidl import nn
+def _classes(framework: str) -> dict[str, Any]:
+    """The layer classes by kind: minidl's names, or PyTorch's."""
+    if framework == "minidl":
+        from minidl import nn
 
+        return {"conv": nn.Conv2D, "bn": nn.BatchNorm2D, "pool": nn.MaxPool2D, "dense": nn.Dense,
+                "relu": nn.ReLU, "flatten": nn.Flatten, "dropout": nn.Dropout, "module": nn.Module,
+                "embedding": nn.Embedding, "lstm": nn.LSTM, "gru": nn.GRU}
+    from torch import nn
+
+    return {"conv": nn.Conv2d, "bn": nn.BatchNorm2d, "pool": nn.MaxPool2d, "dense": nn.Linear,
+            "relu": nn.ReLU, "flatten": nn.Flatten, "dropout": nn.Dropout, "module": nn.Module,
+            "embedding": nn.Embedding, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+def _layer(layer: tuple, framework: str) -> Any:
     kind, *args = layer
     if kind == "conv":
         ci, co, k, padding = args
-        return nn.Conv2D(ci, co, k, padding=padding)
-    return {"bn": nn.BatchNorm2D, "relu": nn.ReLU, "pool": nn.MaxPool2D, "flatten": nn.Flatten,
-            "dense": nn.Dense, "dropout": nn.Dropout}[kind](*args)
+        return _classes(framework)["conv"](ci, co, k, padding=padding)
+    return _classes(framework)[kind](*args)
 
 
-def build_minidl(model: str, seed: int = 0, device: str = "numpy") -> Any:
-    import minidl as md
-    from minidl import nn
+def _recurrent_class(model: str, framework: str) -> type:
+    nn = _classes(framework)
 
-    if model in SEQUENTIAL:
-        net = nn.Sequential(*map(_minidl_layer, SEQUENTIAL[model]))
-    elif model in RECURRENT:
-        net = _minidl_recurrent_class(model)()
-    elif model == "gpt":
-        net = minidl_name_gpt(seed)
-    else:
-        raise ValueError(f"unknown model {model!r}: expected one of {MODELS}")
-    if model != "gpt":
-        _load(net, init_params(model, seed), model)
-    return net.to(device) if md.backend.normalize_backend(device) != "numpy" else net
-
-
-def _minidl_recurrent_class(model: str) -> type:
-    from minidl import nn
-
-    class RecurrentClassifier(nn.Module):
+    class RecurrentClassifier(nn["module"]):
         """The last step's hidden state -> Dense; "gru"/"textlstm" read token ids."""
 
         def __init__(self) -> None:
             super().__init__()
             if model == "lstm":
-                self.lstm = nn.LSTM(28, LSTM_HIDDEN, batch_first=True)
-                self.fc = nn.Dense(LSTM_HIDDEN, 10)
+                self.lstm = nn["lstm"](28, LSTM_HIDDEN, batch_first=True)
+                self.fc = nn["dense"](LSTM_HIDDEN, 10)
                 return
-            self.embedding = nn.Embedding(TEXT_VOCAB, TEXT_EMBED)
-            rnn = nn.GRU if model == "gru" else nn.LSTM
-            self.rnn = rnn(TEXT_EMBED, TEXT_HIDDEN, batch_first=True)
-            self.fc = nn.Dense(TEXT_HIDDEN, 2)
+            self.embedding = nn["embedding"](TEXT_VOCAB, TEXT_EMBED)
+            self.rnn = nn[model.removeprefix("text")](TEXT_EMBED, TEXT_HIDDEN, batch_first=True)
+            self.fc = nn["dense"](TEXT_HIDDEN, 2)
 
         def forward(self, x: Any) -> Any:
             if model == "lstm":
@@ -227,6 +221,25 @@ def _minidl_recurrent_class(model: str) -> type:
             return self.fc(h[-1])
 
     return RecurrentClassifier
+
+
+# ---- minidl ---------------------------------------------------------------------------
+
+def build_minidl(model: str, seed: int = 0, device: str = "numpy") -> Any:
+    import minidl as md
+    from minidl import nn
+
+    if model in SEQUENTIAL:
+        net = nn.Sequential(*(_layer(layer, "minidl") for layer in SEQUENTIAL[model]))
+    elif model in RECURRENT:
+        net = _recurrent_class(model, "minidl")()
+    elif model == "gpt":
+        net = minidl_name_gpt(seed)
+    else:
+        raise ValueError(f"unknown model {model!r}: expected one of {MODELS}")
+    if model != "gpt":
+        _load(net, init_params(model, seed), model)
+    return net.to(device) if md.backend.normalize_backend(device) != "numpy" else net
 
 
 def minidl_workload(model: str, device: str = "numpy", seed: int = 0
@@ -267,17 +280,6 @@ def minidl_workload(model: str, device: str = "numpy", seed: int = 0
 
 # ---- PyTorch --------------------------------------------------------------------------
 
-def _torch_layer(layer: tuple) -> Any:
-    from torch import nn
-
-    kind, *args = layer
-    if kind == "conv":
-        ci, co, k, padding = args
-        return nn.Conv2d(ci, co, k, padding=padding)
-    return {"bn": nn.BatchNorm2d, "relu": nn.ReLU, "pool": nn.MaxPool2d, "flatten": nn.Flatten,
-            "dense": nn.Linear, "dropout": nn.Dropout}[kind](*args)
-
-
 def _torch_state(model: str, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """minidl's layout -> PyTorch's: 2-D weights transposed, the LSTM's one bias split in two."""
     state = {k: (v.T if v.ndim == 2 and k != "embedding.weight" else v) for k, v in params.items()}
@@ -295,40 +297,14 @@ def build_torch(model: str, seed: int = 0, device: str = "cpu") -> Any:
     if model == "gpt":
         return torch_name_gpt(build_minidl("gpt", seed)).to(device)
     if model in SEQUENTIAL:
-        net = nn.Sequential(*map(_torch_layer, SEQUENTIAL[model]))
+        net = nn.Sequential(*(_layer(layer, "torch") for layer in SEQUENTIAL[model]))
     elif model in RECURRENT:
-        net = _torch_recurrent_class(model)()
+        net = _recurrent_class(model, "torch")()
     else:
         raise ValueError(f"unknown model {model!r}: expected one of {MODELS}")
     state = _torch_state(model, init_params(model, seed))
     _load(net, {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}, model)
     return net.to(device)
-
-
-def _torch_recurrent_class(model: str) -> type:
-    from torch import nn
-
-    class RecurrentClassifier(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            if model == "lstm":
-                self.lstm = nn.LSTM(28, LSTM_HIDDEN, batch_first=True)
-                self.fc = nn.Linear(LSTM_HIDDEN, 10)
-                return
-            self.embedding = nn.Embedding(TEXT_VOCAB, TEXT_EMBED)
-            rnn = nn.GRU if model == "gru" else nn.LSTM
-            self.rnn = rnn(TEXT_EMBED, TEXT_HIDDEN, batch_first=True)
-            self.fc = nn.Linear(TEXT_HIDDEN, 2)
-
-        def forward(self, x: Any) -> Any:
-            if model == "lstm":
-                _, (h, _) = self.lstm(x)
-            else:
-                _, h = self.rnn(self.embedding(x))
-                h = h if model == "gru" else h[0]
-            return self.fc(h[-1])
-
-    return RecurrentClassifier
 
 
 def torch_workload(model: str, device: str = "cpu", seed: int = 0
