@@ -158,7 +158,16 @@ _TUNING_DEFAULTS: dict[str, int] = {
 }
 
 
+# names the table no longer reads, and what replaced them
+_RETIRED_TUNING = {"MINIDL_DIRECT_CONV_MAX_PATCH": "MINIDL_DIRECT_CONV_MAX_WEIGHTS (a weight count "
+                   "C_out*C_in*kH*kW, not a patch size C_in*kH*kW)"}
+
+
 def _read_tuning() -> dict[str, int]:
+    for name, replacement in _RETIRED_TUNING.items():
+        if os.environ.get(name, "").strip():
+            warnings.warn(f"{name} is no longer read (ignored): use {replacement}", UserWarning,
+                          stacklevel=2)
     table = {}
     for name, default in _TUNING_DEFAULTS.items():
         raw = os.environ.get(name)

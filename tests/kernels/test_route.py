@@ -1,4 +1,5 @@
-"""minidl.kernels._route: the lazy Numba import survives an interrupt."""
+"""minidl.kernels._route: the lazy Numba import survives an interrupt; retired tuning
+names are not ignored silently."""
 from __future__ import annotations
 
 import subprocess
@@ -64,3 +65,17 @@ def test_interrupted_numba_import_is_retried_cleanly():
     # the KeyboardInterrupt reaches the caller; the next call imports Numba afresh
     # (no half-imported modules left behind, no cached False) and kernels run
     assert _run(_INTERRUPTED_IMPORT) == ["interrupted", "available True", "route cpu", "pool ok True"]
+
+
+def test_a_retired_tuning_name_is_not_ignored_silently(monkeypatch):
+    """MINIDL_DIRECT_CONV_MAX_PATCH (a patch size) gave way to MINIDL_DIRECT_CONV_MAX_WEIGHTS
+    (a weight count): a user who still sets it hears so, and the table keeps its default."""
+    import pytest  # noqa: PLC0415
+
+    from minidl.kernels import _route  # noqa: PLC0415
+
+    monkeypatch.setenv("MINIDL_DIRECT_CONV_MAX_PATCH", "288")
+    with pytest.warns(UserWarning, match="MINIDL_DIRECT_CONV_MAX_PATCH is no longer read.*"
+                                         "MINIDL_DIRECT_CONV_MAX_WEIGHTS"):
+        table = _route._read_tuning()
+    assert table["MINIDL_DIRECT_CONV_MAX_WEIGHTS"] == _route._TUNING_DEFAULTS["MINIDL_DIRECT_CONV_MAX_WEIGHTS"]
