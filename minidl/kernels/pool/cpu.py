@@ -53,11 +53,14 @@ def _forward(x, kh, kw, sh, sw, ph, pw, y, argmax, want_argmax):  # pragma: no c
 def _forward_2x2(x, y, argmax, want_argmax):  # pragma: no cover - compiled
     """kernel 2, stride 2, no padding: the common case, without bounds arithmetic.
 
-    A plane is scanned with plain `>` (which vectorises) while noting whether it holds a
-    NaN; only a plane that does is scanned again with _forward's NaN rule (the last NaN
-    wins), so NaN propagates at no cost to planes without one."""
+    Windows are compared with plain `>` (which vectorises); NaN is not looked for, only
+    counted: it returns the number of planes holding one, which the caller then pools
+    again with _forward's NaN rule. NaN so propagates at no cost to planes without one,
+    and the NaN rule compiles only in a process that meets a NaN (a second rule in this
+    loop doubled its compile time)."""
     n, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
+    planes_with_nan = 0
     for p in prange(n * c):
         b, ch = p // c, p % c
         plane = x[b, ch].reshape(h * w)
@@ -82,19 +85,8 @@ def _forward_2x2(x, y, argmax, want_argmax):  # pragma: no cover - compiled
                 out[np.uintp(o0 + q)] = best
                 if want_argmax:
                     at[np.uintp(o0 + q)] = pos
-        if nan:
-            for r in range(oh):
-                for q in range(ow):
-                    best, pos = plane[2 * r * w + 2 * q], 2 * r * w + 2 * q
-                    for i in range(2):
-                        for j in range(2):
-                            k = (2 * r + i) * w + 2 * q + j
-                            v = plane[k]
-                            if v > best or v != v:
-                                best, pos = v, k
-                    out[r * ow + q] = best
-                    if want_argmax:
-                        at[r * ow + q] = pos
+        planes_with_nan += 1 if nan else 0
+    return planes_with_nan
 
 
 @pjit
@@ -115,12 +107,14 @@ def maxpool(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int,
     oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
     y = scratch((n, c, oh, ow), x.dtype)
     argmax = scratch((n, c, oh, ow) if need_argmax else (1, 1, 1, 1), np.int64)
+    argmax_out = argmax if need_argmax else None
     if kh == kw == sh == sw == 2 and ph == pw == 0:
-        launch(_forward_2x2, y.size * 4, tuning(PARALLEL), x, y, argmax, need_argmax)
-    else:
-        launch(_forward, y.size * kh * kw, tuning(PARALLEL), x, kh, kw, sh, sw, ph, pw, y, argmax,
-               need_argmax)
-    return y, (argmax if need_argmax else None)
+        planes_with_nan = launch(_forward_2x2, y.size * 4, tuning(PARALLEL), x, y, argmax, need_argmax)
+        if not planes_with_nan:
+            return y, argmax_out
+    launch(_forward, y.size * kh * kw, tuning(PARALLEL), x, kh, kw, sh, sw, ph, pw, y, argmax,
+           need_argmax)
+    return y, argmax_out
 
 
 def unpool(gy: np.ndarray, argmax: np.ndarray, x_shape: tuple[int, ...],
