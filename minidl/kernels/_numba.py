@@ -139,6 +139,11 @@ class compile_notice:
         if self._timer is not None:
             self._timer.cancel()
 
+    @staticmethod
+    def said() -> None:
+        """Count NOTICE as said in this process (by a caller that said it in its own words)."""
+        _noticed.set()
+
 
 def _say_notice() -> None:
     if not _noticed.is_set():
