@@ -9,6 +9,7 @@ Run from the project root:
     python -m benchmarks.process_checks --variants default omp workqueue tbb \\
         --tbb-python /tmp/venv-tbb/bin/python --markdown /tmp/checks.md
     python -m benchmarks.process_checks --checks coexist --rounds 7 --variants default omp+passive
+    python -m benchmarks.process_checks --checks coexist --cases all --rounds 3
 
 Checks:
 - fork: train the seed CNN 3 steps (kernels run in parallel), then run the trained model in
@@ -20,6 +21,7 @@ Checks:
   (three torch ops, then none), and with torch used between steps: one torch op (a
   512x512 matmul and a 32-channel 3x3 conv over a batch of 64 MNIST-sized images, on
   torch's 2 intra-op threads) between every two minidl steps.
+  With --cases, the same for benchmarks.compare's training cases (--cases all: every one).
   Only minidl's steps are timed: the question is whether torch's presence slows minidl's
   kernels, not how long torch's own work takes. Modes (and variants) alternate process by
   process, round after round. Each process gives img/s at its median step and the CPU
@@ -278,6 +280,19 @@ def _torch_op(threads: int) -> Any:
     return op
 
 
+def _coexist_step(workload: str) -> tuple[Any, int]:
+    """(run(k): one training step on the k-th of 8 cycling batches, batch size) for a
+    WORKLOADS name or a benchmarks.compare case ("model:train:batch")."""
+    if ":" in workload:
+        from benchmarks import workloads
+
+        run, _ = workloads.make_step("minidl", workload, pool=8)
+        return run, int(workload.split(":")[2])
+    step = trainer(build(workload))
+    data = batches(workload, 8)
+    return (lambda k: step(*data[k % len(data)])), WORKLOADS[workload]
+
+
 def check_coexist(spec: dict[str, Any]) -> dict[str, Any]:
     mode, workload = spec["mode"], spec["workload"]
     torch_op = None
@@ -290,26 +305,23 @@ def check_coexist(spec: dict[str, Any]) -> dict[str, Any]:
             _torch_op(spec["threads"])()
     if mode == "used":
         torch_op = _torch_op(spec["threads"])
-    net = build(workload)
-    step = trainer(net)
-    data = batches(workload, 8)
-    for x, y in data[:3]:  # compile or load the kernels; first allocations
-        step(x, y)
+    run, batch = _coexist_step(workload)
+    for k in range(3):  # compile or load the kernels; first allocations
+        run(k)
         if torch_op:
             torch_op()
     t0 = time.perf_counter()
-    step(*data[3])
+    run(3)
     n = max(10, int(spec["seconds"] / max(time.perf_counter() - t0, 1e-4)))
     times, cpu = [], []
     for k in range(n):
         if torch_op:
             torch_op()
         t0, c0 = time.perf_counter(), time.process_time()
-        step(*data[k % len(data)])
+        run(k)
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     times.sort()
-    batch = WORKLOADS[workload]
     # the median step: robust to the stalls other processes on the machine cause; CPU
     # time of all the process's threads during minidl's steps: work plus any spinning
     return {"layer": threading_layer(), "rate": batch / times[n // 2], "cpu_ms": 1000 * statistics.median(cpu),
@@ -569,6 +581,17 @@ def run_worker(spec: dict[str, Any], variant: str, tbb_python: str | None, threa
     return {"error": f"worker {why}: {tail}"}
 
 
+def _coexist_cases(cases: list[str] | None) -> list[str]:
+    """The coexist workloads: the seed CNN and wide MLP, or compare.py's training cases."""
+    if not cases:
+        return list(WORKLOADS)
+    if cases == ["all"]:
+        from benchmarks.compare import DEFAULT_CASES
+
+        return [c for c in DEFAULT_CASES if ":train:" in c]
+    return cases
+
+
 def _rng(values: list[float]) -> str:
     return f"{statistics.median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f})"
 
@@ -576,8 +599,9 @@ def _rng(values: list[float]) -> str:
 def run_coexist(variants: list[str], args: argparse.Namespace) -> list[list[str]]:
     runs: dict[tuple[str, str, str], list[float]] = {}
     layers: dict[str, set[str]] = {}
+    cases = _coexist_cases(args.cases)
     for r in range(args.rounds):
-        for workload in WORKLOADS:
+        for workload in cases:
             for variant in variants:
                 for mode in MODES:
                     out = run_worker({"check": "coexist", "mode": mode, "workload": workload,
@@ -591,10 +615,10 @@ def run_coexist(variants: list[str], args: argparse.Namespace) -> list[list[str]
         print(f"  coexist round {r + 1}/{args.rounds} done", file=sys.stderr)
     rows = []
     for variant in variants:
-        for workload in WORKLOADS:
+        for workload in cases:
             solo = runs.get((variant, workload, "solo"), [])
             row = [variant, "/".join(sorted(layers.get(variant, {"?"}))),
-                   f"{workload} ({WORKLOADS[workload]})"]
+                   f"{workload} ({WORKLOADS[workload]})" if workload in WORKLOADS else workload]
             for mode in MODES:
                 row.append(_rng(runs[(variant, workload, mode)]) if (variant, workload, mode) in runs else "failed")
             for mode in ("import", "before", "used"):
@@ -681,6 +705,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="default | omp | workqueue | tbb, each optionally +passive and/or +mallopt")
     p.add_argument("--tbb-python", help="interpreter of a venv holding the tbb wheel (for variant tbb)")
     p.add_argument("--rounds", type=int, default=5, help="coexist: alternating rounds")
+    p.add_argument("--cases", nargs="+", default=None,
+                   help="coexist: benchmarks.compare training cases (model:train:batch) instead of the "
+                        "seed CNN and wide MLP; 'all' for every default training case")
     p.add_argument("--seconds", type=float, default=2.0, help="coexist: timed seconds per process")
     p.add_argument("--steps", type=int, default=20, help="memory/threads: training steps")
     p.add_argument("--threads", type=int, default=2)
