@@ -121,6 +121,30 @@ def test_numba_unfold_and_fold_equal_reference(build, dtype, case, seed):
     assert_same(cpu.fold(g, x_shape, *window), reference.col2im(g_rows, x_shape, *window), dtype)
 
 
+# stride 1 with OW == W: unfold and fold take one shifted copy per tap and fix up the
+# columns that wrapped around (random geometries rarely land there)
+SAME_WIDTH = [((2, 3, 5, 5), (3, 3, 1, 1)), ((2, 2, 4, 7), (3, 3, 1, 1)), ((1, 2, 6, 6), (5, 5, 2, 2)),
+              ((2, 3, 4, 4), (1, 1, 0, 0)), ((1, 1, 1, 1), (3, 3, 1, 1)), ((1, 2, 5, 4), (3, 3, 0, 1)),
+              ((1, 2, 3, 5), (3, 1, 2, 0)), ((2, 1, 2, 3), (5, 5, 2, 2))]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_shape, kernel", SAME_WIDTH)
+def test_numba_unfold_and_fold_as_wide_as_the_input(dtype, x_shape, kernel):
+    from minidl.kernels.conv import cpu  # noqa: PLC0415 - imports Numba
+
+    kh, kw, ph, pw = kernel
+    window = (kh, kw, 1, 1, ph, pw)
+    x = rand(x_shape, dtype, 3)
+    cols = cpu.unfold(x, *window)
+    n, k, positions = cols.shape
+    assert positions % x_shape[3] == 0  # OW == W
+    assert_same(cols.transpose(0, 2, 1).reshape(n * positions, k), reference.im2col(x, *window), dtype)
+    g = rand(cols.shape, dtype, 4)
+    g_rows = np.ascontiguousarray(g.transpose(0, 2, 1)).reshape(n * positions, k)
+    assert_same(cpu.fold(g, x_shape, *window), reference.col2im(g_rows, x_shape, *window), dtype)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(case=conv_geometries(), seed=seeds, with_bias=st.booleans(), needs=needs_flags)
 def test_numba_forward_and_backward_equal_reference(path, build, dtype, case, seed, with_bias, needs):
