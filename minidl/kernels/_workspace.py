@@ -166,10 +166,13 @@ class using:
         _current.workspace = self.previous
 
 
-def scratch(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """An uninitialised C-contiguous NumPy array: from the current workspace (reused once
-    nothing holds it) when it is large, else new. For CPU kernels' outputs and temporaries."""
+def scratch(shape: tuple[int, ...], dtype: Any, xp: Any = np) -> Any:
+    """An uninitialised C-contiguous `xp` array: for NumPy, from the current workspace
+    (reused once nothing holds it) when it is large, else new; for CuPy always new (its
+    memory pool already reuses device memory without faults). For kernels' and ops'
+    outputs and temporaries."""
     workspace = _current.workspace
-    if workspace is None or math.prod(shape) * np.dtype(dtype).itemsize < SCRATCH_MIN_BYTES:
-        return np.empty(shape, dtype)
+    if (xp is not np or workspace is None
+            or math.prod(shape) * np.dtype(dtype).itemsize < SCRATCH_MIN_BYTES):
+        return xp.empty(shape, dtype)
     return workspace.empty(shape, dtype)

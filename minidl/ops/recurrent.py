@@ -12,6 +12,7 @@ import numpy as np
 
 from minidl.autograd.function import Function
 from minidl.backend import array_module
+from minidl.kernels._workspace import scratch
 from minidl.kernels.recurrent import (gru_cell_backward, gru_cell_forward, lstm_cell_backward,
                                       lstm_cell_forward)
 
@@ -87,9 +88,9 @@ class LSTMLayer(_Scan):
         xp = array_module(xz)
         t_len, h_dim = xz.shape[self.time_axis], w_hh.shape[0]
         n = xz.shape[1 - self.time_axis]
-        hs = xp.empty((t_len + 1, n, h_dim), dtype=xz.dtype)  # h_0 .. h_T
-        cs = xp.empty((t_len + 1, n, h_dim), dtype=xz.dtype)  # c_0 .. c_T
-        gates = xp.empty((t_len, n, 4 * h_dim), dtype=xz.dtype)
+        hs = scratch((t_len + 1, n, h_dim), xz.dtype, xp)  # h_0 .. h_T
+        cs = scratch((t_len + 1, n, h_dim), xz.dtype, xp)  # c_0 .. c_T
+        gates = scratch((t_len, n, 4 * h_dim), xz.dtype, xp)
         hs[0] = state[0] if self.has_h0 else 0
         cs[0] = state[-1] if self.has_c0 else 0
         z = xp.empty((n, 4 * h_dim), dtype=xz.dtype)  # reused every step
@@ -109,7 +110,7 @@ class LSTMLayer(_Scan):
         xp = array_module(g_out)
         t_len, n, h_dim = len(self.saved), self.hs.shape[1], self.w_hh.shape[0]
         w_hh_t = xp.ascontiguousarray(self.w_hh.T)
-        dz_all = xp.empty((t_len, n, 4 * h_dim), dtype=self.hs.dtype)  # step order
+        dz_all = scratch((t_len, n, 4 * h_dim), self.hs.dtype, xp)  # step order
         dh = xp.empty((n, h_dim), dtype=dz_all.dtype)
         dcs = (xp.empty_like(dh), xp.empty_like(dh))  # alternate: never read and write one
         need_h0 = self.has_h0 and self.needs_input_grad[2]
@@ -167,9 +168,9 @@ class GRULayer(_Scan):
         xp = array_module(xg)
         t_len, h_dim = xg.shape[self.time_axis], w_hh.shape[0]
         n = xg.shape[1 - self.time_axis]
-        hs = xp.empty((t_len + 1, n, h_dim), dtype=xg.dtype)  # h_0 .. h_T
-        gates = xp.empty((t_len, n, 3 * h_dim), dtype=xg.dtype)
-        hns = xp.empty((t_len, n, h_dim), dtype=xg.dtype)
+        hs = scratch((t_len + 1, n, h_dim), xg.dtype, xp)  # h_0 .. h_T
+        gates = scratch((t_len, n, 3 * h_dim), xg.dtype, xp)
+        hns = scratch((t_len, n, h_dim), xg.dtype, xp)
         hs[0] = h0[0] if self.has_h0 else 0
         hg = xp.empty((n, 3 * h_dim), dtype=xg.dtype)  # reused every step
         saved = []
@@ -189,8 +190,8 @@ class GRULayer(_Scan):
         xp = array_module(g_out)
         t_len, n, h_dim = len(self.saved), self.hs.shape[1], self.w_hh.shape[0]
         w_hh_t = xp.ascontiguousarray(self.w_hh.T)
-        dxg_all = xp.empty((t_len, n, 3 * h_dim), dtype=self.hs.dtype)  # step order
-        dhg_all = xp.empty_like(dxg_all)
+        dxg_all = scratch((t_len, n, 3 * h_dim), self.hs.dtype, xp)  # step order
+        dhg_all = scratch(dxg_all.shape, dxg_all.dtype, xp)
         dh = xp.empty((n, h_dim), dtype=dxg_all.dtype)
         dh_direct = xp.empty_like(dh)
         need_h0 = self.has_h0 and self.needs_input_grad[3]
