@@ -10,7 +10,7 @@ from minidl.autograd.tensor import Tensor
 from minidl.kernels._geometry import as_pair
 from minidl.nn import init
 from minidl.nn.module import Module, Parameter, floating_input
-from minidl.ops.conv import conv2d
+from minidl.ops.conv import conv2d, conv2d_relu
 
 
 def _check_channels(name: str, value: Any) -> int:
@@ -47,12 +47,20 @@ class Conv2D(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x (N, in, H, W), floating (cast to the weight's dtype) -> (N, out, OH, OW)."""
+        return conv2d(self._checked(x), self.weight, self.bias, self.stride, self.padding)
+
+    def forward_relu(self, x: Tensor) -> Tensor:
+        """relu(self.forward(x)) as one op (nn.Sequential calls it for a Conv2D followed by a
+        ReLU): the same numbers, without a pass of its own for the ReLU's forward."""
+        return conv2d_relu(self._checked(x), self.weight, self.bias, self.stride, self.padding)
+
+    def _checked(self, x: Any) -> Tensor:
         x = floating_input("Conv2D", x, self.weight.dtype)
         shape = tuple(x.shape)
         if len(shape) != 4 or shape[1] != self.in_channels:
             raise ValueError(f"Conv2D: expected input of shape (N, {self.in_channels}, H, W), "
                              f"got {shape}")
-        return conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        return x
 
     def extra_repr(self) -> str:
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

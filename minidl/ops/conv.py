@@ -9,22 +9,28 @@ from typing import Any
 
 from minidl.autograd.function import Function
 from minidl.autograd.tensor import Tensor, as_tensor
+from minidl.kernels import activation as activation_kernel
 from minidl.kernels import conv as conv_kernel
 from minidl.kernels._geometry import as_pair
 
 
 class Conv2d(Function):
-    """y = x cross-correlated with weight (+ bias); the kernel saves what the gradients need."""
+    """y = x cross-correlated with weight (+ bias), then max(y, 0) when `relu` (a Conv2D and
+    the ReLU after it in one node, nn.Sequential's fusion: no pass of its own for the ReLU's
+    forward); the kernel saves what the gradients need, and the ReLU's backward its output."""
 
-    def __init__(self, stride: tuple[int, int], padding: tuple[int, int]) -> None:
-        self.stride, self.padding = stride, padding
+    def __init__(self, stride: tuple[int, int], padding: tuple[int, int], relu: bool = False) -> None:
+        self.stride, self.padding, self.relu = stride, padding, relu
 
     def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
         y, self.saved = conv_kernel.forward(x, weight, bias, self.stride, self.padding,
-                                            self.needs_input_grad)
+                                            self.needs_input_grad, relu=self.relu)
+        self.y = y if self.relu and any(self.needs_input_grad) else None
         return y
 
     def backward(self, gy: Any) -> tuple[Any, Any, Any]:
+        if self.relu:
+            gy = activation_kernel.relu_backward_from_output(gy, self.y)
         return conv_kernel.backward(gy, self.saved)
 
 
@@ -51,10 +57,20 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
     `stride` (>= 1) and `padding` (>= 0, zeros) are each an int or a pair (height, width).
     Returns (N, C_out, OH, OW) with OH = (H + 2*pH - kH) // sH + 1, likewise OW.
     """
+    return _conv2d(x, weight, bias, stride, padding, relu=False)
+
+
+def conv2d_relu(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0) -> Tensor:
+    """relu(conv2d(x, weight, bias, stride, padding)) as one op: the same numbers, without a
+    pass of its own for the ReLU's forward."""
+    return _conv2d(x, weight, bias, stride, padding, relu=True)
+
+
+def _conv2d(x: Any, weight: Any, bias: Any, stride: Any, padding: Any, relu: bool) -> Tensor:
     x, weight = as_tensor(x), as_tensor(weight)
     bias = None if bias is None else as_tensor(bias)
     stride_ = as_pair(stride, "stride", "conv2d", 1)
     padding_ = as_pair(padding, "padding", "conv2d", 0)
     _check_shapes(x, weight, bias, stride_, padding_)
-    fn = Conv2d(stride_, padding_)
+    fn = Conv2d(stride_, padding_, relu)
     return fn(x, weight) if bias is None else fn(x, weight, bias)

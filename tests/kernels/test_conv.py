@@ -121,6 +121,24 @@ def test_numba_unfold_and_fold_equal_reference(build, dtype, case, seed):
     assert_same(cpu.fold(g, x_shape, *window), reference.col2im(g_rows, x_shape, *window), dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(case=conv_geometries(), seed=seeds)
+def test_numba_forward_with_relu_equals_relu_of_reference(path, dtype, case, seed):
+    """relu=True rectifies as the outputs are written (direct) or per chunk (im2col), as
+    the ReLU kernel would after the convolution; NaN passes through."""
+    from minidl.kernels.activation import reference as relu_reference  # noqa: PLC0415
+    from minidl.kernels.conv import cpu  # noqa: PLC0415 - imports Numba
+
+    x_shape, w_shape, (kh, kw, sh, sw, ph, pw) = case
+    x, w, b = rand(x_shape, dtype, seed), rand(w_shape, dtype, seed + 1), rand(w_shape[:1], dtype, seed + 2)
+    x.reshape(-1)[0] = np.nan
+    y, _ = cpu.forward(x, w, b, (sh, sw), (ph, pw), (True, True, True), relu=True)
+    expected, _ = reference.forward(x, w, b, (sh, sw), (ph, pw), (True, True, True))
+    expected, _ = relu_reference.relu_forward(expected, (False,))
+    assert not (y < 0).any()  # NaN compares False: it may pass through
+    assert_same(y, expected, dtype)
+
+
 # stride 1 with OW == W: unfold and fold take one shifted copy per tap and fix up the
 # columns that wrapped around (random geometries rarely land there)
 SAME_WIDTH = [((2, 3, 5, 5), (3, 3, 1, 1)), ((2, 2, 4, 7), (3, 3, 1, 1)), ((1, 2, 6, 6), (5, 5, 2, 2)),

@@ -117,3 +117,43 @@ def test_pytorch_spelling_and_numpy_integer_sizes():
     assert nn.Conv2d is nn.Conv2D
     layer = nn.Conv2d(np.int64(2), np.int32(3), 3)
     assert layer.weight.shape == (3, 2, 3, 3) and type(layer.in_channels) is int
+
+
+@pytest.mark.parametrize("channels", [(1, 8), (8, 40)])  # Numba's direct path, then im2col + GEMM
+def test_sequential_fuses_conv_and_relu_with_the_same_numbers(channels):
+    """Sequential runs Conv2D + ReLU as one op (Conv2D.forward_relu): same outputs and
+    gradients as the two layers one after the other, one graph node fewer."""
+    c_in, c_out = channels
+    md.manual_seed(0)
+    conv = nn.Conv2D(c_in, c_out, 3, padding=1)
+    model = nn.Sequential(conv, nn.ReLU(), nn.Flatten())
+    x = md.tensor(np.random.default_rng(0).standard_normal((3, c_in, 6, 5)), dtype="float32",
+                  requires_grad=True)
+    fused = model(x)
+    assert fused.creator.inputs[0].creator.relu  # Flatten's input: the fused conv
+    fused.sum().backward()
+    grads = [t.grad.numpy().copy() for t in (x, conv.weight, conv.bias)]
+    for t in (x, conv.weight, conv.bias):
+        t.grad = None
+    apart = F.relu(conv(x)).reshape(3, -1)
+    apart.sum().backward()
+    np.testing.assert_allclose(fused.numpy(), apart.numpy(), rtol=1e-6, atol=1e-6)
+    for got, t in zip(grads, (x, conv.weight, conv.bias)):
+        np.testing.assert_allclose(got, t.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_sequential_does_not_fuse_a_subclass_or_a_wrapped_forward():
+    class Scaled(nn.ReLU):
+        def forward(self, x):
+            return super().forward(x) * 2
+
+    md.manual_seed(0)
+    conv = nn.Conv2D(1, 2, 3)
+    x = md.tensor(np.random.default_rng(1).standard_normal((1, 1, 4, 4)), dtype="float32")
+    expected = F.relu(conv(x)).numpy()
+    np.testing.assert_allclose(nn.Sequential(conv, Scaled())(x).numpy(), 2 * expected, rtol=1e-6)
+    seen = []
+    relu = nn.ReLU()
+    relu.forward = lambda t: seen.append(t.shape) or F.relu(t)  # an instance-level wrapper
+    np.testing.assert_allclose(nn.Sequential(conv, relu)(x).numpy(), expected, rtol=1e-6)
+    assert seen == [(1, 2, 2, 2)]

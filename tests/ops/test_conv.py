@@ -34,6 +34,23 @@ def test_conv2d_gradcheck(backend, case, seed):
         assert md.gradcheck(lambda x, w: F.conv2d(x, w, stride=stride, padding=padding), x, w)
 
 
+@given(case=conv_cases(), seed=seeds)
+def test_conv2d_relu_gradcheck(backend, case, seed):
+    """The fused op (nn.Sequential's Conv2D + ReLU) in float64; random inputs sit off the kink."""
+    from minidl.ops.conv import conv2d_relu  # noqa: PLC0415
+
+    x_shape, w_shape, stride, padding, with_bias = case
+    x = rand_tensor(x_shape, backend, seed)
+    w = rand_tensor(w_shape, backend, seed + 1)
+    b = rand_tensor((w_shape[0],), backend, seed + 2) if with_bias else None
+    fused = conv2d_relu(x, w, b, stride, padding)
+    assert_close(fused.numpy(), F.relu(F.conv2d(x, w, b, stride, padding)).numpy())
+    if with_bias:
+        assert md.gradcheck(lambda x, w, b: conv2d_relu(x, w, b, stride, padding), x, w, b)
+    else:
+        assert md.gradcheck(lambda x, w: conv2d_relu(x, w, None, stride, padding), x, w)
+
+
 def _known_inputs(backend):
     x = md.tensor(((np.arange(32) % 7 - 3) * 0.5).reshape(1, 2, 4, 4), dtype="float64",
                   requires_grad=True, device=backend)

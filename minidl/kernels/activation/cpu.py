@@ -28,11 +28,16 @@ from minidl.kernels.activation.reference import INV_SQRT_2PI, SQRT_HALF, TANH_BE
 PARALLEL = "MINIDL_ELEMENTWISE_PARALLEL_MIN"
 
 
+@jit
+def put_relu(out, i, v):  # pragma: no cover - compiled
+    """out[i] = max(v, 0), NaN passing through as in np.maximum (also a fused conv's epilogue)."""
+    out[i] = v if (v > 0 or np.isnan(v)) else 0
+
+
 @pjit
 def _relu_forward(x, y):  # pragma: no cover - compiled
-    for i in prange(x.size):
-        v = x[i]
-        y[i] = v if (v > 0 or np.isnan(v)) else 0
+    for i in prange(x.size):  # y may be x itself: one pass in place
+        put_relu(y, i, x[i])
 
 
 @pjit
@@ -46,6 +51,11 @@ def relu_forward(x: np.ndarray, needs: Sequence[bool] = (True,)) -> tuple[np.nda
     y = scratch(x.shape, x.dtype)
     launch(_relu_forward, x.size, tuning(PARALLEL), x.reshape(-1), y.reshape(-1))
     return y, (y if needs[0] else None)
+
+
+def relu_inplace(y: np.ndarray) -> None:
+    """y = max(y, 0) in place; y C-contiguous."""
+    launch(_relu_forward, y.size, tuning(PARALLEL), y.reshape(-1), y.reshape(-1))
 
 
 def relu_backward(gy: np.ndarray, saved: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from minidl.backend import array_module
-from minidl.kernels import _route
+from minidl.kernels import _route, activation
 from minidl.kernels.conv import reference
 
 
@@ -39,15 +39,23 @@ def _implementation(*arrays: Any) -> Any:
 
 
 def forward(x: Any, weight: Any, bias: Any, stride: tuple[int, int], padding: tuple[int, int],
-            needs: Sequence[bool] = (True, True, True)) -> tuple[Any, Any]:
-    """Cross-correlate x with weight (+ bias): (y, saved) for `backward`."""
+            needs: Sequence[bool] = (True, True, True), relu: bool = False) -> tuple[Any, Any]:
+    """Cross-correlate x with weight (+ bias): (y, saved) for `backward`. With `relu`, y is
+    rectified as activation.relu_forward does: by the Numba kernels as they write y (no
+    second pass over it), elsewhere by relu_forward afterwards. `backward` then takes the
+    gradient of the convolution's own output (the op masks gy by y > 0 first)."""
     xp = array_module(x)
     # a strided view costs one copy here, far less than the reference would
     x, weight = xp.ascontiguousarray(x), xp.ascontiguousarray(weight)
     bias = None if bias is None else xp.ascontiguousarray(bias)
     need = (bool(needs[0]), bool(needs[1]), len(needs) > 2 and bool(needs[2]))
     impl = _implementation(x, weight, bias)
+    if relu and getattr(impl, "FUSES_RELU", False):
+        y, saved = impl.forward(x, weight, bias, tuple(stride), tuple(padding), need, relu=True)
+        return y, (impl, saved)
     y, saved = impl.forward(x, weight, bias, tuple(stride), tuple(padding), need)
+    if relu:
+        y, _ = activation.relu_forward(y, (False,))
     return y, (impl, saved)
 
 

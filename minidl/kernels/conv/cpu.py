@@ -23,6 +23,7 @@ from minidl.kernels._geometry import output_size
 from minidl.kernels._numba import FUSE_MATH, REDUCE_MATH, jit, launch, pjit
 from minidl.kernels._route import tuning
 from minidl.kernels._workspace import scratch
+from minidl.kernels.activation.cpu import put_relu, relu_inplace
 
 PARALLEL = "MINIDL_PARALLEL_MIN"
 # Inner loops index with np.uintp: Numba wraps negative signed indices around, and that
@@ -172,7 +173,7 @@ def _chunks(n: int, image_cols_bytes: int) -> tuple[int, list[tuple[int, int]]]:
 # columns per row are discarded (forward) or held at zero (gradients).
 
 @pjit(fastmath=FUSE_MATH)
-def _s1_forward(xp, wt, bias, has_bias, y):  # pragma: no cover - compiled
+def _s1_forward(xp, wt, bias, has_bias, y, relu):  # pragma: no cover - compiled
     n, c, hp, wp = xp.shape
     co_n, _, kh, kw = wt.shape
     oh, ow = y.shape[2], y.shape[3]
@@ -217,8 +218,12 @@ def _s1_forward(xp, wt, bias, has_bias, y):  # pragma: no cover - compiled
             out_a, out_b = y[b, co].reshape(oh * ow), y[b, cb].reshape(oh * ow)
             for r in range(oh):
                 for q in range(ow):
-                    out_a[np.uintp(r * ow + q)] = wa[np.uintp(r * wp + q)]
-                    out_b[np.uintp(r * ow + q)] = wb[np.uintp(r * wp + q)]
+                    o, v = np.uintp(r * ow + q), np.uintp(r * wp + q)
+                    if relu:  # the fused ReLU, as the outputs are written
+                        put_relu(out_a, o, wa[v])
+                        put_relu(out_b, o, wb[v])
+                    else:
+                        out_a[o], out_b[o] = wa[v], wb[v]
 
 
 @pjit(fastmath=REDUCE_MATH)
@@ -308,9 +313,14 @@ def direct_preferred(w_shape: tuple[int, ...], stride: tuple[int, int] = (1, 1))
     return tuple(stride) == (1, 1) and math.prod(w_shape) <= tuning("MINIDL_DIRECT_CONV_MAX_WEIGHTS")
 
 
+FUSES_RELU = True  # forward(relu=True) rectifies y as it writes it
+
+
 def forward(x: np.ndarray, weight: np.ndarray, bias: Any, stride: tuple[int, int],
-            padding: tuple[int, int], needs: tuple[bool, bool, bool]) -> tuple[np.ndarray, Any]:
-    """(y, saved): y (N, C_out, OH, OW) C-contiguous; x, weight, bias C-contiguous, one dtype."""
+            padding: tuple[int, int], needs: tuple[bool, bool, bool], relu: bool = False
+            ) -> tuple[np.ndarray, Any]:
+    """(y, saved): y (N, C_out, OH, OW) C-contiguous; x, weight, bias C-contiguous, one dtype;
+    y rectified when `relu`."""
     (sh, sw), (ph, pw) = stride, padding
     n, _, h, w = x.shape
     c_out, c_in, kh, kw = weight.shape
@@ -319,9 +329,10 @@ def forward(x: np.ndarray, weight: np.ndarray, bias: Any, stride: tuple[int, int
     has_bias = bias is not None
     b = bias if has_bias else weight.reshape(-1)[:1]
     if direct_preferred(weight.shape, stride):
-        launch(_s1_forward, y.size * c_in, tuning(PARALLEL), _pad(x, ph, pw), weight, b, has_bias, y)
+        launch(_s1_forward, y.size * c_in, tuning(PARALLEL), _pad(x, ph, pw), weight, b, has_bias, y,
+               relu)
     else:
-        _gemm_forward(x, weight, bias, stride, padding, y)
+        _gemm_forward(x, weight, bias, stride, padding, y, relu)
     need_x, need_w, _ = needs
     saved = (x if need_w else None, weight if need_x else None, x.shape, weight.shape, stride,
              padding, needs)
@@ -338,9 +349,9 @@ def backward(gy: np.ndarray, saved: Any) -> tuple[Any, Any, Any]:
 
 
 def _gemm_forward(x: np.ndarray, weight: np.ndarray, bias: Any, stride: tuple[int, int],
-                  padding: tuple[int, int], y: np.ndarray) -> None:
-    """y (N, C_out, OH, OW) = weight (C_out, K) @ unfold(x) (N, K, OH*OW) + bias, a chunk
-    of images at a time."""
+                  padding: tuple[int, int], y: np.ndarray, relu: bool) -> None:
+    """y (N, C_out, OH, OW) = weight (C_out, K) @ unfold(x) (N, K, OH*OW) + bias (then
+    rectified when `relu`), a chunk of images at a time."""
     (sh, sw), (ph, pw) = stride, padding
     n, c_out, oh, ow = y.shape
     kh, kw = weight.shape[2:]
@@ -349,9 +360,11 @@ def _gemm_forward(x: np.ndarray, weight: np.ndarray, bias: Any, stride: tuple[in
     buf = scratch((per, w2.shape[1], oh * ow), x.dtype)
     for b0, b1 in chunks:
         cols = unfold(x[b0:b1], kh, kw, sh, sw, ph, pw, out=buf[:b1 - b0])
-        np.matmul(w2, cols, out=y3[b0:b1])
-    if bias is not None:
-        y3 += bias[:, None]
+        out = np.matmul(w2, cols, out=y3[b0:b1])
+        if bias is not None:  # while the chunk is in cache
+            out += bias[:, None]
+        if relu:
+            relu_inplace(out)
 
 
 def _gemm_backward(gy: np.ndarray, x: Any, weight: Any, x_shape: tuple[int, ...],
@@ -426,7 +439,7 @@ def _s1_grad_input(gy: np.ndarray, weight: np.ndarray, ph: int, pw: int, x_shape
     crop_h, crop_w = max(-qh, 0), max(-qw, 0)
     gx = scratch((n, c, h + 2 * crop_h, w + 2 * crop_w), gy.dtype)
     launch(_s1_forward, gx.size * len(weight), tuning(PARALLEL), _pad(gy, max(qh, 0), max(qw, 0)),
-           flipped, flipped.reshape(-1)[:1], False, gx)
+           flipped, flipped.reshape(-1)[:1], False, gx, False)
     if crop_h or crop_w:
         return np.ascontiguousarray(gx[:, :, crop_h:crop_h + h, crop_w:crop_w + w])
     return gx
