@@ -95,6 +95,10 @@ def _run_group(name: str) -> tuple[str, float]:
     return name, time.perf_counter() - start
 
 
+def _fast_kernels_on() -> bool:
+    return _route.kernels_mode() != "reference" and _route.numba_available()
+
+
 def _cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -109,7 +113,7 @@ def warmup(models: Sequence[str] = tuple(MODELS), jobs: int | None = None) -> di
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ValueError(f"warmup: unknown model {unknown[0]!r}: expected some of {tuple(MODELS)}")
-    if _route.kernels_mode() == "reference" or not _route.numba_available():
+    if not _fast_kernels_on():
         return {}
     groups = list(dict.fromkeys(g for m in models for g in MODELS[m]))
     jobs = max(1, min(jobs or _cores(), len(groups)))
@@ -127,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("models", nargs="*", default=list(MODELS), help=f"some of {', '.join(MODELS)} (default: all)")
     p.add_argument("--jobs", type=int, default=None, help="processes (default: one per core)")
     args = p.parse_args(argv)
-    if _route.kernels_mode() == "reference" or not _route.numba_available():
+    if not _fast_kernels_on():
         print("minidl.warmup: nothing to compile (fast kernels are off or Numba is missing)")
         return 0
     print(f"minidl: compiling CPU kernels for {', '.join(args.models)} (first run only; "

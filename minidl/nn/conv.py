@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from typing import Any
 
 from minidl import backend as B
 from minidl.autograd.tensor import Tensor
 from minidl.kernels._geometry import as_pair
 from minidl.nn import init
+from minidl.nn.activation import ReLU
 from minidl.nn.module import Module, Parameter, floating_input
 from minidl.ops.conv import conv2d, conv2d_relu
 
@@ -53,6 +55,15 @@ class Conv2D(Module):
         """relu(self.forward(x)) as one op (nn.Sequential calls it for a Conv2D followed by a
         ReLU): the same numbers, without a pass of its own for the ReLU's forward."""
         return conv2d_relu(self._checked(x), self.weight, self.bias, self.stride, self.padding)
+
+    def _fused_forward(self, following: Module) -> Callable[[Tensor], Tensor] | None:
+        """forward_relu for a ReLU after this layer: those classes exactly (not subclasses,
+        which may compute something else) and neither with a forward set on the instance
+        (a wrapper, as summary() sets to record shapes, must still run)."""
+        plain = type(self) is Conv2D and type(following) is ReLU
+        if plain and "forward" not in self.__dict__ and "forward" not in following.__dict__:
+            return self.forward_relu
+        return None
 
     def _checked(self, x: Any) -> Tensor:
         x = floating_input("Conv2D", x, self.weight.dtype)

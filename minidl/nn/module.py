@@ -123,6 +123,11 @@ class Module:
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
+    def _fused_forward(self, following: Module) -> Callable[[Any], Any] | None:
+        """This layer and `following` as one op, for nn.Sequential (a layer that can fuse
+        with what follows it overrides this); None: each runs on its own."""
+        return None
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         workspace = self.__dict__.get("_workspace")
         if workspace is None or current_workspace() is not None:
@@ -422,23 +427,6 @@ def floating_input(layer: str, x: Any, dtype: np.dtype) -> Tensor:
     return x if x.dtype == dtype else x.astype(dtype)
 
 
-_FUSED: tuple[type, type] | None = None  # (Conv2D, ReLU), once imported
-
-
-def _fuses_with_next(layer: Module, following: Module) -> bool:
-    """A Conv2D followed by a ReLU runs as one op, Conv2D.forward_relu: those classes
-    exactly (not subclasses, which may compute something else) and neither with a forward
-    set on the instance (a wrapper, as summary() sets to record shapes, must still run)."""
-    global _FUSED
-    if _FUSED is None:
-        from minidl.nn.activation import ReLU  # noqa: PLC0415 - both import this module
-        from minidl.nn.conv import Conv2D  # noqa: PLC0415
-
-        _FUSED = (Conv2D, ReLU)
-    return (type(layer) is _FUSED[0] and type(following) is _FUSED[1]
-            and "forward" not in layer.__dict__ and "forward" not in following.__dict__)
-
-
 class Sequential(Module):
     """Layers applied in order; children are named "0", "1", ...; indexable.
 
@@ -466,15 +454,15 @@ class Sequential(Module):
         i = 0
         while i < len(layers):
             layer = layers[i]
-            fused = i + 1 < len(layers) and _fuses_with_next(layer, layers[i + 1])
+            fused = layer._fused_forward(layers[i + 1]) if i + 1 < len(layers) else None
             try:
-                x = layer.forward_relu(x) if fused else layer(x)
+                x = layer(x) if fused is None else fused(x)
             except Exception as exc:
                 renamed = _at_layer(exc, i, layer)
                 if renamed is exc:
                     raise
                 raise renamed from exc
-            i += 2 if fused else 1
+            i += 1 if fused is None else 2
         return x
 
     def __getitem__(self, index: int | slice) -> Any:

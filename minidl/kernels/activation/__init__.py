@@ -8,11 +8,11 @@ ReLU (y = max(x, 0), NaN passes through; gradient 0 at 0, as PyTorch) has three
 implementations: reference.py (saves the mask x > 0, and only when `needs[0]`, the op's
 needs_input_grad), cpu.py (Numba) and gpu.py (CuPy), which save y itself (> 0 exactly
 where x > 0); the backward runs where the forward did, and
-`relu_backward_from_output(gy, y)` takes y (a fused conv's rectified output). GELU (approximate="none" |
-"tanh", saves its input) runs in cpu.py (Numba) for float NumPy arrays, else reference.py.
-The others are plain array code on NumPy and CuPy alike (reference.py): sigmoid, tanh,
-softmax(x, axis), log_softmax(x, axis) save their output; leaky_relu(x, negative_slope)
-the mask x > 0; elu(x, alpha), silu(x) their input.
+`relu_backward_from_output(gy, y)` takes y (a fused conv's rectified output). GELU
+(approximate="none" | "tanh", saves its input) runs in cpu.py (Numba) for float NumPy
+arrays, else reference.py. The others are plain array code on NumPy and CuPy alike
+(reference.py): sigmoid, tanh, softmax(x, axis), log_softmax(x, axis) save their output;
+leaky_relu(x, negative_slope) the mask x > 0; elu(x, alpha), silu(x) their input.
 """
 from __future__ import annotations
 
@@ -38,10 +38,12 @@ from minidl.kernels.activation.reference import (
     tanh_forward,
 )
 
-__all__ = ["relu_forward", "relu_backward", "relu_backward_from_output", "sigmoid_forward", "sigmoid_backward", "tanh_forward",
-           "tanh_backward", "softmax_forward", "softmax_backward", "log_softmax_forward",
-           "log_softmax_backward", "leaky_relu_forward", "leaky_relu_backward", "elu_forward",
-           "elu_backward", "silu_forward", "silu_backward", "gelu_forward", "gelu_backward"]
+__all__ = ["relu_forward", "relu_backward", "relu_backward_from_output",
+           "sigmoid_forward", "sigmoid_backward", "tanh_forward", "tanh_backward",
+           "softmax_forward", "softmax_backward", "log_softmax_forward",
+           "log_softmax_backward", "leaky_relu_forward", "leaky_relu_backward",
+           "elu_forward", "elu_backward", "silu_forward", "silu_backward",
+           "gelu_forward", "gelu_backward"]
 
 
 def _implementation(*arrays: Any) -> Any:

@@ -85,6 +85,15 @@ def _rows_inside(di, h, oh):  # pragma: no cover - compiled
 
 
 @jit
+def _zero_wrapped(row, r0, r1, q0, q1, w):  # pragma: no cover - compiled
+    """Zero the entries of rows r0..r1-1 outside columns [q0, q1): in the shifted copy they
+    wrapped around into the neighbouring image row."""
+    for r in range(r0, r1):
+        row[r * w:r * w + q0] = 0
+        row[r * w + q1:(r + 1) * w] = 0
+
+
+@jit
 def _unfold_shifted(flat, row, di, dj, q0, q1, h, w, oh):  # pragma: no cover - compiled
     r0, r1 = _rows_inside(di, h, oh)
     row[:r0 * w] = 0
@@ -94,9 +103,7 @@ def _unfold_shifted(flat, row, di, dj, q0, q1, h, w, oh):  # pragma: no cover - 
     off = di * w + dj  # row[p] = flat[p + off] on [r0*w + q0, (r1-1)*w + q1): all in range
     for p in range(r0 * w + q0, (r1 - 1) * w + q1):
         row[np.uintp(p)] = flat[np.uintp(p + off)]
-    for r in range(r0, r1):  # wrapped-around columns: padding
-        row[r * w:r * w + q0] = 0
-        row[r * w + q1:(r + 1) * w] = 0
+    _zero_wrapped(row, r0, r1, q0, q1, w)  # they read padding
 
 
 @jit
@@ -104,9 +111,7 @@ def _fold_shifted(row, flat, di, dj, q0, q1, h, w, oh):  # pragma: no cover - co
     r0, r1 = _rows_inside(di, h, oh)
     if r0 == r1:
         return
-    for r in range(r0, r1):  # gradients of padding: dropped (cols is the caller's scratch)
-        row[r * w:r * w + q0] = 0
-        row[r * w + q1:(r + 1) * w] = 0
+    _zero_wrapped(row, r0, r1, q0, q1, w)  # gradients of padding: dropped (cols is scratch)
     off = di * w + dj
     for p in range(r0 * w + q0, (r1 - 1) * w + q1):
         flat[np.uintp(p + off)] += row[np.uintp(p)]
