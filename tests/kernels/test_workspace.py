@@ -222,6 +222,42 @@ def test_outputs_and_graphs_the_caller_keeps_are_never_overwritten():
     np.testing.assert_allclose(x.grad.numpy(), reference.grad.numpy(), rtol=1e-6)
 
 
+def test_recurrent_and_dense_buffers_the_caller_keeps_are_never_overwritten():
+    """Linear's output and the LSTM's sequence buffers come from the workspace too: outputs
+    and graphs kept across calls keep their own arrays."""
+    import minidl as md
+    from minidl import nn
+
+    md.manual_seed(0)
+    lstm, head = nn.LSTM(8, 128, batch_first=True), nn.Dense(128, 600)
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm, self.head = lstm, head
+
+        def forward(self, x):
+            return self.head(self.lstm(x)[0])
+
+    model = Model()
+    rng = np.random.default_rng(2)
+    xs = [md.tensor(rng.standard_normal((16, 40, 8)), dtype="float32") for _ in range(3)]
+    kept = [model(x) for x in xs]
+    with md.no_grad():
+        expected = [head(lstm(x)[0]).numpy() for x in xs]  # outside the model: plain arrays
+    for k, e in zip(kept, expected):
+        np.testing.assert_array_equal(k.numpy(), e)
+    assert kept[0].numpy().nbytes >= 256 * 1024  # large enough for the workspace
+    x = md.tensor(xs[0].numpy(), requires_grad=True)
+    loss = model(x).sum()
+    for other in xs[1:]:
+        model(other).sum().backward()
+    loss.backward()
+    reference = md.tensor(xs[0].numpy(), requires_grad=True)
+    head(lstm(reference)[0]).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), reference.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_deleting_a_model_frees_its_workspace():
     import minidl as md
 
