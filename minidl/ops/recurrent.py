@@ -73,10 +73,11 @@ class LSTMLayer(_Scan):
     xz's layout with H features. `reverse` runs the sequence from its last step to its
     first (the backward direction of a bidirectional layer; out[t] is then the state
     after reading steps T-1 .. t, and h_T, c_T the state after step 0). Per step it runs
-    z = xz_t + h @ w_hh and the fused cell, writing every step's h, c and gates into
-    (T + 1, N, .) buffers; the backward walks the steps in reverse and then forms the
-    gradient of w_hh as ONE product over all steps, where separate per-step ops need T
-    small products, T - 1 additions and 3T graph nodes. Time-major xz (time_axis 0)
+    h @ w_hh and the fused cell on it plus xz_t (the cell adds them as it reads),
+    writing every step's h, c and gates into (T + 1, N, .) buffers; the backward walks
+    the steps in reverse and then forms the gradient of w_hh as ONE product over all
+    steps, where separate per-step ops need T small products, T - 1 additions and 3T
+    graph nodes. Time-major xz (time_axis 0)
     keeps every step's rows contiguous.
     """
 
@@ -97,11 +98,11 @@ class LSTMLayer(_Scan):
         saved = []
         for t in range(t_len):
             if t == 0 and not self.has_h0:  # a zero initial h contributes nothing
-                z[...] = self._step(xz, 0)
+                z[...] = 0
             else:
                 xp.matmul(hs[t], w_hh, out=z)
-                z += self._step(xz, t)
-            saved.append(lstm_cell_forward(z, cs[t], out=(hs[t + 1], cs[t + 1], gates[t]))[2])
+            saved.append(lstm_cell_forward(z, cs[t], xz=self._step(xz, t),
+                                           out=(hs[t + 1], cs[t + 1], gates[t]))[2])
         if any(self.needs_input_grad):  # each step's saved holds views of these buffers
             self.hs, self.saved, self.w_hh = hs, saved, w_hh
         return self._in_layout(hs[1:]), hs[t_len], cs[t_len]
@@ -155,8 +156,8 @@ class GRULayer(_Scan):
     xg holds x_t @ W_ih + b_ih for every step: (T, N, 3H) when time_axis == 0, else
     (N, T, 3H); w_hh (H, 3H); b_hh (3H,); h0 (N, H) optional (zeros when absent); out
     has xg's layout with H features; `reverse` as for LSTMLayer. Per step it runs
-    hg = h @ w_hh + b_hh and the fused cell (b_hh stays apart from b_ih: its n slice is
-    scaled by r); the backward walks the steps in reverse, then forms the gradients of
+    hg = h @ w_hh and the fused cell, which adds b_hh (b_hh stays apart from b_ih: its n
+    slice is scaled by r); the backward walks the steps in reverse, then forms the gradients of
     w_hh and b_hh as one product and one sum over all steps.
     """
 
@@ -176,11 +177,10 @@ class GRULayer(_Scan):
         saved = []
         for t in range(t_len):
             if t == 0 and not self.has_h0:  # a zero initial h contributes b_hh only
-                hg[...] = b_hh
+                hg[...] = 0
             else:
                 xp.matmul(hs[t], w_hh, out=hg)
-                hg += b_hh
-            saved.append(gru_cell_forward(self._step(xg, t), hg, hs[t],
+            saved.append(gru_cell_forward(self._step(xg, t), hg, hs[t], b_hh=b_hh,
                                           out=(hs[t + 1], gates[t], hns[t]))[1])
         if any(self.needs_input_grad):  # each step's saved holds views of these buffers
             self.hs, self.saved, self.w_hh = hs, saved, w_hh

@@ -252,3 +252,18 @@ def test_scatter_add_accumulates_repeated_indices(backend):
     target = xp.zeros((3, 2))
     B.scatter_add(target, (xp.asarray([0, 2, 0]),), xp.ones((3, 2)))
     assert B.to_numpy(target).tolist() == [[2.0, 2.0], [0.0, 0.0], [1.0, 1.0]]
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.int8])
+def test_scatter_add_of_whole_rows_equals_add_at(dtype):
+    # the row path flattens ids into element indices: narrow, negative and repeated ids
+    # must pick the rows NumPy's own add.at picks, summed in the same order
+    rng = np.random.default_rng(0)
+    low = 0 if np.dtype(dtype).kind == "u" else -100
+    ids = rng.integers(low, 100, (6, 40)).astype(dtype)
+    values = rng.standard_normal((6, 40, 3, 5)).astype(np.float32)
+    want = np.zeros((120, 3, 5), np.float32)
+    np.add.at(want, ids, values)
+    got = np.zeros((120, 3, 5), np.float32)
+    B.scatter_add(got, ids, values)
+    assert np.array_equal(got, want)

@@ -99,11 +99,13 @@ def test_reference_backward_with_no_gradient_is_zero():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(n=st.integers(1, 5), h=st.integers(1, 9), seed=st.integers(0, 2**16),
-       scale=st.sampled_from([0.5, 3.0, 30.0]), present=st.sampled_from(PRESENT))
-def test_cell_equals_reference(impl: Impl, dtype, n, h, seed, scale, present):
+       scale=st.sampled_from([0.5, 3.0, 30.0]), present=st.sampled_from(PRESENT),
+       with_xz=st.booleans())
+def test_cell_equals_reference(impl: Impl, dtype, n, h, seed, scale, present, with_xz):
     z, c = rand((n, 4 * h), dtype, seed, scale), rand((n, h), dtype, seed + 1)
-    *got, saved = recurrent.lstm_cell_forward(impl.to(z), impl.to(c))
-    *want, saved_ref = reference.lstm_cell_forward(z, c)
+    xz = rand((n, 4 * h), dtype, seed + 4, scale) if with_xz else None  # the step's input gates
+    *got, saved = recurrent.lstm_cell_forward(impl.to(z), impl.to(c), xz=impl.to(xz))
+    *want, saved_ref = reference.lstm_cell_forward(z, c, xz)
     for a, b in zip((*got, *saved), (*want, *saved_ref)):
         impl.assert_same(a, b, dtype)
     gh = rand((n, h), dtype, seed + 2) if present[0] else None
@@ -122,9 +124,9 @@ def test_cell_parallel_build_equals_reference(impl: Impl, dtype):
     n, h = 520, 128  # 4*N*H above MINIDL_UPDATE_PARALLEL_MIN
     if impl.name == "gpu-host":
         n, h = 6, 5  # the host emulation runs every thread in turn: a small grid suffices
-    z, c = rand((n, 4 * h), dtype, 0, 3.0), rand((n, h), dtype, 1)
-    *got, _ = recurrent.lstm_cell_forward(impl.to(z), impl.to(c))
-    *want, saved = reference.lstm_cell_forward(z, c)
+    z, c, xz = rand((n, 4 * h), dtype, 0, 3.0), rand((n, h), dtype, 1), rand((n, 4 * h), dtype, 4)
+    *got, _ = recurrent.lstm_cell_forward(impl.to(z), impl.to(c), xz=impl.to(xz))
+    *want, saved = reference.lstm_cell_forward(z, c, xz)
     for a, b in zip(got, want):
         impl.assert_same(a, b, dtype)
     gh, gc = rand((n, h), dtype, 2), rand((n, h), dtype, 3)
@@ -269,10 +271,11 @@ def _gru_case(n, h, dtype, seed, scale=1.0):
         rand((n, h), dtype, seed + 2)
 
 
-def _assert_gru_same(impl, xg, hg, h, gh, dtype):
+def _assert_gru_same(impl, xg, hg, h, gh, dtype, b_hh=None):
     """Forward and backward (on the reference's saved state) of `impl` == the reference."""
-    got_h, got_saved = recurrent.gru_cell_forward(impl.to(xg), impl.to(hg), impl.to(h))
-    want_h, want_saved = reference.gru_cell_forward(xg, hg, h)
+    got_h, got_saved = recurrent.gru_cell_forward(impl.to(xg), impl.to(hg), impl.to(h),
+                                                  b_hh=impl.to(b_hh))
+    want_h, want_saved = reference.gru_cell_forward(xg, hg, h, b_hh)
     for a, b in zip((got_h, *got_saved), (want_h, *want_saved)):
         impl.assert_same(a, b, dtype)
     saved = tuple(impl.to(a) for a in want_saved)
@@ -282,10 +285,12 @@ def _assert_gru_same(impl, xg, hg, h, gh, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@given(n=st.integers(1, 5), h=st.integers(1, 9), seed=seeds, scale=st.sampled_from([0.5, 3.0, 30.0]))
-def test_gru_cell_equals_reference(impl: Impl, dtype, n, h, seed, scale):
+@given(n=st.integers(1, 5), h=st.integers(1, 9), seed=seeds, scale=st.sampled_from([0.5, 3.0, 30.0]),
+       with_b=st.booleans())
+def test_gru_cell_equals_reference(impl: Impl, dtype, n, h, seed, scale, with_b):
     xg, hg, hp = _gru_case(n, h, dtype, seed, scale)
-    _assert_gru_same(impl, xg, hg, hp, rand((n, h), dtype, seed + 3), dtype)
+    b_hh = rand((3 * h,), dtype, seed + 4, scale) if with_b else None
+    _assert_gru_same(impl, xg, hg, hp, rand((n, h), dtype, seed + 3), dtype, b_hh)
     if impl.name != "cpu":
         assert {"gru_forward", "gru_backward"} <= set(impl.launched)
 
@@ -296,7 +301,7 @@ def test_gru_cell_both_builds_equal_reference(impl: Impl, monkeypatch, dtype, wh
     n, h = (6, 5) if impl.name == "gpu-host" else (40, 33)  # the host emulation is slow
     force_build(monkeypatch, "MINIDL_UPDATE_PARALLEL_MIN", which)
     xg, hg, hp = _gru_case(n, h, dtype, 7, 3.0)
-    _assert_gru_same(impl, xg, hg, hp, rand((n, h), dtype, 8), dtype)
+    _assert_gru_same(impl, xg, hg, hp, rand((n, h), dtype, 8), dtype, rand((3 * h,), dtype, 9))
 
 
 def test_gru_kernels_write_into_out_arrays(impl: Impl):

@@ -6,18 +6,22 @@ Shapes: N batch, H hidden size; z (N, 4H) the pre-activations x_t @ W_ih + h @ W
 in PyTorch's gate order i, f, g, o; c (N, H) the previous cell state.
 
 Contract (every implementation):
-- `lstm_cell_forward(z, c, out=None) -> (h_new, c_new, saved)`: i, f, o = sigmoid and
-  g = tanh of the four quarters of z; c_new = f*c + i*g; h_new = o*tanh(c_new), each
+- `lstm_cell_forward(z, c, out=None, xz=None) -> (h_new, c_new, saved)`: with z + xz
+  for z when xz (N, 4H) is given (the layer passes h @ W_hh and the step's input gates,
+  so that their sum costs no pass of its own), i, f, o = sigmoid and g = tanh of the
+  four quarters of z; c_new = f*c + i*g; h_new = o*tanh(c_new), each
   (N, H). `saved` = (gates, c, c_new) with gates (N, 4H) the activated i, f, g, o.
 - `lstm_cell_backward(saved, gh, gc, out=None) -> (dz, dc)`: gh, gc (N, H) the
   gradients at h_new and c_new (either may be None: zero); dz (N, 4H), dc (N, H).
 
 GRU (PyTorch's gate order r, z, n): xg (N, 3H) = x_t @ W_ih + b_ih, hg (N, 3H) =
-h @ W_hh + b_hh, h (N, H) the previous hidden state.
-- `gru_cell_forward(xg, hg, h, out=None) -> (h_new, saved)`: r, z = sigmoid of the first
-  two thirds of xg + hg; n = tanh(xg_n + r * hg_n); h_new = (h - n) * z + n (PyTorch's
-  form of (1 - z) * n + z * h). `saved` = (gates, hn, h) with gates (N, 3H) the
-  activated r, z, n and hn (N, H) a copy of hg_n.
+h @ W_hh (+ b_hh), h (N, H) the previous hidden state.
+- `gru_cell_forward(xg, hg, h, out=None, b_hh=None) -> (h_new, saved)`: with hg + b_hh
+  for hg when b_hh (3H,) is given (the layer passes h @ W_hh and its bias, so that the
+  bias costs no pass of its own), r, z = sigmoid of the first two thirds of xg + hg;
+  n = tanh(xg_n + r * hg_n); h_new = (h - n) * z + n (PyTorch's form of
+  (1 - z) * n + z * h). `saved` = (gates, hn, h) with gates (N, 3H) the activated r, z,
+  n and hn (N, H) hg_n (with its bias).
 - `gru_cell_backward(saved, gh, out=None) -> (dxg, dhg, dh)`: gh (N, H) the gradient at
   h_new; dxg, dhg (N, 3H) the gradients at xg and hg; dh (N, H) the part of h's
   gradient that does not pass through hg (gh * z).
@@ -70,20 +74,23 @@ def _into(out: Any, results: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def lstm_cell_forward(z: Any, c: Any, out: tuple[Any, Any, Any] | None = None
-                      ) -> tuple[Any, Any, tuple[Any, Any, Any]]:
+def lstm_cell_forward(z: Any, c: Any, out: tuple[Any, Any, Any] | None = None,
+                      xz: Any = None) -> tuple[Any, Any, tuple[Any, Any, Any]]:
     """One LSTM step from pre-activations: (h_new, c_new, saved), as the contract says."""
     z, c = _route.contiguous(z), _route.contiguous(c)
     shapes = (c.shape, c.shape, z.shape)
     _check_out("lstm", out, shapes)
-    fast = _fast(z, c, *(out or ()))
+    if xz is not None and tuple(xz.shape) != z.shape:
+        raise ValueError(f"lstm cell: xz must have z's shape {z.shape}, got {tuple(xz.shape)}")
+    xp = array_module(z)
+    addend = xp.zeros_like(z) if xz is None else _route.contiguous(xz)
+    fast = _fast(z, addend, c, *(out or ()))
     if fast is None:
-        h_new, c_new, (gates, _, _) = reference.lstm_cell_forward(z, c)
+        h_new, c_new, (gates, _, _) = reference.lstm_cell_forward(z, c, xz)
         h_new, c_new, gates = _into(out, (h_new, c_new, gates))
     else:
-        xp = array_module(z)
         h_new, c_new, gates = out or (xp.empty_like(c), xp.empty_like(c), xp.empty_like(z))
-        fast.lstm_cell_forward(z, c, h_new, c_new, gates)
+        fast.lstm_cell_forward(z, addend, c, h_new, c_new, gates)
     return h_new, c_new, (gates, c, c_new)
 
 
@@ -103,19 +110,22 @@ def lstm_cell_backward(saved: tuple[Any, Any, Any], gh: Any, gc: Any,
     return dz, dc
 
 
-def gru_cell_forward(xg: Any, hg: Any, h: Any, out: tuple[Any, Any, Any] | None = None
-                     ) -> tuple[Any, tuple[Any, Any, Any]]:
+def gru_cell_forward(xg: Any, hg: Any, h: Any, out: tuple[Any, Any, Any] | None = None,
+                     b_hh: Any = None) -> tuple[Any, tuple[Any, Any, Any]]:
     """One GRU step: (h_new, saved), as the contract says."""
     xg, hg, h = _route.contiguous(xg), _route.contiguous(hg), _route.contiguous(h)
     _check_out("gru", out, (h.shape, xg.shape, h.shape))
-    fast = _fast(xg, hg, h, *(out or ()))
+    if b_hh is not None and tuple(b_hh.shape) != (xg.shape[-1],):
+        raise ValueError(f"gru cell: b_hh must have shape {(xg.shape[-1],)}, got {tuple(b_hh.shape)}")
+    xp = array_module(xg)
+    b = xp.zeros(xg.shape[-1], xg.dtype) if b_hh is None else _route.contiguous(b_hh)
+    fast = _fast(xg, hg, b, h, *(out or ()))
     if fast is None:
-        h_new, (gates, hn, _) = reference.gru_cell_forward(xg, hg, h)
+        h_new, (gates, hn, _) = reference.gru_cell_forward(xg, hg, h, b_hh)
         h_new, gates, hn = _into(out, (h_new, gates, hn))
     else:
-        xp = array_module(xg)
         h_new, gates, hn = out or (xp.empty_like(h), xp.empty_like(xg), xp.empty_like(h))
-        fast.gru_cell_forward(xg, hg, h, h_new, gates, hn)
+        fast.gru_cell_forward(xg, hg, b, h, h_new, gates, hn)
     return h_new, (gates, hn, h)
 
 

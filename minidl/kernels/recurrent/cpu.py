@@ -51,19 +51,19 @@ def _tanh_by_type(x):  # pragma: no cover - compiled
 
 
 @jit(inline="always")
-def _fwd_row(z, c, h_new, c_new, gates, hd):  # pragma: no cover - compiled
+def _fwd_row(z, xz, c, h_new, c_new, gates, hd):  # pragma: no cover - compiled
     # loops with one store each: few enough pointers that LLVM proves them apart and
     # vectorises (one fused loop with five arrays stays scalar)
     one, half = z.dtype.type(1), z.dtype.type(0.5)
     for k in range(2 * hd):  # i, f
         u = np.uintp(k)
-        gates[u] = half * (_tanh(half * z[u]) + one)
+        gates[u] = half * (_tanh(half * (z[u] + xz[u])) + one)
     for k in range(2 * hd, 3 * hd):  # g
         u = np.uintp(k)
-        gates[u] = _tanh(z[u])
+        gates[u] = _tanh(z[u] + xz[u])
     for k in range(3 * hd, 4 * hd):  # o
         u = np.uintp(k)
-        gates[u] = half * (_tanh(half * z[u]) + one)
+        gates[u] = half * (_tanh(half * (z[u] + xz[u])) + one)
     for k in range(hd):
         u = np.uintp(k)
         c_new[u] = gates[u + np.uintp(hd)] * c[u] + gates[u] * gates[u + np.uintp(2 * hd)]
@@ -73,10 +73,10 @@ def _fwd_row(z, c, h_new, c_new, gates, hd):  # pragma: no cover - compiled
 
 
 @pjit
-def _forward(z, c, h_new, c_new, gates):  # pragma: no cover - compiled
+def _forward(z, xz, c, h_new, c_new, gates):  # pragma: no cover - compiled
     hd = c.shape[1]
     for b in prange(c.shape[0]):
-        _fwd_row(z[b], c[b], h_new[b], c_new[b], gates[b], hd)
+        _fwd_row(z[b], xz[b], c[b], h_new[b], c_new[b], gates[b], hd)
 
 
 @jit(inline="always")
@@ -124,10 +124,10 @@ def _backward(gh, gc, has_gh, has_gc, gates, c, c_new, dz, dc):  # pragma: no co
         _bwd_row(gh[b], gc[b], has_gh, has_gc, gates[b], c[b], c_new[b], dz[b], dc[b], hd)
 
 
-def lstm_cell_forward(z: np.ndarray, c: np.ndarray, h_new: np.ndarray, c_new: np.ndarray,
-                      gates: np.ndarray) -> None:
-    """Fill h_new, c_new (N, H) and gates (N, 4H) from z (N, 4H) and c (N, H)."""
-    launch(_forward, z.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"), z, c, h_new, c_new, gates)
+def lstm_cell_forward(z: np.ndarray, xz: np.ndarray, c: np.ndarray, h_new: np.ndarray,
+                      c_new: np.ndarray, gates: np.ndarray) -> None:
+    """Fill h_new, c_new (N, H) and gates (N, 4H) from z + xz (N, 4H) and c (N, H)."""
+    launch(_forward, z.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"), z, xz, c, h_new, c_new, gates)
 
 
 def lstm_cell_backward(gh: Any, gc: Any, gates: np.ndarray, c: np.ndarray, c_new: np.ndarray,
@@ -140,56 +140,63 @@ def lstm_cell_backward(gh: Any, gc: Any, gates: np.ndarray, c: np.ndarray, c_new
 
 
 @jit(inline="always")
-def _gru_fwd_row(xg, hg, h, h_new, gates, hn, hd):  # pragma: no cover - compiled
+def _blocks(a, hd):  # pragma: no cover - compiled
+    # a GRU row's three gate blocks as separate views: a loop that reads one block of an
+    # array and writes another through offsets from one pointer stays scalar (LLVM cannot
+    # prove them apart), while separate views get a runtime overlap check and vectorise
+    return a[:hd], a[hd:2 * hd], a[2 * hd:3 * hd]
+
+
+@jit(inline="always")
+def _gru_fwd_row(xg, hg, b, h, h_new, gates, hn, hd):  # pragma: no cover - compiled
     one, half = xg.dtype.type(1), xg.dtype.type(0.5)
-    H, H2 = np.uintp(hd), np.uintp(2 * hd)
+    r, z, n = _blocks(gates, hd)
+    hg_n, b_n, xg_n = hg[2 * hd:], b[2 * hd:], xg[2 * hd:]
     for k in range(2 * hd):  # r, z
         u = np.uintp(k)
-        gates[u] = half * (_tanh(half * (xg[u] + hg[u])) + one)
+        gates[u] = half * (_tanh(half * (xg[u] + (hg[u] + b[u]))) + one)
     for k in range(hd):
         u = np.uintp(k)
-        hn[u] = hg[u + H2]
-    for k in range(hd):  # n
-        u = np.uintp(k)
-        gates[u + H2] = _tanh(xg[u + H2] + gates[u] * hn[u])
+        hn[u] = hg_n[u] + b_n[u]
     for k in range(hd):
         u = np.uintp(k)
-        n = gates[u + H2]
-        h_new[u] = (h[u] - n) * gates[u + H] + n
+        n[u] = _tanh(xg_n[u] + r[u] * hn[u])
+    for k in range(hd):
+        u = np.uintp(k)
+        h_new[u] = (h[u] - n[u]) * z[u] + n[u]
 
 
 @pjit
-def _gru_forward(xg, hg, h, h_new, gates, hn):  # pragma: no cover - compiled
+def _gru_forward(xg, hg, b, h, h_new, gates, hn):  # pragma: no cover - compiled
     hd = h.shape[1]
-    for b in prange(h.shape[0]):
-        _gru_fwd_row(xg[b], hg[b], h[b], h_new[b], gates[b], hn[b], hd)
+    for i in prange(h.shape[0]):
+        _gru_fwd_row(xg[i], hg[i], b, h[i], h_new[i], gates[i], hn[i], hd)
 
 
 @jit(inline="always")
 def _gru_bwd_row(gh, gates, hn, h, dxg, dhg, dh, hd):  # pragma: no cover - compiled
     one = h.dtype.type(1)
-    H, H2 = np.uintp(hd), np.uintp(2 * hd)
+    r, z, n = _blocks(gates, hd)
+    dr, dz, dn = _blocks(dxg, hd)
+    dhg_n = dhg[2 * hd:]
     for k in range(hd):  # at n's pre-activation
         u = np.uintp(k)
-        z, n = gates[u + H], gates[u + H2]
-        dxg[u + H2] = gh[u] * (one - z) * (one - n * n)
+        dn[u] = gh[u] * (one - z[u]) * (one - n[u] * n[u])
     for k in range(hd):
         u = np.uintp(k)
-        z, n = gates[u + H], gates[u + H2]
-        dxg[u + H] = gh[u] * (h[u] - n) * z * (one - z)
+        dz[u] = gh[u] * (h[u] - n[u]) * z[u] * (one - z[u])
     for k in range(hd):
         u = np.uintp(k)
-        r = gates[u]
-        dxg[u] = dxg[u + H2] * hn[u] * r * (one - r)
+        dr[u] = dn[u] * hn[u] * r[u] * (one - r[u])
     for k in range(2 * hd):  # r and z enter through the sum xg + hg
         u = np.uintp(k)
         dhg[u] = dxg[u]
     for k in range(hd):
         u = np.uintp(k)
-        dhg[u + H2] = dxg[u + H2] * gates[u]
+        dhg_n[u] = dn[u] * r[u]
     for k in range(hd):
         u = np.uintp(k)
-        dh[u] = gh[u] * gates[u + H]
+        dh[u] = gh[u] * z[u]
 
 
 @pjit
@@ -199,10 +206,11 @@ def _gru_backward(gh, gates, hn, h, dxg, dhg, dh):  # pragma: no cover - compile
         _gru_bwd_row(gh[b], gates[b], hn[b], h[b], dxg[b], dhg[b], dh[b], hd)
 
 
-def gru_cell_forward(xg: np.ndarray, hg: np.ndarray, h: np.ndarray, h_new: np.ndarray,
-                     gates: np.ndarray, hn: np.ndarray) -> None:
-    """Fill h_new, hn (N, H) and gates (N, 3H) from xg, hg (N, 3H) and h (N, H)."""
-    launch(_gru_forward, xg.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"), xg, hg, h, h_new, gates, hn)
+def gru_cell_forward(xg: np.ndarray, hg: np.ndarray, b_hh: np.ndarray, h: np.ndarray,
+                     h_new: np.ndarray, gates: np.ndarray, hn: np.ndarray) -> None:
+    """Fill h_new, hn (N, H) and gates (N, 3H) from xg, hg (N, 3H), b_hh (3H,) and h (N, H)."""
+    launch(_gru_forward, xg.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"),
+           xg, hg, b_hh, h, h_new, gates, hn)
 
 
 def gru_cell_backward(gh: np.ndarray, gates: np.ndarray, hn: np.ndarray, h: np.ndarray,

@@ -16,12 +16,13 @@ from minidl.kernels import _cuda as build
 SOURCE = r"""
 __device__ __forceinline__ T sigm(T x) { return (T)0.5 * (tanh((T)0.5 * x) + (T)1); }
 
-extern "C" __global__ void lstm_forward(const T* z, const T* c, T* h_new, T* c_new, T* gates,
-                                        I total, I H) {
+extern "C" __global__ void lstm_forward(const T* z, const T* xz, const T* c, T* h_new, T* c_new,
+                                        T* gates, I total, I H) {
     for (I t = (I)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (I)blockDim.x * gridDim.x) {
         const I n = t / H, j = t - n * H;
         const I b = n * 4 * H + j;
-        const T i = sigm(z[b]), f = sigm(z[b + H]), g = tanh(z[b + 2 * H]), o = sigm(z[b + 3 * H]);
+        const T i = sigm(z[b] + xz[b]), f = sigm(z[b + H] + xz[b + H]);
+        const T g = tanh(z[b + 2 * H] + xz[b + 2 * H]), o = sigm(z[b + 3 * H] + xz[b + 3 * H]);
         gates[b] = i;
         gates[b + H] = f;
         gates[b + 2 * H] = g;
@@ -55,13 +56,13 @@ extern "C" __global__ void lstm_backward(const T* gh, const T* gc, const T* gate
     }
 }
 
-extern "C" __global__ void gru_forward(const T* xg, const T* hg, const T* h, T* h_new, T* gates,
-                                       T* hn, I total, I H) {
+extern "C" __global__ void gru_forward(const T* xg, const T* hg, const T* bias, const T* h,
+                                       T* h_new, T* gates, T* hn, I total, I H) {
     for (I t = (I)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (I)blockDim.x * gridDim.x) {
         const I n_ = t / H, j = t - n_ * H;
         const I b = n_ * 3 * H + j;
-        const T r = sigm(xg[b] + hg[b]), z = sigm(xg[b + H] + hg[b + H]);
-        const T hnj = hg[b + 2 * H];
+        const T r = sigm(xg[b] + (hg[b] + bias[j])), z = sigm(xg[b + H] + (hg[b + H] + bias[j + H]));
+        const T hnj = hg[b + 2 * H] + bias[j + 2 * H];
         const T n = tanh(xg[b + 2 * H] + r * hnj);
         gates[b] = r;
         gates[b + H] = z;
@@ -92,10 +93,10 @@ extern "C" __global__ void gru_backward(const T* gh, const T* gates, const T* hn
 """
 
 
-def lstm_cell_forward(z: Any, c: Any, h_new: Any, c_new: Any, gates: Any) -> None:
-    """Fill h_new, c_new (N, H) and gates (N, 4H) from z (N, 4H) and c (N, H)."""
+def lstm_cell_forward(z: Any, xz: Any, c: Any, h_new: Any, c_new: Any, gates: Any) -> None:
+    """Fill h_new, c_new (N, H) and gates (N, 4H) from z + xz (N, 4H) and c (N, H)."""
     index = build.index_dtype(z.size)
-    args = (z, c, h_new, c_new, gates) + build.scalars(index, c.size, c.shape[1])
+    args = (z, xz, c, h_new, c_new, gates) + build.scalars(index, c.size, c.shape[1])
     build.launch(SOURCE, "lstm_forward", z.dtype, index, c.size, args)
 
 
@@ -109,10 +110,10 @@ def lstm_cell_backward(gh: Any, gc: Any, gates: Any, c: Any, c_new: Any, dz: Any
     build.launch(SOURCE, "lstm_backward", gates.dtype, index, c.size, args)
 
 
-def gru_cell_forward(xg: Any, hg: Any, h: Any, h_new: Any, gates: Any, hn: Any) -> None:
-    """Fill h_new, hn (N, H) and gates (N, 3H) from xg, hg (N, 3H) and h (N, H)."""
+def gru_cell_forward(xg: Any, hg: Any, b_hh: Any, h: Any, h_new: Any, gates: Any, hn: Any) -> None:
+    """Fill h_new, hn (N, H) and gates (N, 3H) from xg, hg (N, 3H), b_hh (3H,) and h (N, H)."""
     index = build.index_dtype(xg.size)
-    args = (xg, hg, h, h_new, gates, hn) + build.scalars(index, h.size, h.shape[1])
+    args = (xg, hg, b_hh, h, h_new, gates, hn) + build.scalars(index, h.size, h.shape[1])
     build.launch(SOURCE, "gru_forward", xg.dtype, index, h.size, args)
 
 

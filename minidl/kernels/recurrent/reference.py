@@ -14,9 +14,12 @@ def _sigmoid(xp: Any, x: Any) -> Any:
     return 0.5 * (xp.tanh(0.5 * x) + 1)
 
 
-def lstm_cell_forward(z: Any, c: Any) -> tuple[Any, Any, tuple[Any, Any, Any]]:
-    """(h_new, c_new, saved) with saved = (gates, c, c_new), gates the activated i, f, g, o."""
+def lstm_cell_forward(z: Any, c: Any, xz: Any = None) -> tuple[Any, Any, tuple[Any, Any, Any]]:
+    """(h_new, c_new, saved) with saved = (gates, c, c_new), gates the activated i, f, g, o;
+    z + xz for z when xz is given."""
     xp = array_module(z, c)
+    if xz is not None:
+        z = z + xz
     H = c.shape[-1]
     gates = xp.empty_like(z)
     gates[:, : 2 * H] = _sigmoid(xp, z[:, : 2 * H])
@@ -50,10 +53,13 @@ def lstm_cell_backward(saved: tuple[Any, Any, Any], gh: Any, gc: Any) -> tuple[A
     return dz, dc_new * f
 
 
-def gru_cell_forward(xg: Any, hg: Any, h: Any) -> tuple[Any, tuple[Any, Any, Any]]:
+def gru_cell_forward(xg: Any, hg: Any, h: Any, b_hh: Any = None
+                     ) -> tuple[Any, tuple[Any, Any, Any]]:
     """(h_new, saved) with saved = (gates, hn, h): gates the activated r, z, n, hn the
-    hidden side of n's pre-activation (h @ W_hn + b_hn)."""
+    hidden side of n's pre-activation (h @ W_hn + b_hn); hg + b_hh for hg when given."""
     xp = array_module(xg, hg, h)
+    if b_hh is not None:
+        hg = hg + b_hh
     H = h.shape[-1]
     gates = xp.empty_like(xg)
     gates[:, : 2 * H] = _sigmoid(xp, xg[:, : 2 * H] + hg[:, : 2 * H])
