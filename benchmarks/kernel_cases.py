@@ -146,11 +146,11 @@ def _optim_cpu() -> Any:
     return cpu
 
 
-def _numba_lstm_forward(z: Any, c: Any) -> Any:
+def _numba_lstm_forward(z: Any, c: Any, xz: Any) -> Any:
     from minidl.kernels.recurrent import cpu
 
     h_new, c_new, gates = np.empty_like(c), np.empty_like(c), np.empty_like(z)
-    cpu.lstm_cell_forward(z, c, h_new, c_new, gates)
+    cpu.lstm_cell_forward(z, xz, c, h_new, c_new, gates)
     return h_new, c_new, gates
 
 
@@ -167,11 +167,11 @@ def _lstm_forward(impl: str, size: tuple[int, int]) -> Callable[[], Any]:
     from minidl.kernels import recurrent
     from minidl.kernels.recurrent import reference
 
-    n, h = size
-    z, c = _on(impl, _rand((n, 4 * h)), _rand((n, h), 1))
+    n, h = size  # z = h @ W_hh and xz the step's input gates, as the layer passes them
+    z, c, xz = _on(impl, _rand((n, 4 * h)), _rand((n, h), 1), _rand((n, 4 * h), 2))
     fn = _pick(impl, reference.lstm_cell_forward, lambda: _numba_lstm_forward,
-               recurrent.lstm_cell_forward)
-    return _sync(impl, lambda: fn(z, c))
+               lambda z, c, xz: recurrent.lstm_cell_forward(z, c, xz=xz))
+    return _sync(impl, lambda: fn(z, c, xz))
 
 
 def _lstm_backward(impl: str, size: tuple[int, int]) -> Callable[[], Any]:

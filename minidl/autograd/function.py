@@ -164,15 +164,15 @@ _PLAIN_VALUES = frozenset({type(None), bool, int, float, str})
 
 
 def _held_arrays(fn: Function) -> set[int]:
-    """ids of the arrays (and their bases) the op keeps in its attributes, or one level inside
-    a tuple or list attribute."""
+    """ids of the arrays (and their bases) the op keeps in its attributes, also inside
+    tuples and lists (a kernel's `saved` nests them)."""
     held: set[int] = set()
-    for key, value in vars(fn).items():
-        if key in _ENGINE_ATTRS:
-            continue
-        for v in value if type(value) in (tuple, list) else (value,):
-            if type(v) in _PLAIN_VALUES:
-                continue
+    stack = [value for key, value in vars(fn).items() if key not in _ENGINE_ATTRS]
+    while stack:
+        v = stack.pop()
+        if type(v) in (tuple, list):
+            stack.extend(v)
+        elif type(v) not in _PLAIN_VALUES:
             held.add(id(v))
             base = getattr(v, "base", None)
             if base is not None:

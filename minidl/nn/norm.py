@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from typing import Any
 
 from minidl import backend as B
 from minidl.autograd.tensor import Tensor, as_tensor
+from minidl.nn.activation import ReLU
 from minidl.nn.module import Module, Parameter, floating_input
-from minidl.ops.norm import batch_norm, layer_norm, normalized_shape_of
+from minidl.ops.norm import batch_norm, batch_norm_relu, layer_norm, normalized_shape_of
 
 
 class LayerNorm(Module):
@@ -71,6 +73,22 @@ class _BatchNorm(Module):
             self.register_buffer("num_batches_tracked", None)
 
     def forward(self, x: Tensor) -> Tensor:
+        return self._run(x, relu=False)
+
+    def forward_relu(self, x: Tensor) -> Tensor:
+        """relu(self.forward(x)) (nn.Sequential calls it for a batch norm followed by a
+        ReLU): the same numbers, in training without passes of the ReLU's own."""
+        return self._run(x, relu=True)
+
+    def _fused_forward(self, following: Module) -> Callable[[Tensor], Tensor] | None:
+        """forward_relu for a ReLU after this layer: BatchNorm1D/2D and ReLU exactly (a
+        subclass may compute something else), neither with a forward set on the instance."""
+        plain = type(self) in (BatchNorm1D, BatchNorm2D) and type(following) is ReLU
+        if plain and "forward" not in self.__dict__ and "forward" not in following.__dict__:
+            return self.forward_relu
+        return None
+
+    def _run(self, x: Tensor, relu: bool) -> Tensor:
         name = type(self).__name__
         shape = tuple(getattr(x, "shape", ()))
         if len(shape) not in self._ranks or shape[1] != self.num_features:
@@ -87,9 +105,10 @@ class _BatchNorm(Module):
                 factor = 1.0 / float(self.num_batches_tracked.data)
         use_batch = self.training or self.running_mean is None
         keep_running = not self.training or self.track_running_stats
-        return batch_norm(x, self.running_mean if keep_running else None,
-                          self.running_var if keep_running else None, self.weight, self.bias,
-                          use_batch, factor, self.eps)
+        return (batch_norm_relu if relu else batch_norm)(
+            x, self.running_mean if keep_running else None,
+            self.running_var if keep_running else None, self.weight, self.bias, use_batch,
+            factor, self.eps)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

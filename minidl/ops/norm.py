@@ -15,22 +15,24 @@ from minidl.autograd.function import Function
 from minidl.autograd.grad_mode import no_grad
 from minidl.autograd.tensor import Tensor, as_tensor
 from minidl.kernels import norm as K
+from minidl.ops.activation import relu as relu_op
 
 
 class Normalize(Function):
     """x viewed as (A, C, B), normalised per c over axes 0 and 2, then scaled and shifted
-    (layout "channel": parameters (C,); "feature": parameters (B,))."""
+    (layout "channel": parameters (C,); "feature": parameters (B,)), then rectified when
+    `relu` (a BatchNorm2D followed by a ReLU)."""
 
     def __init__(self, view: tuple[int, int, int], eps: float, layout: str,
-                 has_weight: bool, has_bias: bool) -> None:
+                 has_weight: bool, has_bias: bool, relu: bool = False) -> None:
         self.view, self.eps, self.layout = view, eps, layout
-        self.has_weight, self.has_bias = has_weight, has_bias
+        self.has_weight, self.has_bias, self.relu = has_weight, has_bias, relu
 
     def forward(self, x: Any, *params: Any) -> Any:
         weight = params[0].reshape(-1) if self.has_weight else None
         bias = params[-1].reshape(-1) if self.has_bias else None
         y, saved, self.mean, self.var = K.forward(x.reshape(self.view), weight, bias, self.eps,
-                                                  self.layout)
+                                                  self.layout, relu=self.relu)
         if any(self.needs_input_grad):
             self.saved, self.weight = saved, weight
             self.shapes = [x.shape] + [p.shape for p in params]
@@ -49,8 +51,8 @@ class Normalize(Function):
 
 
 def _normalize(x: Tensor, view: tuple[int, int, int], weight: Tensor | None, bias: Tensor | None,
-               eps: float, layout: str) -> tuple[Tensor, Normalize]:
-    fn = Normalize(view, eps, layout, weight is not None, bias is not None)
+               eps: float, layout: str, relu: bool = False) -> tuple[Tensor, Normalize]:
+    fn = Normalize(view, eps, layout, weight is not None, bias is not None, relu)
     params = [p for p in (weight, bias) if p is not None]
     return fn(x, *params), fn
 
@@ -78,6 +80,22 @@ def batch_norm(x: Any, running_mean: Any, running_var: Any, weight: Any = None, 
     unbiased_running_var=False feeds the biased batch variance (the one that normalises)
     into running_var, as Keras's BatchNormalization does; a single value per channel is then
     allowed (its variance is 0)."""
+    return _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps,
+                       unbiased_running_var, relu=False)
+
+
+def batch_norm_relu(x: Any, running_mean: Any, running_var: Any, weight: Any = None,
+                    bias: Any = None, training: bool = False, momentum: float = 0.1,
+                    eps: float = 1e-5) -> Tensor:
+    """relu(batch_norm(...)) with the same arguments; in training one op, whose kernels
+    rectify as they write and mask the gradient as they read (no passes of the ReLU's own)."""
+    return _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps,
+                       True, relu=True)
+
+
+def _batch_norm(x: Any, running_mean: Any, running_var: Any, weight: Any, bias: Any,
+                training: bool, momentum: float, eps: float, unbiased_running_var: bool,
+                relu: bool) -> Tensor:
     x = as_tensor(x)
     if x.ndim < 2:
         raise ValueError(f"batch_norm: expected input of shape (N, C, ...), got {tuple(x.shape)}")
@@ -90,15 +108,17 @@ def batch_norm(x: Any, running_mean: Any, running_var: Any, weight: Any = None, 
     if not training:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: training=False needs running_mean and running_var")
-        return _eval_batch_norm(x, running_mean, running_var, weight, bias, eps)
+        y = _eval_batch_norm(x, running_mean, running_var, weight, bias, eps)
+        return relu_op(y) if relu else y
     per_channel = x.size // c if c else 0
     if per_channel <= 1 and x.size and unbiased_running_var:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input of shape {tuple(x.shape)}")
     if not x.size:  # an empty batch: no statistics, running ones unchanged (as PyTorch)
-        return _affine(x * 0, weight, bias)
+        y = _affine(x * 0, weight, bias)
+        return relu_op(y) if relu else y
     view = (x.shape[0], c, math.prod(x.shape[2:]))
-    y, fn = _normalize(x, view, weight, bias, eps, "channel")
+    y, fn = _normalize(x, view, weight, bias, eps, "channel", relu)
     _update_running(running_mean, running_var, fn, momentum,
                     per_channel / (per_channel - 1) if unbiased_running_var else 1.0)
     return y

@@ -100,3 +100,51 @@ def test_layer_and_batch_norm_gradcheck_on_every_backend(backend, seed, affine):
               else (None, None))
     assert md.gradcheck(lambda x, *p: F.batch_norm(x, None, None, *p, training=True), x,
                         *[p for p in (wc, bc) if p is not None])
+
+
+# ---- batch norm followed by a ReLU ---------------------------------------------------------
+
+@given(a=st.integers(1, 5), c=st.integers(1, 6), b=st.integers(1, 7),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=seeds)
+def test_cpu_with_relu_equals_relu_of_reference(a, c, b, dtype, seed):
+    """relu=True rectifies y as it is written and masks gy as it is read, as the ReLU
+    kernels would around the plain batch norm; NaN passes through the forward."""
+    from minidl.kernels.activation import reference as act  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(a, c, b)).astype(dtype)
+    x[0, 0, 0] = np.nan  # channel 0 is all NaN, the others are finite
+    w, bias = rng.normal(size=c).astype(dtype), rng.normal(size=c).astype(dtype)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-9)
+    y, saved, mean, var = cpu.forward(x, w, bias, 1e-5, "channel", relu=True)
+    y_ref, saved_ref, mean_ref, var_ref = reference.forward(x, w, bias, 1e-5, "channel")
+    y_ref, _ = act.relu_forward(y_ref, (False,))
+    for g, r in ((y, y_ref), (mean, mean_ref), (var, var_ref)):
+        np.testing.assert_allclose(g, r, **tol)
+    assert np.isnan(y[:, 0]).all() and (y[:, 1:] >= 0).all()
+    gy = rng.normal(size=x.shape).astype(dtype)
+    got = cpu.backward(gy, saved, w, "channel", True, True, True)
+    want = reference.backward(act.relu_backward(gy, y_ref), saved_ref, w, "channel", True, True, True)
+    for g, r in zip(got, want):
+        np.testing.assert_allclose(g[..., 1:, :] if g.ndim == 3 else g[1:],
+                                   r[..., 1:, :] if r.ndim == 3 else r[1:], **tol)
+
+
+@pytest.mark.parametrize("where", ["cpu", "reference"])
+def test_route_with_relu_equals_relu_around_the_plain_forward(monkeypatch, where):
+    """The reference (and CuPy) rectify after the kernel and mask before its backward;
+    Numba fuses both. Either way: relu of the plain numbers, and their gradients."""
+    if where == "reference":
+        monkeypatch.setattr(_route, "route", lambda *a: "reference")
+    x, w, b = _norm_case("numpy", 4)
+    y, saved, _, _ = K.forward(x, w, b, 1e-5, "channel", relu=True)
+    assert saved[0] is (cpu if where == "cpu" else reference)
+    plain, plain_saved, _, _ = reference.forward(x, w, b, 1e-5, "channel")
+    np.testing.assert_allclose(y, np.maximum(plain, 0), rtol=1e-10, atol=1e-12)
+    gy = np.random.default_rng(5).normal(size=x.shape)
+    got = K.backward(gy, saved, w, "channel", True, True, True)
+    want = reference.backward(np.where(plain > 0, gy, 0), plain_saved, w, "channel", True, True, True)
+    for g, r in zip(got, want):
+        np.testing.assert_allclose(g, r, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="channel layout"):
+        K.forward(x, w, b, 1e-5, "feature", relu=True)

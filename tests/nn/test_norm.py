@@ -100,3 +100,48 @@ def test_batch_norm_gradcheck_in_train_and_eval():
     assert md.gradcheck(lambda x: bn(x), x)
     bn.eval()
     assert md.gradcheck(lambda x, w, b: bn(x), x, bn.weight, bn.bias)
+
+
+@pytest.mark.parametrize("layer,shape", [(nn.BatchNorm2D, (4, 3, 5, 6)), (nn.BatchNorm1D, (6, 3, 7))])
+def test_sequential_fuses_batch_norm_and_relu_with_the_same_numbers(layer, shape):
+    """Sequential runs BatchNorm + ReLU as one op (forward_relu): same outputs, gradients
+    and running statistics as the two layers apart, in training and in eval."""
+    x = md.tensor(np.random.default_rng(0).standard_normal(shape) * 2 + 1, dtype="float32",
+                  requires_grad=True)
+    fused_bn, apart_bn = layer(3), layer(3)
+    with md.no_grad():
+        for bn in (fused_bn, apart_bn):
+            bn.weight.data[...] = [0.5, -1.5, 2.0]
+            bn.bias.data[...] = [0.1, 0.3, -0.2]
+    model = nn.Sequential(fused_bn, nn.ReLU(), nn.Flatten())
+    for training in (True, False):
+        model.train(training), apart_bn.train(training)
+        fused = model(x)
+        op = fused.creator.inputs[0].creator  # Flatten's input: the fused op in training
+        assert op.relu if training else type(op).__name__ == "ReLU"
+        fused.sum().backward()
+        grads = [t.grad.numpy().copy() for t in (x, fused_bn.weight, fused_bn.bias)]
+        x.grad = None
+        apart = F.relu(apart_bn(x)).reshape(shape[0], -1)
+        apart.sum().backward()
+        np.testing.assert_allclose(fused.numpy(), apart.numpy(), rtol=1e-6, atol=1e-6)
+        for got, t in zip(grads, (x, apart_bn.weight, apart_bn.bias)):
+            np.testing.assert_allclose(got, t.grad.numpy(), rtol=1e-5, atol=1e-5)
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            np.testing.assert_allclose(getattr(fused_bn, name).numpy(), getattr(apart_bn, name).numpy())
+        x.grad = None
+
+
+def test_sequential_does_not_fuse_a_batch_norm_subclass_or_a_wrapped_relu():
+    class Shifted(nn.BatchNorm2D):
+        def forward(self, x):
+            return super().forward(x) + 1
+
+    x = md.tensor(np.random.default_rng(1).standard_normal((2, 2, 3, 3)), dtype="float32")
+    expected = F.relu(nn.BatchNorm2D(2)(x) + 1).numpy()
+    np.testing.assert_allclose(nn.Sequential(Shifted(2), nn.ReLU())(x).numpy(), expected, rtol=1e-6)
+    seen = []
+    relu = nn.ReLU()
+    relu.forward = lambda t: seen.append(t.shape) or F.relu(t)
+    nn.Sequential(nn.BatchNorm2D(2), relu)(x)
+    assert seen == [(2, 2, 3, 3)]

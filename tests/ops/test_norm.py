@@ -137,3 +137,47 @@ def test_batch_norm_of_an_empty_batch_keeps_the_running_statistics(backend):
     assert x.grad.shape == (0, 2, 3)
     assert w.grad.tolist() == [0.0, 0.0] and b.grad.tolist() == [0.0, 0.0]
     assert rm.tolist() == [0.0, 0.0] and rv.tolist() == [1.0, 1.0]
+
+
+@given(seed=st.integers(0, 2**16), affine=st.booleans(), training=st.booleans())
+def test_batch_norm_relu_equals_relu_of_batch_norm_and_gradchecks(seed, affine, training):
+    """The op nn.Sequential runs for BatchNorm + ReLU: relu(batch_norm(...)) in numbers,
+    gradients and running statistics; float64 gradcheck (random inputs sit off the kink)."""
+    from minidl.ops.norm import batch_norm_relu  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    x = md.tensor(rng.normal(size=(3, 2, 4, 2)), requires_grad=True)
+    w, b = ((md.tensor(rng.normal(size=2), requires_grad=True),
+             md.tensor(rng.normal(size=2), requires_grad=True)) if affine else (None, None))
+    stats = [np.array([0.5, -1.0]), np.array([2.0, 0.5])]
+    kept = [s.copy() for s in stats]
+    fused = batch_norm_relu(x, *stats, w, b, training=training)
+    apart = F.relu(F.batch_norm(x, *kept, w, b, training=training))
+    np.testing.assert_allclose(fused.numpy(), apart.numpy(), rtol=1e-12, atol=1e-12)
+    for s, k in zip(stats, kept):
+        np.testing.assert_allclose(s, k, rtol=1e-12)
+    params = [p for p in (w, b) if p is not None]
+    assert md.gradcheck(lambda x, *p: batch_norm_relu(x, None, None, *p, training=True), x, *params)
+
+
+def test_changing_batch_norm_input_in_place_before_backward_raises():
+    """The Numba batch norm keeps its input for the backward (not xhat): a change in place
+    between forward and backward is reported, not turned into wrong gradients. (The
+    reference keeps xhat, so its gradient stays right.)"""
+    from minidl.kernels.norm import reference  # noqa: PLC0415
+
+    x = md.tensor(np.random.default_rng(0).normal(size=(4, 3, 5)), requires_grad=True)
+    h = x * 1.0
+    y = F.batch_norm(h, None, None, training=True)
+    keeps_input = y.creator.saved[0] is not reference
+    want = y.numpy() * 2 / x.numpy().size  # d mean(y * y) / dy
+    with md.no_grad():
+        h.add_(1.0)
+    if keeps_input:
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            (y * y).mean().backward()
+    else:
+        (y * y).mean().backward()
+        unchanged = md.tensor(x.numpy(), requires_grad=True)
+        F.batch_norm(unchanged, None, None, training=True).backward(md.tensor(want))
+        np.testing.assert_allclose(x.grad.numpy(), unchanged.grad.numpy(), rtol=1e-9, atol=1e-12)

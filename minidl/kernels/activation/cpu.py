@@ -30,7 +30,8 @@ PARALLEL = "MINIDL_ELEMENTWISE_PARALLEL_MIN"
 
 @jit
 def put_relu(out, i, v):  # pragma: no cover - compiled
-    """out[i] = max(v, 0), NaN passing through as in np.maximum (also a fused conv's epilogue)."""
+    """out[i] = max(v, 0), NaN passing through as in np.maximum (also a fused conv's and
+    batch norm's epilogue)."""
     out[i] = v if (v > 0 or np.isnan(v)) else 0
 
 
@@ -40,10 +41,16 @@ def _relu_forward(x, y):  # pragma: no cover - compiled
         put_relu(y, i, x[i])
 
 
+@jit
+def relu_grad(g, y):  # pragma: no cover - compiled
+    """g where the ReLU's output y > 0, else 0 (also a fused batch norm's backward)."""
+    return g if y > 0 else 0
+
+
 @pjit
 def _relu_backward(gy, y, gx):  # pragma: no cover - compiled
     for i in prange(gy.size):
-        gx[i] = gy[i] if y[i] > 0 else 0
+        gx[i] = relu_grad(gy[i], y[i])
 
 
 def relu_forward(x: np.ndarray, needs: Sequence[bool] = (True,)) -> tuple[np.ndarray, Any]:

@@ -1,5 +1,7 @@
 """Normalization as Numba kernels: one pass over the data for the statistics, one for the
-normalisation; the backward in two passes. See __init__.py for the contract.
+normalisation; the backward in two passes. See __init__.py for the contract. Batch norm
+saves its input and recomputes xhat in the backward (one write of the batch less), and
+can rectify its output (relu=True: a BatchNorm2D followed by a ReLU in nn.Sequential).
 
 The statistics accumulate in float64 around a shift (the slice's first value), so a large
 mean does not cancel the variance away in float32 or float64; the sums may be
@@ -14,13 +16,21 @@ from typing import Any
 import numpy as np
 from numba import prange
 
-from minidl.kernels._numba import REDUCE_MATH, launch, pjit
+from minidl.kernels._numba import REDUCE_MATH, jit, launch, pjit
 from minidl.kernels._route import tuning
 from minidl.kernels._workspace import scratch
+from minidl.kernels.activation.cpu import put_relu, relu_grad
+
+
+@jit(inline="always")
+def _xhat(x, mean, inv, a, c, j):  # pragma: no cover - compiled
+    # the backward recomputes xhat from x as the forward made it: saving x instead of
+    # xhat spares the forward a write of the whole batch
+    return (x[a, c, j] - mean[c]) * inv[c]
 
 
 @pjit(fastmath=REDUCE_MATH)
-def _channel_forward(x, w, b, eps, y, xhat, mean, var, inv):  # pragma: no cover - compiled
+def _channel_forward(x, w, b, eps, relu, y, mean, var, inv):  # pragma: no cover - compiled
     n_a, n_c, n_b = x.shape
     m = n_a * n_b
     for c in prange(n_c):
@@ -36,17 +46,19 @@ def _channel_forward(x, w, b, eps, y, xhat, mean, var, inv):  # pragma: no cover
         v = max(q / m - mu * mu, 0.0)
         mean[c] = shift + mu
         var[c] = v
-        iv = 1.0 / np.sqrt(v + eps)
-        inv[c] = iv
+        inv[c] = 1.0 / np.sqrt(v + eps)
         for a in range(n_a):
+            row = y[a, c]
             for j in range(n_b):
-                h = (x[a, c, j] - mean[c]) * iv
-                xhat[a, c, j] = h
-                y[a, c, j] = h * w[c] + b[c]
+                h = _xhat(x, mean, inv, a, c, j)
+                if relu:
+                    put_relu(row, j, h * w[c] + b[c])
+                else:
+                    row[j] = h * w[c] + b[c]
 
 
 @pjit(fastmath=REDUCE_MATH)
-def _channel_backward(gy, xhat, inv, w, gx, gw, gb, need_x):  # pragma: no cover - compiled
+def _channel_backward(gy, x, mean, inv, w, y, relu, gx, gw, gb, need_x):  # pragma: no cover
     n_a, n_c, n_b = gy.shape
     m = n_a * n_b
     for c in prange(n_c):
@@ -54,8 +66,9 @@ def _channel_backward(gy, xhat, inv, w, gx, gw, gb, need_x):  # pragma: no cover
         sgx = 0.0
         for a in range(n_a):
             for j in range(n_b):
-                sg += gy[a, c, j]
-                sgx += gy[a, c, j] * xhat[a, c, j]
+                g = relu_grad(gy[a, c, j], y[a, c, j]) if relu else gy[a, c, j]
+                sg += g
+                sgx += g * _xhat(x, mean, inv, a, c, j)
         gw[c] = sgx
         gb[c] = sg
         if need_x:
@@ -63,7 +76,8 @@ def _channel_backward(gy, xhat, inv, w, gx, gw, gb, need_x):  # pragma: no cover
             mg, mgx = sg / m, sgx / m
             for a in range(n_a):
                 for j in range(n_b):
-                    gx[a, c, j] = k * (gy[a, c, j] - mg - xhat[a, c, j] * mgx)
+                    g = relu_grad(gy[a, c, j], y[a, c, j]) if relu else gy[a, c, j]
+                    gx[a, c, j] = k * (g - mg - _xhat(x, mean, inv, a, c, j) * mgx)
 
 
 @pjit(fastmath=REDUCE_MATH)
@@ -108,29 +122,43 @@ def _param(p: Any, size: int, fill: float, dtype: Any) -> Any:
     return np.full(size, fill, dtype=dtype) if p is None else p
 
 
-def forward(x3: Any, weight: Any, bias: Any, eps: float, layout: str) -> tuple[Any, Any, Any, Any]:
+# batch norm's ReLU is applied as its kernels write y and read gy
+FUSES_RELU = True
+
+
+def forward(x3: Any, weight: Any, bias: Any, eps: float, layout: str,
+            relu: bool = False) -> tuple[Any, Any, Any, Any]:
+    """Batch norm ("channel") saves (x3, mean, inv, y or None); layer norm (xhat, inv)."""
     n_a, n_c, n_b = x3.shape
     size = n_c if layout == "channel" else n_b
     w, b = _param(weight, size, 1.0, x3.dtype), _param(bias, size, 0.0, x3.dtype)
-    y, xhat = scratch(x3.shape, x3.dtype), scratch(x3.shape, x3.dtype)
+    y = scratch(x3.shape, x3.dtype)
     mean, var, inv = (np.empty(n_c, dtype=x3.dtype) for _ in range(3))
-    kernel = _channel_forward if layout == "channel" else _feature_forward
-    launch(kernel, x3.size, tuning("MINIDL_PARALLEL_MIN"), x3, w, b, eps, y, xhat, mean, var, inv)
+    threshold = tuning("MINIDL_PARALLEL_MIN")
+    if layout == "channel":
+        launch(_channel_forward, x3.size, threshold, x3, w, b, eps, relu, y, mean, var, inv)
+        return y, (x3, mean, inv, y if relu else None), mean, var
+    if relu:
+        raise ValueError("normalization: relu is fused for batch norm only")
+    xhat = scratch(x3.shape, x3.dtype)
+    launch(_feature_forward, x3.size, threshold, x3, w, b, eps, y, xhat, mean, var, inv)
     return y, (xhat, inv.reshape(1, n_c, 1)), mean, var
 
 
 def backward(gy: Any, saved: Any, weight: Any, layout: str, need_x: bool, need_w: bool,
              need_b: bool) -> tuple[Any, Any, Any]:
-    xhat, inv = saved
-    gy = np.ascontiguousarray(gy, dtype=xhat.dtype)
+    gy = np.ascontiguousarray(gy, dtype=saved[0].dtype)
     n_a, n_c, n_b = gy.shape
     work, threshold = gy.size, tuning("MINIDL_PARALLEL_MIN")
     if layout == "channel":
+        x3, mean, inv, y = saved
         w = _param(weight, n_c, 1.0, gy.dtype)
         gx = scratch(gy.shape, gy.dtype) if need_x else np.empty((1, 1, 1), dtype=gy.dtype)
         gw, gb = np.empty(n_c, dtype=gy.dtype), np.empty(n_c, dtype=gy.dtype)
-        launch(_channel_backward, work, threshold, gy, xhat, inv.reshape(-1), w, gx, gw, gb, need_x)
+        launch(_channel_backward, work, threshold, gy, x3, mean, inv, w, gy if y is None else y,
+               y is not None, gx, gw, gb, need_x)  # gy: a stand-in for y, never read
         return (gx if need_x else None), (gw if need_w else None), (gb if need_b else None)
+    xhat, inv = saved
     gx = None
     if need_x:
         gx = scratch(gy.shape, gy.dtype)
