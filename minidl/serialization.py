@@ -20,7 +20,6 @@ import math
 import os
 import re
 import secrets
-import socket
 import stat
 import zipfile
 from collections import OrderedDict
@@ -74,6 +73,8 @@ def save(state: Any, path: PathLike) -> None:
 # between machines (a pid means nothing on another host).
 
 def _host() -> str:
+    import socket  # noqa: PLC0415 - on a save only: import minidl stays lighter
+
     return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:64] or "host"
 
 

