@@ -150,8 +150,8 @@ def test_erfc_limits_and_nan():
 
 
 def test_numba_gelu_float32_is_accurate_on_every_interval(elementwise_build):
-    # the float32 forward uses a rational erf where it is accurate and erfcf in the left
-    # tail: relative error against float64 stays at float32's level everywhere
+    # the float32 forward uses a rational erf where it is accurate and erfc (in float64)
+    # in the left tail: relative error against float64 stays at float32's level everywhere
     from minidl.kernels.activation import cpu  # noqa: PLC0415 - imports Numba
 
     x = np.linspace(-12, 12, 200_001, dtype=np.float32)
@@ -159,10 +159,8 @@ def test_numba_gelu_float32_is_accurate_on_every_interval(elementwise_build):
     exact = reference.gelu_forward(x.astype(np.float64), "none")[0]
     tiny = np.abs(exact) < 1e-30  # near float32's underflow: checked absolutely
     rel = np.abs(y - exact)[~tiny] / np.abs(exact)[~tiny]
-    # far left, rounding x / sqrt(2) to float32 alone costs 2 z^2 ulp in exp(-z^2)
-    # (libm's erfcf alone: 1e-5 at x = -12)
-    far = x[~tiny] < -8
-    assert rel[~far].max() < 4e-6 and rel[far].max() < 2e-5
+    # a few float32 ulp everywhere (libm's erfcf from float32 x / sqrt(2) was 1e-5 at -12)
+    assert rel.max() < 1e-6
     assert np.abs(y[tiny] - exact[tiny]).max() < 1e-35
     with np.errstate(invalid="ignore"):
         special = cpu.gelu_forward(np.array([np.nan, np.inf, -np.inf, -0.0], np.float32), "none")[0]
