@@ -23,7 +23,8 @@ SHAPES = [((64, 1, 28, 28), (32, 1, 3, 3), 0), ((128, 3, 32, 32), (32, 3, 3, 3),
           ((32, 32, 74, 74), (64, 32, 3, 3), 0), ((32, 64, 36, 36), (128, 64, 3, 3), 0)]
 
 
-def _ms(fn: Callable[[], object], repeats: int = 7) -> float:
+def median_ms(fn: Callable[[], object], repeats: int = 7) -> float:
+    """Median milliseconds of `repeats` calls of fn after one warm-up call."""
     fn()
     times = []
     for _ in range(repeats):
@@ -53,8 +54,8 @@ def main(argv: list[str] | None = None) -> None:
                 with _workspace.using(workspace):
                     y, saved = cpu.forward(x, w, None, (1, 1), (pad, pad), needs)
                     gy = rng.standard_normal(y.shape, dtype=np.float32)
-                    fwd = _ms(lambda: cpu.forward(x, w, None, (1, 1), (pad, pad), needs))
-                    bwd = _ms(lambda: cpu.backward(gy, saved))
+                    fwd = median_ms(lambda: cpu.forward(x, w, None, (1, 1), (pad, pad), needs))
+                    bwd = median_ms(lambda: cpu.backward(gy, saved))
                 times.setdefault((k, path), []).append((fwd, bwd))
     print("| x, weight | direct ms (forward / gradients) | im2col + GEMM ms |")
     print("|---|---:|---:|")

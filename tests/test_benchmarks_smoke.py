@@ -205,3 +205,12 @@ def test_batches_wrap_and_scale():
     out = data.batches(images, np.arange(3), 2, 3)
     assert [x.shape for x, _ in out] == [(2, 1, 28, 28)] * 3
     assert out[0][0].dtype == np.float32 and out[0][0].max() <= 1.0
+
+
+def test_blas_products_numpy_worker_times_every_shape():
+    """benchmarks.blas_products' NumPy side (the PyTorch side needs torch, never imported here)."""
+    from benchmarks import blas_products  # noqa: PLC0415
+
+    times = blas_products.measure("numpy", threads=1)
+    assert sorted(times) == sorted(f"{m}x{k}x{n}" for m, k, n in blas_products.SHAPES)
+    assert all(math.isfinite(t) and t > 0 for t in times.values())
