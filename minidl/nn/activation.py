@@ -1,6 +1,8 @@
 """Activation layers: thin modules over the activation ops (any shape in, the same shape out)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from minidl.autograd.tensor import Tensor
 from minidl.nn.module import Module
 from minidl.ops import activation as A
@@ -11,6 +13,18 @@ class ReLU(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return A.relu(x)
+
+
+def fused_relu_forward(layer: Module, following: Module, fusable: tuple[type, ...]
+                       ) -> Callable[[Tensor], Tensor] | None:
+    """layer.forward_relu when `following` is a ReLU that nn.Sequential may run inside
+    `layer`: both of exactly those classes (a subclass may compute something else) and
+    neither with a forward set on the instance (a wrapper, as summary() sets to record
+    shapes, must still run); else None."""
+    plain = type(layer) in fusable and type(following) is ReLU
+    if plain and "forward" not in layer.__dict__ and "forward" not in following.__dict__:
+        return layer.forward_relu  # type: ignore[attr-defined]
+    return None
 
 
 class Sigmoid(Module):

@@ -10,7 +10,7 @@ from minidl import backend as B
 from minidl.autograd.tensor import Tensor
 from minidl.kernels._geometry import as_pair
 from minidl.nn import init
-from minidl.nn.activation import ReLU
+from minidl.nn.activation import fused_relu_forward
 from minidl.nn.module import Module, Parameter, floating_input
 from minidl.ops.conv import conv2d, conv2d_relu
 
@@ -57,13 +57,8 @@ class Conv2D(Module):
         return conv2d_relu(self._checked(x), self.weight, self.bias, self.stride, self.padding)
 
     def _fused_forward(self, following: Module) -> Callable[[Tensor], Tensor] | None:
-        """forward_relu for a ReLU after this layer: those classes exactly (not subclasses,
-        which may compute something else) and neither with a forward set on the instance
-        (a wrapper, as summary() sets to record shapes, must still run)."""
-        plain = type(self) is Conv2D and type(following) is ReLU
-        if plain and "forward" not in self.__dict__ and "forward" not in following.__dict__:
-            return self.forward_relu
-        return None
+        """forward_relu for a plain ReLU after a plain Conv2D (`fused_relu_forward`)."""
+        return fused_relu_forward(self, following, (Conv2D,))
 
     def _checked(self, x: Any) -> Tensor:
         x = floating_input("Conv2D", x, self.weight.dtype)

@@ -7,7 +7,7 @@ from typing import Any
 
 from minidl import backend as B
 from minidl.autograd.tensor import Tensor, as_tensor
-from minidl.nn.activation import ReLU
+from minidl.nn.activation import fused_relu_forward
 from minidl.nn.module import Module, Parameter, floating_input
 from minidl.ops.norm import batch_norm, batch_norm_relu, layer_norm, normalized_shape_of
 
@@ -81,12 +81,8 @@ class _BatchNorm(Module):
         return self._run(x, relu=True)
 
     def _fused_forward(self, following: Module) -> Callable[[Tensor], Tensor] | None:
-        """forward_relu for a ReLU after this layer: BatchNorm1D/2D and ReLU exactly (a
-        subclass may compute something else), neither with a forward set on the instance."""
-        plain = type(self) in (BatchNorm1D, BatchNorm2D) and type(following) is ReLU
-        if plain and "forward" not in self.__dict__ and "forward" not in following.__dict__:
-            return self.forward_relu
-        return None
+        """forward_relu for a plain ReLU after a plain BatchNorm1D/2D (`fused_relu_forward`)."""
+        return fused_relu_forward(self, following, (BatchNorm1D, BatchNorm2D))
 
     def _run(self, x: Tensor, relu: bool) -> Tensor:
         name = type(self).__name__

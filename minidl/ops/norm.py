@@ -90,7 +90,7 @@ def batch_norm_relu(x: Any, running_mean: Any, running_var: Any, weight: Any = N
     """relu(batch_norm(...)) with the same arguments; in training one op, whose kernels
     rectify as they write and mask the gradient as they read (no passes of the ReLU's own)."""
     return _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps,
-                       True, relu=True)
+                       unbiased_running_var=True, relu=True)
 
 
 def _batch_norm(x: Any, running_mean: Any, running_var: Any, weight: Any, bias: Any,

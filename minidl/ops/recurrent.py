@@ -77,8 +77,7 @@ class LSTMLayer(_Scan):
     writing every step's h, c and gates into (T + 1, N, .) buffers; the backward walks
     the steps in reverse and then forms the gradient of w_hh as ONE product over all
     steps, where separate per-step ops need T small products, T - 1 additions and 3T
-    graph nodes. Time-major xz (time_axis 0)
-    keeps every step's rows contiguous.
+    graph nodes. Time-major xz (time_axis 0) keeps every step's rows contiguous.
     """
 
     def __init__(self, time_axis: int, has_h0: bool, has_c0: bool, reverse: bool = False) -> None:
@@ -157,8 +156,8 @@ class GRULayer(_Scan):
     (N, T, 3H); w_hh (H, 3H); b_hh (3H,); h0 (N, H) optional (zeros when absent); out
     has xg's layout with H features; `reverse` as for LSTMLayer. Per step it runs
     hg = h @ w_hh and the fused cell, which adds b_hh (b_hh stays apart from b_ih: its n
-    slice is scaled by r); the backward walks the steps in reverse, then forms the gradients of
-    w_hh and b_hh as one product and one sum over all steps.
+    slice is scaled by r); the backward walks the steps in reverse, then forms the
+    gradients of w_hh and b_hh as one product and one sum over all steps.
     """
 
     def __init__(self, time_axis: int, has_h0: bool, reverse: bool = False) -> None:

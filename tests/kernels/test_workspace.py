@@ -211,15 +211,25 @@ def test_outputs_and_graphs_the_caller_keeps_are_never_overwritten():
     expected = [F.max_pool2d(F.relu(F.conv2d(x, net[0].weight, net[0].bias)), 2).numpy() for x in xs]
     for k, e in zip(kept, expected):
         np.testing.assert_array_equal(k.numpy(), e)
-    # a graph kept across steps: its backward still sees its own saved arrays
+    _assert_a_kept_graph_keeps_its_arrays(
+        net, xs, lambda x: F.max_pool2d(F.relu(F.conv2d(x, net[0].weight, net[0].bias)), 2),
+        rtol=1e-6)
+
+
+def _assert_a_kept_graph_keeps_its_arrays(model, xs, apart, **tolerance):
+    """A graph of xs[0] kept while the model trains on the others: its backward still sees
+    its own saved arrays, so x's gradient equals that of `apart` (the same computation
+    outside the model, on plain arrays)."""
+    import minidl as md
+
     x = md.tensor(xs[0].numpy(), requires_grad=True)
-    loss = net(x).sum()
+    loss = model(x).sum()
     for other in xs[1:]:
-        net(other).sum().backward()
+        model(other).sum().backward()
     loss.backward()
     reference = md.tensor(xs[0].numpy(), requires_grad=True)
-    F.max_pool2d(F.relu(F.conv2d(reference, net[0].weight, net[0].bias)), 2).sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), reference.grad.numpy(), rtol=1e-6)
+    apart(reference).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), reference.grad.numpy(), **tolerance)
 
 
 def test_recurrent_and_dense_buffers_the_caller_keeps_are_never_overwritten():
@@ -248,14 +258,7 @@ def test_recurrent_and_dense_buffers_the_caller_keeps_are_never_overwritten():
     for k, e in zip(kept, expected):
         np.testing.assert_array_equal(k.numpy(), e)
     assert kept[0].numpy().nbytes >= 256 * 1024  # large enough for the workspace
-    x = md.tensor(xs[0].numpy(), requires_grad=True)
-    loss = model(x).sum()
-    for other in xs[1:]:
-        model(other).sum().backward()
-    loss.backward()
-    reference = md.tensor(xs[0].numpy(), requires_grad=True)
-    head(lstm(reference)[0]).sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), reference.grad.numpy(), rtol=1e-5, atol=1e-6)
+    _assert_a_kept_graph_keeps_its_arrays(model, xs, lambda x: head(lstm(x)[0]), rtol=1e-5, atol=1e-6)
 
 
 def test_deleting_a_model_frees_its_workspace():

@@ -80,7 +80,7 @@ def _gelu_forward(x, y, cdf, tanh_form, half, sqrt_half):  # pragma: no cover - 
         if tanh_form:  # (1 + tanh) / 2 in float64: no cancellation where tanh ~ -1
             v = np.float64(x[i])
             a = 0.5 * (1.0 + math.tanh(TANH_BETA * (v + TANH_KAPPA * v * v * v)))
-        else:  # in x's precision (half, sqrt_half are of its dtype): erfcf for float32
+        else:  # float64 (the exact form in float32 is _gelu_forward_f32)
             a = half * math.erfc(-x[i] * sqrt_half)
         cdf[i] = a
         y[i] = x[i] * a
@@ -93,7 +93,7 @@ def _gelu_backward(gy, x, cdf, gx, tanh_form, neg_half, inv_sqrt_2pi):  # pragma
             v = np.float64(x[i])
             a = np.float64(cdf[i])
             d = a + 2.0 * v * a * (1.0 - a) * TANH_BETA * (1.0 + 3.0 * TANH_KAPPA * v * v)
-        else:  # phi(x) in x's precision: expf for float32
+        else:  # phi(x), float64 (the exact form in float32 is _gelu_backward_f32)
             d = cdf[i] + x[i] * inv_sqrt_2pi * math.exp(neg_half * x[i] * x[i])
         gx[i] = gy[i] * d
 

@@ -138,8 +138,6 @@ def forward(x3: Any, weight: Any, bias: Any, eps: float, layout: str,
     if layout == "channel":
         launch(_channel_forward, x3.size, threshold, x3, w, b, eps, relu, y, mean, var, inv)
         return y, (x3, mean, inv, y if relu else None), mean, var
-    if relu:
-        raise ValueError("normalization: relu is fused for batch norm only")
     xhat = scratch(x3.shape, x3.dtype)
     launch(_feature_forward, x3.size, threshold, x3, w, b, eps, y, xhat, mean, var, inv)
     return y, (xhat, inv.reshape(1, n_c, 1)), mean, var
