@@ -76,6 +76,37 @@ def test_float32_adam_gives_the_reference_bits_on_a_large_parallel_update(impl: 
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("wd, decoupled", [(0.0, False), (0.01, False), (0.01, True)])
+def test_float32_adam_with_subnormal_moments_gives_the_reference_bits(impl: Impl, wd, decoupled):
+    """The moments of a unit whose gradient stays zero end up subnormal and stay there:
+    the Numba kernel updates those elements apart (in float64 arithmetic rounded as
+    float32's) and must still give the reference's bits, across blocks, for NaN and inf."""
+    if impl.name != "cpu":
+        pytest.skip("bit equality is the Numba kernel's promise (CUDA may flush subnormals)")
+    n = 2 * 16384 + 77  # three of the kernel's blocks
+    rng = np.random.default_rng(0)
+    p = rng.standard_normal(n).astype(np.float32)
+    g = (rng.standard_normal(n) * 1e-3).astype(np.float32)
+    m = (rng.standard_normal(n) * 1e-4).astype(np.float32)
+    v = ((rng.standard_normal(n) * 1e-3) ** 2).astype(np.float32)
+    tiny = np.float32(2.0 ** -149)
+    g[::37] = 0  # dead units: m decays into the subnormals
+    m[::37] = tiny * rng.integers(-4, 5, m[::37].size)
+    m[5::37] = np.float32(3e-38)  # normal now, subnormal after a step
+    v[::53] = tiny * rng.integers(0, 2000, v[::53].size)
+    m[11], g[12], v[13] = np.nan, np.inf, tiny
+    fast = [a.copy() for a in (p, m, v)]
+    with np.errstate(invalid="ignore"):  # the NaN and inf elements
+        for step in range(1, 6):
+            optim.adam_update(fast[0], g, fast[1], fast[2], *_adam_args(step, wd, decoupled, 1e-3))
+            reference.adam_update(p, g, m, v, *_adam_args(step, wd, decoupled, 1e-3))
+    for a, b in zip(fast, (p, m, v)):
+        np.testing.assert_array_equal(a.view(np.uint32), b.view(np.uint32))
+    subnormal = (np.abs(m) < np.finfo(np.float32).tiny) & (m != 0)
+    if not (wd and not decoupled):  # (L2 decay gives a dead unit a gradient: m turns normal)
+        assert subnormal.sum() > n // 50  # the case this test is about did occur
+
+
 def test_update_through_a_strided_gradient(impl: Impl):
     """Gradients may be views (transposed, broadcast): the kernel reads their values."""
     p = rand((3, 4), "float64", 0)
