@@ -107,6 +107,25 @@ def test_float32_adam_with_subnormal_moments_gives_the_reference_bits(impl: Impl
         assert subnormal.sum() > n // 50  # the case this test is about did occur
 
 
+def test_float32_adam_runs_the_subnormal_kernel_where_a_check_found_some(monkeypatch):
+    """The kernel without subnormal arithmetic costs more where there are none: it runs on
+    every 16th step, and on every step for moment buffers where it last found some."""
+    from minidl.kernels.optim import cpu
+
+    ran = []
+    real = cpu.launch
+    monkeypatch.setattr(cpu, "launch", lambda kernel, *a: (ran.append(kernel), real(kernel, *a))[1])
+    p, g = np.ones(64, np.float32), np.zeros(64, np.float32)
+    clean = [np.full(64, 1e-3, np.float32), np.full(64, 1e-6, np.float32)]
+    dirty = [np.full(64, 1e-3, np.float32), np.full(64, 1e-6, np.float32)]
+    dirty[0][7] = np.float32(2.0 ** -149)
+    for step in range(1, 20):
+        for m, v in (clean, dirty):
+            optim.adam_update(p.copy(), g, m, v, *_adam_args(step, 0.0, False))
+    assert ran[0::2] == [cpu._adam32] + [cpu._adam] * 15 + [cpu._adam32] + [cpu._adam] * 2
+    assert ran[1::2] == [cpu._adam32] * 19  # the subnormal stays: x * 0.9 rounds back to x
+
+
 def test_update_through_a_strided_gradient(impl: Impl):
     """Gradients may be views (transposed, broadcast): the kernel reads their values."""
     p = rand((3, 4), "float64", 0)
