@@ -33,12 +33,14 @@ TRAIN_BATCH, EVAL_BATCH = 64, 500
 
 def _train(model: nn.Module, x: np.ndarray, loss: Callable[[md.Tensor], md.Tensor],
            optimizer: bool = False) -> None:
-    """One training step at TRAIN_BATCH (an Adam step if `optimizer`), then an evaluation
+    """One training step at TRAIN_BATCH (two Adam steps if `optimizer`: Adam's first step
+    also looks for subnormal moments, with a kernel of its own), then an evaluation
     forward at EVAL_BATCH. x takes a gradient where the model has no parameters."""
     opt = optim.Adam(model.parameters(), lr=1e-3) if optimizer else None
     has_params = any(True for _ in model.parameters())
     loss(model(md.tensor(x[:TRAIN_BATCH], requires_grad=not has_params))).backward()
     if opt is not None:
+        opt.step()
         opt.step()
     with md.no_grad():
         model(md.tensor(x))

@@ -114,11 +114,18 @@ def pjit(fn=None, **kw):  # type: ignore[no-untyped-def]
 def launch(kernel: Parallel, work: int, threshold: int, *args: Any) -> Any:
     """Run a `pjit` kernel: its parallel build from `threshold` elements of work, its serial
     build below (see `Parallel`)."""
-    run, build = (kernel, kernel.parallel) if work >= threshold else (kernel.serial, kernel.serial)
-    if build.overloads:
-        return run(*args)
-    with compile_notice():  # its first call in this process: a cache load, or a compile
-        return run(*args)
+    if work >= threshold:
+        return call(kernel, *args, build=kernel.parallel)
+    return call(kernel.serial, *args)
+
+
+def call(kernel: Any, *args: Any, build: Any = None) -> Any:
+    """Run a `jit` kernel (`build`: the dispatcher whose first call this may be, if not
+    `kernel`), under `compile_notice` on its first call in this process."""
+    if (build or kernel).overloads:
+        return kernel(*args)
+    with compile_notice():  # a cache load, or a compile
+        return kernel(*args)
 
 
 # a first call still running after this long is compiling, not loading from the cache

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numba import prange
 
-from minidl.kernels._numba import jit, launch, pjit
+from minidl.kernels._numba import call, jit, launch, pjit
 from minidl.kernels._route import tuning
 
 
@@ -44,14 +44,22 @@ def _round32(x):  # pragma: no cover - compiled
 
 
 @jit(inline="always")
-def _adam_math(pk, gk, mk, vk, h, wd_mode, r):  # pragma: no cover - compiled
-    """One element's (p, m, v) after the step; `r` rounds each operation's result (`_same`
-    in the arrays' dtype, `_round32` for float32 carried in float64)."""
-    b1, omb1, b2, omb2, step_size, sqrt_bc2, eps, wd, decay = h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8]
+def _decayed(pk, gk, h, wd_mode, r):  # pragma: no cover - compiled
+    """(p, g) with the weight decay applied; `r` rounds each operation's result (`_same` in
+    the arrays' dtype, `_round32` for float32 carried in float64). (Callers pass `r` on
+    themselves: passed down a second level, Numba calls it through a pointer.)"""
+    wd, decay = h[7], h[8]  # read unconditionally, or LLVM leaves the loop scalar
     if wd_mode == 1:  # L2: the decay joins the gradient
         gk = r(gk + r(wd * pk))
     elif wd_mode == 2:  # decoupled (AdamW)
         pk = r(pk * decay)
+    return pk, gk
+
+
+@jit(inline="always")
+def _adam_moments(pk, gk, mk, vk, h, r):  # pragma: no cover - compiled
+    """(p, m, v) after the step, from the decayed p and g."""
+    b1, omb1, b2, omb2, step_size, sqrt_bc2, eps = h[0], h[1], h[2], h[3], h[4], h[5], h[6]
     mk = r(r(mk * b1) + r(omb1 * gk))
     vk = r(r(vk * b2) + r(r(omb2 * gk) * gk))
     return r(pk - r(step_size * r(mk / r(r(r(np.sqrt(vk)) / sqrt_bc2) + eps)))), mk, vk
@@ -60,7 +68,8 @@ def _adam_math(pk, gk, mk, vk, h, wd_mode, r):  # pragma: no cover - compiled
 @jit(inline="always")
 def _adam_one(p, g, m, v, k, h, wd_mode):  # pragma: no cover - compiled
     u = np.uintp(k)
-    p[u], m[u], v[u] = _adam_math(p[u], g[u], m[u], v[u], h, wd_mode, _same)
+    pk, gk = _decayed(p[u], g[u], h, wd_mode, _same)
+    p[u], m[u], v[u] = _adam_moments(pk, gk, m[u], v[u], h, _same)
 
 
 @pjit
@@ -78,64 +87,58 @@ def _subnormal(x):  # pragma: no cover - compiled
 def _adam32_block(p, g, m, v, h, h64, wd_mode):  # pragma: no cover - compiled
     """`_adam` on one block of float32 arrays without subnormal float32 arithmetic: a
     vectorised pass leaves the elements whose moments are subnormal as they were, then
-    those are updated in float64 arithmetic rounded as float32's (the same bits)."""
-    odd = np.empty((p.size + 7) // 8 * 8, np.uint8)  # whole 8-byte words for _where
+    those are updated in float64 arithmetic rounded as float32's (the same bits). Returns
+    how many were."""
+    odd = np.empty((p.size + 7) // 8 * 8, np.uint8)  # whole 8-byte words
     odd[p.size:] = 0
     zero = np.float32(0.0)
     for k in range(p.size):
         pk, gk, mk, vk = p[k], g[k], m[k], v[k]
         s = _subnormal(mk) | _subnormal(vk)
         odd[k] = s
-        pn, mn, vn = _adam_math(pk, gk, zero if s else mk, zero if s else vk, h, wd_mode, _same)
+        pd, gd = _decayed(pk, gk, h, wd_mode, _same)
+        pn, mn, vn = _adam_moments(pd, gd, zero if s else mk, zero if s else vk, h, _same)
         p[k], m[k], v[k] = pk if s else pn, mk if s else mn, vk if s else vn
-    at = _where(odd)
-    if at.size == 0:
-        return 0
-    # gathered side by side, so that the float64 pass is vectorised too
-    e = np.empty((4, at.size))
-    for i in range(at.size):
-        e[0, i], e[1, i], e[2, i], e[3, i] = p[at[i]], g[at[i]], m[at[i]], v[at[i]]
-    for i in range(at.size):
-        e[0, i], e[2, i], e[3, i] = _adam_math(e[0, i], e[1, i], e[2, i], e[3, i], h64, wd_mode, _round32)
-    for i in range(at.size):
-        p[at[i]], m[at[i]], v[at[i]] = e[0, i], e[2, i], e[3, i]
-    return at.size
-
-
-@jit(inline="always")
-def _where(flags):  # pragma: no cover - compiled
-    """The indices of flags' nonzero bytes (flags: whole 8-byte words, read 8 at a time)."""
-    words = flags.view(np.uint64)
-    seen = np.uint64(0)
-    for w in range(words.size):  # vectorised: most blocks have none
-        seen |= words[w]
-    at = np.empty(flags.size if seen else 0, np.intp)
+    at = np.empty(p.size, np.intp)  # the few left, found 8 flags at a time
     n = 0
-    for w in range(words.size if seen else 0):
+    words = odd.view(np.uint64)
+    for w in range(words.size):
         if words[w] != 0:
             for k in range(8 * w, 8 * w + 8):
                 at[n] = k
-                n += flags[k] != 0
-    return at[:n]
+                n += odd[k] != 0
+    # gathered side by side and decayed, so that LLVM vectorises one float64 loop
+    e = np.empty((4, n))
+    for i in range(n):
+        k = at[i]
+        e[0, i], e[1, i] = _decayed(np.float64(p[k]), np.float64(g[k]), h64, wd_mode, _round32)
+        e[2, i], e[3, i] = m[k], v[k]
+    for i in range(n):
+        e[0, i], e[2, i], e[3, i] = _adam_moments(e[0, i], e[1, i], e[2, i], e[3, i], h64, _round32)
+    for i in range(n):
+        k = at[i]
+        p[k], m[k], v[k] = e[0, i], e[2, i], e[3, i]
+    return n
 
 
 # elements per block of the float32 Adam: its flags (one byte each) stay in L1
 _BLOCK = 16384
 
 
-@pjit
+@jit
 def _adam32(p, g, m, v, h, h64, wd_mode):  # pragma: no cover - compiled
-    """`_adam` for float32 without subnormal float32 arithmetic; returns how many elements
-    had subnormal moments. A unit whose gradient stays zero (a dead ReLU's weights) keeps
-    its moments subnormal for good (x * 0.9 rounds back to x for the four smallest), and a
-    float32 operation on a subnormal takes a microcode assist of ~100 cycles: 2.8% of the
-    MLP's first weight there tripled Adam's time on it."""
-    found = np.empty((p.size + _BLOCK - 1) // _BLOCK, np.intp)
-    for b in prange(found.size):
-        lo = b * _BLOCK
+    """`_adam` for float32 without subnormal arithmetic, by blocks, on the calling thread
+    (it runs on a sixteenth of the steps where there are none: a parallel build would
+    compile for longer than it saves); returns how many elements had subnormal moments.
+    A unit whose gradient stays zero (a dead ReLU's weights) keeps its moments subnormal
+    for good (x * 0.9 rounds back to x for the four smallest), and a float32 operation on
+    a subnormal takes a microcode assist of ~100 cycles: 2.8% of the MLP's first weight
+    there tripled Adam's time on it."""
+    found = 0
+    for lo in range(0, p.size, _BLOCK):
         hi = min(lo + _BLOCK, p.size)
-        found[b] = _adam32_block(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], h, h64, wd_mode)
-    return found.sum()
+        found += _adam32_block(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], h, h64, wd_mode)
+    return found
 
 
 @jit(inline="always")
@@ -173,19 +176,21 @@ def adam_update(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_av
                  dtype=param.dtype)
     wd_mode = 0 if weight_decay == 0 else (2 if decoupled else 1)
     arrays = _flat(param), _flat(grad), _flat(exp_avg), _flat(exp_avg_sq)
+    if param.dtype != np.float32:
+        launch(_adam, param.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"), *arrays, h, wd_mode)
+        return
     key = id(exp_avg)
-    if param.dtype == np.float32 and (step % _SUBNORMAL_CHECK_EVERY == 1 or key in _subnormal_moments):
-        found = launch(_adam32, param.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"),
-                       *arrays, h, h.astype(np.float64), wd_mode)
+    if step % _SUBNORMAL_CHECK_EVERY == 1 or key in _subnormal_moments:
+        found = call(_adam32, *arrays, h, h.astype(np.float64), wd_mode)
         _remember_subnormals(key, found > 0)
     else:
         launch(_adam, param.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"), *arrays, h, wd_mode)
 
 
-# `_adam32` costs 15-25% more than `_adam` where no moment is subnormal (its selects and
+# The guard costs 15-25% of the update where no moment is subnormal (its selects and
 # flags), and saves up to 3x where some are. It runs every 16th step, and on every step
-# for the moment buffers (by id) where it last found some: which kernel runs never
-# changes the bits, only the time.
+# for the moment buffers (by id) where it last found some: whether it runs never changes
+# the bits, only the time.
 _SUBNORMAL_CHECK_EVERY = 16
 _subnormal_moments: set[int] = set()
 
