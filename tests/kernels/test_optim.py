@@ -83,7 +83,9 @@ def test_float32_adam_with_subnormal_moments_gives_the_reference_bits(impl: Impl
     float32's) and must still give the reference's bits, across blocks, for NaN and inf."""
     if impl.name != "cpu":
         pytest.skip("bit equality is the Numba kernel's promise (CUDA may flush subnormals)")
-    n = 2 * 16384 + 77  # three of the kernel's blocks
+    from minidl.kernels.optim import cpu
+
+    n = 2 * cpu._BLOCK + 77  # three of the kernel's blocks
     rng = np.random.default_rng(0)
     p = rng.standard_normal(n).astype(np.float32)
     g = (rng.standard_normal(n) * 1e-3).astype(np.float32)

@@ -1,5 +1,7 @@
 """Numba optimizer updates: the contract of `minidl.kernels.optim`, one fused pass over
-the parameter, in place, with no temporaries (C-contiguous arrays of one float dtype).
+the parameter, in place, with no temporaries (C-contiguous arrays of one float dtype);
+float32 Adam's check for subnormal moments (`_adam32`) adds a second pass over the few
+it finds, with small block-sized buffers.
 
 The hyperparameters arrive as an array of the parameter's dtype, so a float32 model
 rounds them as the NumPy reference does and both give the same bits (the reference
@@ -8,7 +10,8 @@ unless asked to).
 
 Each kernel is one `pjit` source started through `launch`: in parallel from
 `MINIDL_UPDATE_PARALLEL_MIN` elements (measured break-even on 2 cores; an update reads
-4 arrays and writes 3), on the calling thread below.
+4 arrays and writes 3), on the calling thread below. `_adam32` alone is a serial `jit`
+kernel, started through `call`.
 """
 from __future__ import annotations
 
@@ -37,7 +40,7 @@ _SNAP32 = 1.5 * 2.0 ** -97
 def _round32(x):  # pragma: no cover - compiled
     """float64 `x` rounded to float32 as a float32 operation rounds its exact result, and
     back to float64. Subnormal results are snapped in float64 first, so no float32
-    operation ever sees or makes one (rounding twice, to 53 bits then to float32, is
+    arithmetic ever sees or makes one (the conversion of an exact value costs no assist) (rounding twice, to 53 bits then to float32, is
     exact for +, -, *, / and sqrt of float32 operands)."""
     snapped = (x + _SNAP32) - _SNAP32
     return np.float64(np.float32(snapped if abs(x) < _TINY32 else x))
