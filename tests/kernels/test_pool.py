@@ -43,7 +43,7 @@ def test_numba_forward_and_backward_equal_reference(build, dtype, case, seed, ti
     y, argmax = cpu.maxpool(x, *window)
     y_ref, argmax_ref = reference.maxpool(x, *window)
     assert_same(y, y_ref, dtype)
-    assert argmax.dtype == np.int64
+    assert argmax.dtype == np.int32
     np.testing.assert_array_equal(argmax, argmax_ref)
     gy = rand(y.shape, dtype, seed + 1)
     assert_same(cpu.unpool(gy, argmax, shape, window), reference.unpool(gy, argmax_ref, shape, window),
@@ -104,6 +104,16 @@ def test_numba_nan_anywhere_in_a_window_wins(build, dtype):
     np.testing.assert_array_equal(argmax[0, 0], [[5, 6], [8, 10]])
 
 
+def test_argmax_is_int32_unless_a_plane_outgrows_it():
+    from minidl.kernels._geometry import flat_index_dtype  # noqa: PLC0415
+
+    assert flat_index_dtype(46340, 46340) == np.int32  # 2,147,395,600 pixels
+    assert flat_index_dtype(46341, 46341) == np.int64  # one past 2**31 - 1
+    assert flat_index_dtype(1, 2**31) == np.int64
+    x = rand((2, 3, 5, 4), np.float32, 0)
+    assert reference.maxpool(x, 2, 2, 2, 2, 0, 0)[1].dtype == np.int32
+
+
 def test_reference_nan_wins_last_nan_is_the_argmax():
     """torch 2.13: max_pool2d([[nan, 1], [nan, 2]], 2) is nan with index 2."""
     x = np.array([[[[np.nan, 1.0], [np.nan, 2.0]]]])
@@ -120,7 +130,7 @@ def test_gpu_forward_and_backward_equal_reference(runner, dtype, case, seed, tie
     x = _data(shape, dtype, seed, ties)
     y, argmax = gpu.maxpool(runner.to(x), *window)
     y_ref, argmax_ref = reference.maxpool(x, *window)
-    assert runner.back(argmax).dtype == np.int64
+    assert runner.back(argmax).dtype == np.int32
     np.testing.assert_array_equal(runner.back(y), y_ref)
     np.testing.assert_array_equal(runner.back(argmax), argmax_ref)
     gy = rand(y_ref.shape, dtype, seed + 1)

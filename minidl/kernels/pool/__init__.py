@@ -10,8 +10,9 @@ Shapes: x (N, C, H, W) -> y (N, C, OH, OW), OH = output_size(H, kH, sH, pH), lik
   each gy entry goes to its window's max pixel, the FIRST max in row-major window
   order on ties (PyTorch's choice); overlapping windows accumulate.
 
-What is saved is the same for every implementation: argmax, int64 (N, C, OH, OW), the
-flat index h*W + w of each window's max in the unpadded plane. Each implementation
+What is saved is the same for every implementation: argmax (N, C, OH, OW), the flat
+index h*W + w of each window's max in the unpadded plane, of type
+`_geometry.flat_index_dtype(H, W)` (int32 below 2**31 pixels a plane). Each implementation
 (reference.py: plain array code; cpu.py: Numba; gpu.py: CuPy kernels) provides
 `maxpool(x, kh, kw, sh, sw, ph, pw, need_argmax) -> (y, argmax or None)` and
 `unpool(gy, argmax, x_shape, window) -> dx`; the backward runs where the forward did.

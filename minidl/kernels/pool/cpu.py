@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from numba import prange
 
-from minidl.kernels._geometry import output_size
+from minidl.kernels._geometry import flat_index_dtype, output_size
 from minidl.kernels._numba import launch, pjit
 from minidl.kernels._route import tuning
 from minidl.kernels._workspace import scratch
@@ -106,7 +106,7 @@ def maxpool(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int,
     n, c, h, w = x.shape
     oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
     y = scratch((n, c, oh, ow), x.dtype)
-    argmax = scratch((n, c, oh, ow) if need_argmax else (1, 1, 1, 1), np.int64)
+    argmax = scratch((n, c, oh, ow) if need_argmax else (1, 1, 1, 1), flat_index_dtype(h, w))
     argmax_out = argmax if need_argmax else None
     if kh == kw == sh == sw == 2 and ph == pw == 0:
         planes_with_nan = launch(_forward_2x2, y.size * 4, tuning(PARALLEL), x, y, argmax, need_argmax)
@@ -119,7 +119,7 @@ def maxpool(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int,
 
 def unpool(gy: np.ndarray, argmax: np.ndarray, x_shape: tuple[int, ...],
            window: tuple[int, ...] = ()) -> np.ndarray:
-    """reference.unpool's contract: gy of any layout, argmax int64; one task per plane."""
+    """reference.unpool's contract: gy of any layout; one task per plane."""
     n, c, h, w = x_shape
     dx = scratch((n * c, h * w), gy.dtype)
     outputs = gy.shape[2] * gy.shape[3]  # not -1: NumPy cannot infer it when n * c == 0

@@ -2,7 +2,8 @@
 
 Forward: one thread per output; it scans its window row-major over the real pixels
 only (padding is -inf, so it never wins) and keeps the first maximum (a NaN always wins: the last NaN, as PyTorch), writing the max
-and its flat index h*W + w into the unpadded plane (int64).
+and its flat index h*W + w into the unpadded plane, as the index type I (int32 unless the
+tensor has 2**31 elements or more; converted to the contract's flat_index_dtype).
 
 Backward: a gather: one thread per input pixel sums, in (oh, ow) order, the gy entries
 of the windows that cover it and chose it, so overlapping windows need no atomics and
@@ -15,17 +16,17 @@ from typing import Any
 
 from minidl.backend import array_module
 from minidl.kernels import _cuda as build
-from minidl.kernels._geometry import output_size
+from minidl.kernels._geometry import flat_index_dtype, output_size
 
 SOURCE = r"""
-extern "C" __global__ void maxpool_forward(const T* x, T* y, long long* argmax, I total,
+extern "C" __global__ void maxpool_forward(const T* x, T* y, I* argmax, I total,
                                            I H, I W, I OH, I OW, I kh, I kw, I sh, I sw,
                                            I ph, I pw) {
     for (I t = (I)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (I)blockDim.x * gridDim.x) {
         const I ow = t % OW, oh = (t / OW) % OH, plane = t / (OW * OH);
         const T* xs = x + plane * H * W;
         T best = 0;
-        long long arg = -1;
+        I arg = -1;
         for (I i = 0; i < kh; ++i) {
             const I h = oh * sh - ph + i;
             if (h < 0 || h >= H) continue;
@@ -37,7 +38,7 @@ extern "C" __global__ void maxpool_forward(const T* x, T* y, long long* argmax, 
                 // as PyTorch), so it propagates
                 if (arg < 0 || v > best || v != v) {
                     best = v;
-                    arg = (long long)h * W + w;
+                    arg = h * W + w;
                 }
             }
         }
@@ -46,12 +47,12 @@ extern "C" __global__ void maxpool_forward(const T* x, T* y, long long* argmax, 
     }
 }
 
-extern "C" __global__ void maxpool_backward(const T* gy, const long long* argmax, T* dx, I total,
+extern "C" __global__ void maxpool_backward(const T* gy, const I* argmax, T* dx, I total,
                                             I H, I W, I OH, I OW, I kh, I kw, I sh, I sw,
                                             I ph, I pw) {
     for (I t = (I)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (I)blockDim.x * gridDim.x) {
         const I w = t % W, h = (t / W) % H, plane = t / (W * H);
-        const long long flat = (long long)h * W + w;
+        const I flat = h * W + w;
         // windows covering row h: oh*sh - ph <= h <= oh*sh - ph + kh - 1
         const I hl = h + ph - kh + 1, wl = w + pw - kw + 1;
         const I oh0 = hl <= 0 ? 0 : (hl + sh - 1) / sh;
@@ -80,11 +81,11 @@ def maxpool(x: Any, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int,
     oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
     x = build.contiguous(xp, x)
     y = xp.empty((n, c, oh, ow), dtype=x.dtype)
-    argmax = xp.empty((n, c, oh, ow), dtype=xp.int64)
     index = build.index_dtype(x.size, y.size)
+    argmax = xp.empty((n, c, oh, ow), dtype=index)
     args = (x, y, argmax) + build.scalars(index, y.size, h, w, oh, ow, kh, kw, sh, sw, ph, pw)
     build.launch(SOURCE, "maxpool_forward", x.dtype, index, y.size, args)
-    return y, (argmax if need_argmax else None)
+    return y, (argmax.astype(flat_index_dtype(h, w), copy=False) if need_argmax else None)
 
 
 def unpool(gy: Any, argmax: Any, x_shape: tuple[int, ...],
@@ -95,8 +96,8 @@ def unpool(gy: Any, argmax: Any, x_shape: tuple[int, ...],
     n, c, h, w = x_shape
     oh, ow = gy.shape[2:]
     gy = build.contiguous(xp, gy)
-    argmax = build.contiguous(xp, argmax, xp.int64)
     index = build.index_dtype(n * c * h * w, gy.size)
+    argmax = build.contiguous(xp, argmax, index)
     kh, kw, sh, sw, ph, pw = window
     dx = xp.empty(x_shape, dtype=gy.dtype)
     args = (gy, argmax, dx) + build.scalars(index, dx.size, h, w, oh, ow, kh, kw, sh, sw, ph, pw)

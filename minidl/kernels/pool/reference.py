@@ -13,7 +13,7 @@ import numpy as np
 
 from minidl import backend as B
 from minidl.backend import array_module
-from minidl.kernels._geometry import output_size
+from minidl.kernels._geometry import flat_index_dtype, output_size
 
 
 def _lowest(dtype: Any) -> Any:
@@ -24,7 +24,8 @@ def _lowest(dtype: Any) -> Any:
 def maxpool(x: Any, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int,
             need_argmax: bool = True) -> tuple[Any, Any]:
     """(y, argmax), each (N, C, OH, OW): max over every (kh, kw) window of x (N, C, H, W),
-    and its flat index h*W + w into the unpadded plane (int64; None unless need_argmax)."""
+    and its flat index h*W + w into the unpadded plane (flat_index_dtype; None unless
+    need_argmax)."""
     xp = array_module(x)
     n, c, h, w = x.shape
     oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
@@ -33,7 +34,8 @@ def maxpool(x: Any, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int,
     rows = xp.arange(oh) * sh - ph  # input row of each window's top edge
     cols = xp.arange(ow) * sw - pw
     best = xp.full((n, c, oh, ow), _lowest(x.dtype), dtype=x.dtype)
-    argmax = xp.full((n, c, oh, ow), -1, dtype=xp.int64)
+    index = flat_index_dtype(h, w)
+    argmax = xp.full((n, c, oh, ow), -1, dtype=index)
     for i in range(kh):  # row-major window order, so a strict '>' keeps the first max
         for j in range(kw):
             r, q = rows + i, cols + j
@@ -44,7 +46,7 @@ def maxpool(x: Any, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int,
             # last one, as PyTorch), so it propagates
             take = real & ((vals > best) | (vals != vals) | (argmax < 0))
             best = xp.where(take, vals, best)
-            argmax = xp.where(take, r[:, None] * w + q[None, :], argmax)
+            argmax = xp.where(take, (r[:, None] * w + q[None, :]).astype(index), argmax)
     return best, (argmax if need_argmax else None)
 
 
