@@ -41,6 +41,11 @@ class Function:
     epoch: int = 0
     # the scratch workspace of the model that recorded the op: its backward allocates there
     workspace: Workspace | None = None
+    # backward returns arrays made for the call that nothing else refers to (no views of
+    # an input or a saved array, none returned twice; a workspace array qualifies, as the
+    # workspace hands it out again only once unreferenced): a leaf's first gradient then
+    # takes the array itself rather than a copy, as PyTorch's AccumulateGrad steals
+    fresh_grads: bool = False
 
     @property
     def name(self) -> str:
@@ -289,12 +294,13 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
         for x, gx, need in zip(fn.inputs, gxs, fn.needs_input_grad):
             if not need or gx is None:
                 continue
+            fresh = fn.fresh_grads
             if gx.shape != x.shape:
-                gx = sum_to(gx, x.shape)
+                gx, fresh = sum_to(gx, x.shape), True
             if gx.dtype != x.dtype:
-                gx = gx.astype(x.dtype)
+                gx, fresh = gx.astype(x.dtype), True
             if x.creator is None:
-                _accumulate_leaf(x, gx)
+                _accumulate_leaf(x, gx, fresh)
                 continue
             prev = pending.get(id(x))
             # never accumulate in place: a backward may hand the same array to two inputs
@@ -319,10 +325,11 @@ def _output_grads(fn: Function, pending: dict[int, tuple[Tensor, Any]]) -> list[
     return gys
 
 
-def _accumulate_leaf(x: Tensor, gx: Any) -> None:
-    # gx may be a read-only broadcast view or shared with other tensors (Add hands the same
-    # array to both inputs): the first gradient is copied so each .grad owns its array
+def _accumulate_leaf(x: Tensor, gx: Any, fresh: bool = False) -> None:
+    # unless fresh, gx may be a read-only broadcast view or shared with other tensors (Add
+    # hands the same array to both inputs): the first gradient is copied so each .grad
+    # owns its array
     if x.grad is None:
-        x.grad = Tensor(gx.copy())
+        x.grad = Tensor(gx if fresh else gx.copy())
     else:
         x.grad = Tensor(x.grad.data + gx)

@@ -19,6 +19,8 @@ class Conv2d(Function):
     the ReLU after it in one node, nn.Sequential's fusion: no pass of its own for the ReLU's
     forward); the kernel saves what the gradients need, and the ReLU's backward its output."""
 
+    fresh_grads = True  # every implementation's gradients are new or workspace arrays
+
     def __init__(self, stride: tuple[int, int], padding: tuple[int, int], relu: bool = False) -> None:
         self.stride, self.padding, self.relu = stride, padding, relu
 

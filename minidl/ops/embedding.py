@@ -15,6 +15,8 @@ from minidl.backend import array_module
 class Embedding(Function):
     """weight[ids]; the gradient scatter-adds into weight, so repeated ids accumulate."""
 
+    fresh_grads = True  # a new table
+
     def forward(self, ids: Any, weight: Any) -> Any:
         if ids.dtype.kind not in "iu":
             raise ValueError(f"Embedding: ids must be an integer tensor, got dtype {ids.dtype}")

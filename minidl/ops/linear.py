@@ -16,6 +16,8 @@ from minidl.kernels._workspace import scratch
 class Linear(Function):
     """x @ W (+ b) in one graph node; saves only what the requested gradients need."""
 
+    fresh_grads = True  # products and sums, or workspace arrays
+
     def forward(self, x: Any, w: Any, b: Any = None) -> Any:
         if w.ndim != 2:
             raise ValueError(f"Linear: weight must be 2-D (in, out), got shape {w.shape}")

@@ -49,6 +49,9 @@ class _Scan(Function):
     Inputs and outputs are (T, N, F) when time_axis == 0, else (N, T, F); step s reads
     time index s, or T - 1 - s when `reverse`. Buffers are kept in step order."""
 
+    # states' gradients are new arrays, the others products or views of workspace arrays
+    fresh_grads = True
+
     def __init__(self, time_axis: int, reverse: bool) -> None:
         self.time_axis, self.reverse = time_axis, reverse
 

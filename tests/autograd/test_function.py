@@ -57,6 +57,55 @@ def test_leaf_grads_are_owned_writable_arrays(backend):
     assert_close(b.grad, [[1.0, 1.0]])
 
 
+class Passes(Function):
+    """Hands gy on unchanged: its gradient is an array the caller still holds."""
+
+    def forward(self, x):
+        return x * 1
+
+    def backward(self, gy):
+        return gy
+
+
+def test_a_leafs_first_gradient_is_the_ops_fresh_array_itself(backend, monkeypatch):
+    from minidl.ops.linear import Linear  # noqa: PLC0415
+
+    returned = []
+    plain = Linear.backward
+    monkeypatch.setattr(Linear, "backward", lambda self, gy: returned.append(plain(self, gy)) or returned[-1])
+    x = md.tensor(np.ones((3, 4)), device=backend)
+    w, b = t64(np.ones((4, 2)), backend), t64([0.0, 0.0], backend)
+    F.linear(x, w, b).sum().backward()
+    assert w.grad.data is returned[0][1] and b.grad.data is returned[0][2]  # no copy
+    assert_close(w.grad, np.full((4, 2), 3.0))
+
+
+def test_a_gradient_the_op_may_share_is_copied_for_the_leaf(backend):
+    x = t64([1.0, 2.0], backend)
+    g = array_module(x.data).asarray([5.0, 6.0])
+    Passes()(x).backward(g)  # backward returns the caller's own array
+    assert x.grad.data is not g
+    g[...] = 0.0
+    assert_close(x.grad, [5.0, 6.0])
+
+
+def test_kept_gradients_survive_later_steps_of_a_model(backend):
+    """.grad arrays taken without a copy may be workspace arrays: one kept by the caller is
+    never handed out again."""
+    md.manual_seed(0)
+    model = md.nn.Sequential(md.nn.Dense(256, 256), md.nn.ReLU(), md.nn.Dense(256, 4)).to(backend)
+    x = md.randn(300, 256).to(backend).requires_grad_()  # its gradient: a workspace array
+    model(x).sum().backward()
+    kept = [p.grad.data for p in model.parameters()] + [x.grad.data]
+    first = [array_module(g).asnumpy(g) if hasattr(array_module(g), "asnumpy") else g.copy() for g in kept]
+    for _ in range(3):
+        model.zero_grad()
+        x.grad = None
+        (model(x * 2) ** 2).sum().backward()
+    for g, before in zip(kept, first):
+        assert_close(g, before)
+
+
 def test_intermediate_tensors_get_no_grad(backend):
     x = t64([1.0, 2.0], backend)
     y = x * 2
