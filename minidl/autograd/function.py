@@ -46,6 +46,9 @@ class Function:
     # workspace hands it out again only once unreferenced): a leaf's first gradient then
     # takes the array itself rather than a copy, as PyTorch's AccumulateGrad steals
     fresh_grads: bool = False
+    # set by the engine before backward: which output gradients nothing else refers to
+    # (made by a fresh_grads op or by the engine), so backward may write into them
+    writable_grads: tuple[bool, ...] = ()
 
     @property
     def name(self) -> str:
@@ -89,6 +92,13 @@ class Function:
                 o.requires_grad = True
                 o.generation = self.generation + 1
         return outs[0] if single else outs
+
+    def overwritable(self, i: int, gy: Any) -> Any:
+        """gy, backward's i-th output gradient, when backward may write its result into it
+        (the engine says nothing else refers to it, and it is C-contiguous); else None."""
+        if i < len(self.writable_grads) and self.writable_grads[i] and gy.flags.c_contiguous:
+            return gy
+        return None
 
     def check_saved_versions(self) -> None:
         """Raise if an array this op kept for backward (an input's or output's array, a view
@@ -164,7 +174,7 @@ def _share_version(x: Tensor, outs: tuple[Tensor, ...]) -> None:
 
 # what the engine sets on an op; everything else in its __dict__ is the op's own
 _ENGINE_ATTRS = frozenset({"inputs", "outputs", "out_meta", "needs_input_grad", "generation", "epoch",
-                           "workspace"})
+                           "workspace", "writable_grads"})
 _PLAIN_VALUES = frozenset({type(None), bool, int, float, str})
 
 
@@ -277,7 +287,8 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
     if root.creator is None:
         _accumulate_leaf(root, grad)
         return
-    pending: dict[int, tuple[Tensor, Any]] = {id(root): (root, grad)}
+    # each tensor's gradient so far, and whether nothing else refers to that array
+    pending: dict[int, tuple[Tensor, Any, bool]] = {id(root): (root, grad, False)}
     counter = itertools.count()
     heap = [(-root.creator.generation, next(counter), root.creator)]
     seen = {id(root.creator)}
@@ -286,7 +297,7 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
         if getattr(fn, "freed", False):
             raise RuntimeError(_FREED)
         fn.check_saved_versions()
-        gys = _output_grads(fn, pending)
+        gys, fn.writable_grads = _output_grads(fn, pending)
         with using(fn.workspace):
             gxs = fn.backward(*gys)
         if not isinstance(gxs, tuple):
@@ -304,7 +315,7 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
                 continue
             prev = pending.get(id(x))
             # never accumulate in place: a backward may hand the same array to two inputs
-            pending[id(x)] = (x, gx if prev is None else prev[1] + gx)
+            pending[id(x)] = (x, gx, fresh) if prev is None else (x, prev[1] + gx, True)
             if id(x.creator) not in seen:
                 seen.add(id(x.creator))
                 heapq.heappush(heap, (-x.creator.generation, next(counter), x.creator))
@@ -312,17 +323,20 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
             fn.release()
 
 
-def _output_grads(fn: Function, pending: dict[int, tuple[Tensor, Any]]) -> list[Any]:
-    gys = []
+def _output_grads(fn: Function, pending: dict[int, tuple[Tensor, Any, bool]]
+                  ) -> tuple[list[Any], tuple[bool, ...]]:
+    """The gradients of fn's outputs (zeros for an output nobody used), and which of them
+    fn may overwrite."""
+    gys, writable = [], []
     for ref, (shape, dtype) in zip(fn.outputs, fn.out_meta):
         out = ref()
         entry = pending.pop(id(out), None) if out is not None else None
         if entry is None:
             xp = B.array_module(fn.inputs[0].data)
-            gys.append(xp.zeros(shape, dtype=dtype))
-        else:
-            gys.append(entry[1])
-    return gys
+            entry = (out, xp.zeros(shape, dtype=dtype), True)
+        gys.append(entry[1])
+        writable.append(entry[2])
+    return gys, tuple(writable)
 
 
 def _accumulate_leaf(x: Tensor, gx: Any, fresh: bool = False) -> None:

@@ -9,12 +9,14 @@ from minidl.kernels import activation as K
 
 
 class ReLU(Function):
+    fresh_grads = True  # a new array, or gy overwritten when the engine allows
+
     def forward(self, x: Any) -> Any:
         y, self.saved = K.relu_forward(x, self.needs_input_grad)
         return y
 
     def backward(self, gy: Any) -> Any:
-        return K.relu_backward(gy, self.saved)
+        return K.relu_backward(gy, self.saved, out=self.overwritable(0, gy))
 
 
 class Sigmoid(Function):

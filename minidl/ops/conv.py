@@ -32,7 +32,7 @@ class Conv2d(Function):
 
     def backward(self, gy: Any) -> tuple[Any, Any, Any]:
         if self.relu:
-            gy = activation_kernel.relu_backward_from_output(gy, self.y)
+            gy = activation_kernel.relu_backward_from_output(gy, self.y, out=self.overwritable(0, gy))
         return conv_kernel.backward(gy, self.saved)
 
 

@@ -18,6 +18,8 @@ from minidl.kernels._geometry import as_pair
 class MaxPool2d(Function):
     """Window maxima; the gradient goes to each window's (first) max element."""
 
+    fresh_grads = True  # every implementation's unpool makes a new or workspace array
+
     def __init__(self, kernel: tuple[int, int], stride: tuple[int, int],
                  padding: tuple[int, int]) -> None:
         self.kernel, self.stride, self.padding = kernel, stride, padding

@@ -106,6 +106,34 @@ def test_kept_gradients_survive_later_steps_of_a_model(backend):
         assert_close(g, before)
 
 
+def test_backward_never_writes_into_the_callers_gradient(backend):
+    xp_x = np.array([[-1.0, 2.0, -3.0, 4.0]])
+    x = t64(xp_x, backend)
+    g = array_module(x.data).asarray([[5.0, 6.0, 7.0, 8.0]])
+    F.relu(x).backward(g)
+    assert_close(g, [[5.0, 6.0, 7.0, 8.0]])
+    assert_close(x.grad, [[0.0, 6.0, 0.0, 8.0]])
+    conv = md.nn.Sequential(md.nn.Conv2D(1, 2, 2), md.nn.ReLU()).to(backend).astype("float64")
+    y = conv(md.randn(2, 1, 3, 3).to(backend).astype("float64"))
+    g = md.randn(*y.shape).to(backend).astype("float64").data
+    kept = g.copy()
+    y.backward(g)  # the fused Conv2D + ReLU masks a gradient it does not own: a copy
+    assert_close(g, array_module(g).asnumpy(kept) if hasattr(array_module(g), "asnumpy") else kept)
+
+
+def test_relu_masks_in_place_a_gradient_nothing_else_holds(backend, monkeypatch):
+    from minidl.kernels import activation as K  # noqa: PLC0415
+
+    outs = []
+    plain = K.relu_backward
+    monkeypatch.setattr(K, "relu_backward", lambda gy, saved, out=None: outs.append(out is gy) or plain(gy, saved, out))
+    model = md.nn.Sequential(md.nn.Dense(3, 4), md.nn.ReLU(), md.nn.Dense(4, 2)).to(backend).astype("float64")
+    x = md.randn(5, 3).to(backend).astype("float64")
+    model(x).sum().backward()
+    assert outs == [True]  # the Dense's input gradient, made for the ReLU alone
+    assert md.gradcheck(lambda t: model(t), x.requires_grad_())
+
+
 def test_intermediate_tensors_get_no_grad(backend):
     x = t64([1.0, 2.0], backend)
     y = x * 2

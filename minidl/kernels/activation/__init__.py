@@ -8,7 +8,9 @@ ReLU (y = max(x, 0), NaN passes through; gradient 0 at 0, as PyTorch) has three
 implementations: reference.py (saves the mask x > 0, and only when `needs[0]`, the op's
 needs_input_grad), cpu.py (Numba) and gpu.py (CuPy), which save y itself (> 0 exactly
 where x > 0); the backward runs where the forward did, and
-`relu_backward_from_output(gy, y)` takes y (a fused conv's rectified output). GELU
+`relu_backward_from_output(gy, y)` takes y (a fused conv's rectified output). Both ReLU
+backwards take `out=`, a C-contiguous array of gy's shape and dtype to write into: gy
+itself when the caller may overwrite it (each element is read before it is written). GELU
 (approximate="none" | "tanh", saves its input) runs in cpu.py (Numba) for float NumPy
 arrays, else reference.py. The others are plain array code on NumPy and CuPy alike
 (reference.py): sigmoid, tanh, softmax(x, axis), log_softmax(x, axis) save their output;
@@ -66,16 +68,16 @@ def relu_forward(x: Any, needs: Sequence[bool] = (True,)) -> tuple[Any, Any]:
     return y, (impl, saved)
 
 
-def relu_backward(gy: Any, saved: Any) -> Any:
-    """gy where x > 0, else 0."""
+def relu_backward(gy: Any, saved: Any, out: Any = None) -> Any:
+    """gy where x > 0, else 0 (into `out` when given)."""
     impl, state = saved
-    return impl.relu_backward(gy, state)
+    return impl.relu_backward(gy, state, out)
 
 
-def relu_backward_from_output(gy: Any, y: Any) -> Any:
+def relu_backward_from_output(gy: Any, y: Any, out: Any = None) -> Any:
     """gy where y > 0, else 0, from the ReLU's output y (every implementation's backward
     takes y as its saved): for an op that rectified its own output (a fused conv)."""
-    return _implementation(gy, y).relu_backward(gy, y)
+    return _implementation(gy, y).relu_backward(gy, y, out)
 
 
 def gelu_forward(x: Any, approximate: str) -> tuple[Any, Any]:

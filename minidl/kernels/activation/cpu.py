@@ -66,10 +66,11 @@ def relu_inplace(y: np.ndarray) -> None:
     launch(_relu_forward, y.size, tuning(PARALLEL), y.reshape(-1), y.reshape(-1))
 
 
-def relu_backward(gy: np.ndarray, saved: np.ndarray) -> np.ndarray:
-    """gy where saved > 0, else 0; gy of saved's shape and dtype, any layout."""
+def relu_backward(gy: np.ndarray, saved: np.ndarray, out: Any = None) -> np.ndarray:
+    """gy where saved > 0, else 0, into `out` (C-contiguous) when given; gy of saved's
+    shape and dtype, any layout."""
     gy = np.ascontiguousarray(gy)
-    gx = scratch(gy.shape, gy.dtype)
+    gx = scratch(gy.shape, gy.dtype) if out is None else out
     launch(_relu_backward, gy.size, tuning(PARALLEL), gy.reshape(-1), saved.reshape(-1), gx.reshape(-1))
     return gx
 

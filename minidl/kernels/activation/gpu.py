@@ -33,11 +33,12 @@ def relu_forward(x: Any, needs: Sequence[bool] = (True,)) -> tuple[Any, Any]:
     return y, (y if needs[0] else None)
 
 
-def relu_backward(gy: Any, saved: Any) -> Any:
-    """gy where saved (the forward's y) > 0, else 0; gy of any layout."""
+def relu_backward(gy: Any, saved: Any, out: Any = None) -> Any:
+    """gy where saved (the forward's y) > 0, else 0, into `out` (C-contiguous) when given;
+    gy of any layout."""
     xp = array_module(gy)
     gy = build.contiguous(xp, gy)
-    gx = xp.empty_like(gy)
+    gx = xp.empty_like(gy) if out is None else out
     index = build.index_dtype(gy.size)
     args = (gy, saved, gx) + build.scalars(index, gy.size)
     build.launch(SOURCE, "relu_backward", gy.dtype, index, gy.size, args)

@@ -18,9 +18,10 @@ def relu_forward(x: Any, needs: Sequence[bool] = (True,)) -> tuple[Any, Any]:
     return array_module(x).maximum(x, 0), (x > 0 if needs[0] else None)
 
 
-def relu_backward(gy: Any, saved: Any) -> Any:
-    """gy where saved > 0, else 0 (saved: the mask, or anything > 0 exactly where x > 0)."""
-    return gy * (saved > 0)
+def relu_backward(gy: Any, saved: Any, out: Any = None) -> Any:
+    """gy where saved > 0, else 0 (saved: the mask, or anything > 0 exactly where x > 0),
+    into `out` when given."""
+    return array_module(gy).multiply(gy, saved > 0, out=out)
 
 
 def sigmoid(x: Any) -> Any:
