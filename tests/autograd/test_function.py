@@ -97,7 +97,7 @@ def test_kept_gradients_survive_later_steps_of_a_model(backend):
     x = md.randn(300, 256).to(backend).requires_grad_()  # its gradient: a workspace array
     model(x).sum().backward()
     kept = [p.grad.data for p in model.parameters()] + [x.grad.data]
-    first = [array_module(g).asnumpy(g) if hasattr(array_module(g), "asnumpy") else g.copy() for g in kept]
+    first = [g.copy() for g in kept]
     for _ in range(3):
         model.zero_grad()
         x.grad = None
@@ -107,8 +107,7 @@ def test_kept_gradients_survive_later_steps_of_a_model(backend):
 
 
 def test_backward_never_writes_into_the_callers_gradient(backend):
-    xp_x = np.array([[-1.0, 2.0, -3.0, 4.0]])
-    x = t64(xp_x, backend)
+    x = t64([[-1.0, 2.0, -3.0, 4.0]], backend)
     g = array_module(x.data).asarray([[5.0, 6.0, 7.0, 8.0]])
     F.relu(x).backward(g)
     assert_close(g, [[5.0, 6.0, 7.0, 8.0]])
@@ -118,7 +117,7 @@ def test_backward_never_writes_into_the_callers_gradient(backend):
     g = md.randn(*y.shape).to(backend).astype("float64").data
     kept = g.copy()
     y.backward(g)  # the fused Conv2D + ReLU masks a gradient it does not own: a copy
-    assert_close(g, array_module(g).asnumpy(kept) if hasattr(array_module(g), "asnumpy") else kept)
+    assert_close(g, kept)
 
 
 def test_relu_masks_in_place_a_gradient_nothing_else_holds(backend, monkeypatch):
