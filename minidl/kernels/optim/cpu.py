@@ -39,9 +39,10 @@ _SNAP32 = 1.5 * 2.0 ** -97
 @jit(inline="always")
 def _round32(x):  # pragma: no cover - compiled
     """float64 `x` rounded to float32 as a float32 operation rounds its exact result, and
-    back to float64. Subnormal results are snapped in float64 first, so no float32
-    arithmetic ever sees or makes one (the conversion of an exact value costs no assist) (rounding twice, to 53 bits then to float32, is
-    exact for +, -, *, / and sqrt of float32 operands)."""
+    back to float64 (rounding twice, to 53 bits then to float32, is exact for +, -, *, /
+    and sqrt of float32 operands). A subnormal result is snapped onto float32's grid in
+    float64 first, so no float32 arithmetic ever sees or makes one: converting a value
+    that is already exact costs no assist."""
     snapped = (x + _SNAP32) - _SNAP32
     return np.float64(np.float32(snapped if abs(x) < _TINY32 else x))
 
