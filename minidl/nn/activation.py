@@ -1,7 +1,7 @@
 """Activation layers: thin modules over the activation ops (any shape in, the same shape out)."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from minidl.autograd.tensor import Tensor
 from minidl.nn.module import Module
@@ -15,16 +15,20 @@ class ReLU(Module):
         return A.relu(x)
 
 
-def fused_relu_forward(layer: Module, following: Module, fusable: tuple[type, ...]
-                       ) -> Callable[[Tensor], Tensor] | None:
-    """layer.forward_relu when `following` is a ReLU that nn.Sequential may run inside
-    `layer`: both of exactly those classes (a subclass may compute something else) and
-    neither with a forward set on the instance (a wrapper, as summary() sets to record
-    shapes, must still run); else None."""
-    plain = type(layer) in fusable and type(following) is ReLU
-    if plain and "forward" not in layer.__dict__ and "forward" not in following.__dict__:
-        return layer.forward_relu  # type: ignore[attr-defined]
+def fused_relu_forward(layer: Module, following: Sequence[Module], fusable: tuple[type, ...]
+                       ) -> tuple[Callable[[Tensor], Tensor], int] | None:
+    """(layer.forward_relu, 1) when the first of `following` is a ReLU that nn.Sequential
+    may run inside `layer` (`plain`); else None."""
+    if following and plain(layer, fusable) and plain(following[0], (ReLU,)):
+        return layer.forward_relu, 1  # type: ignore[attr-defined]
     return None
+
+
+def plain(layer: Module, classes: tuple[type, ...]) -> bool:
+    """`layer` is of exactly one of `classes` (a subclass may compute something else) with
+    no forward set on the instance (a wrapper, as summary() sets to record shapes, must
+    still run): nn.Sequential may fuse it with its neighbours."""
+    return type(layer) in classes and "forward" not in layer.__dict__
 
 
 class Sigmoid(Module):

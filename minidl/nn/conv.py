@@ -1,18 +1,20 @@
 """Conv2D: the 2-D convolution layer."""
 from __future__ import annotations
 
+import functools
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from minidl import backend as B
 from minidl.autograd.tensor import Tensor
 from minidl.kernels._geometry import as_pair
 from minidl.nn import init
-from minidl.nn.activation import fused_relu_forward
+from minidl.nn.activation import fused_relu_forward, plain
 from minidl.nn.module import Module, Parameter, floating_input
-from minidl.ops.conv import conv2d, conv2d_relu
+from minidl.nn.pool import MaxPool2D
+from minidl.ops.conv import conv2d, conv2d_relu, conv2d_relu_max_pool2d
 
 
 def _check_channels(name: str, value: Any) -> int:
@@ -56,9 +58,20 @@ class Conv2D(Module):
         ReLU): the same numbers, without a pass of its own for the ReLU's forward."""
         return conv2d_relu(self._checked(x), self.weight, self.bias, self.stride, self.padding)
 
-    def _fused_forward(self, following: Module) -> Callable[[Tensor], Tensor] | None:
-        """forward_relu for a plain ReLU after a plain Conv2D (`fused_relu_forward`)."""
-        return fused_relu_forward(self, following, (Conv2D,))
+    def forward_relu_pool(self, x: Tensor, pool: MaxPool2D) -> Tensor:
+        """pool(relu(self.forward(x))) as one op (nn.Sequential calls it for a Conv2D, a ReLU
+        and a MaxPool2D): the same numbers, without the convolution's full-size output
+        where the CPU kernels can pool it as they make it."""
+        return conv2d_relu_max_pool2d(self._checked(x), self.weight, self.bias, self.stride,
+                                      self.padding, pool.kernel_size, pool.stride, pool.padding)
+
+    def _fused_forward(self, following: Sequence[Module]) -> tuple[Callable[[Tensor], Tensor], int] | None:
+        """forward_relu_pool for a plain ReLU and MaxPool2D after a plain Conv2D, forward_relu
+        for a plain ReLU (`fused_relu_forward`)."""
+        fused = fused_relu_forward(self, following, (Conv2D,))
+        if fused is not None and len(following) > 1 and plain(following[1], (MaxPool2D,)):
+            return functools.partial(self.forward_relu_pool, pool=following[1]), 2
+        return fused
 
     def _checked(self, x: Any) -> Tensor:
         x = floating_input("Conv2D", x, self.weight.dtype)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -123,9 +123,9 @@ class Module:
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
-    def _fused_forward(self, following: Module) -> Callable[[Any], Any] | None:
-        """This layer and `following` as one op, for nn.Sequential (a layer that can fuse
-        with what follows it overrides this); None: each runs on its own."""
+    def _fused_forward(self, following: Sequence[Module]) -> tuple[Callable[[Any], Any], int] | None:
+        """(fn, k): this layer and the first k `following` it as one op, for nn.Sequential (a
+        layer that can fuse with what follows it overrides this); None: each runs on its own."""
         return None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -453,17 +453,27 @@ class Sequential(Module):
         layers = list(self._modules.values())
         i = 0
         while i < len(layers):
-            layer = layers[i]
-            fused = layer._fused_forward(layers[i + 1]) if i + 1 < len(layers) else None
-            try:
-                x = layer(x) if fused is None else fused(x)
-            except Exception as exc:
-                renamed = _at_layer(exc, i, layer)
-                if renamed is exc:
-                    raise
-                raise renamed from exc
-            i += 1 if fused is None else 2
+            fused = layers[i]._fused_forward(layers[i + 1:i + 3]) if i + 1 < len(layers) else None
+            if fused is not None:
+                try:
+                    x = fused[0](x)
+                    i += 1 + fused[1]
+                    continue
+                except Exception:  # noqa: BLE001 - the layers one by one raise it again,
+                    pass           # naming the layer it belongs to (the fusable ones keep no state)
+            x = self._run_layer(i, layers[i], x)
+            i += 1
         return x
+
+    @staticmethod
+    def _run_layer(i: int, layer: Module, x: Any) -> Any:
+        try:
+            return layer(x)
+        except Exception as exc:
+            renamed = _at_layer(exc, i, layer)
+            if renamed is exc:
+                raise
+            raise renamed from exc
 
     def __getitem__(self, index: int | slice) -> Any:
         layers = list(self._modules.values())

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from minidl import backend as B
@@ -80,7 +80,7 @@ class _BatchNorm(Module):
         ReLU): the same numbers, in training without passes of the ReLU's own."""
         return self._run(x, relu=True)
 
-    def _fused_forward(self, following: Module) -> Callable[[Tensor], Tensor] | None:
+    def _fused_forward(self, following: Sequence[Module]) -> tuple[Callable[[Tensor], Tensor], int] | None:
         """forward_relu for a plain ReLU after a plain BatchNorm1D/2D (`fused_relu_forward`)."""
         return fused_relu_forward(self, following, (BatchNorm1D, BatchNorm2D))
 

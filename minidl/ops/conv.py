@@ -11,7 +11,8 @@ from minidl.autograd.function import Function
 from minidl.autograd.tensor import Tensor, as_tensor
 from minidl.kernels import activation as activation_kernel
 from minidl.kernels import conv as conv_kernel
-from minidl.kernels._geometry import as_pair
+from minidl.kernels._geometry import as_pair, output_size
+from minidl.ops.pool import check_window
 
 
 class Conv2d(Function):
@@ -75,4 +76,44 @@ def _conv2d(x: Any, weight: Any, bias: Any, stride: Any, padding: Any, relu: boo
     padding_ = as_pair(padding, "padding", "conv2d", 0)
     _check_shapes(x, weight, bias, stride_, padding_)
     fn = Conv2d(stride_, padding_, relu)
+    return fn(x, weight) if bias is None else fn(x, weight, bias)
+
+
+class Conv2dReluMaxPool2d(Function):
+    """max_pool2d(relu(conv2d(x))) as one node (nn.Sequential's fusion of a Conv2D, a ReLU
+    and a MaxPool2D): the same numbers and gradients as the three ops; the Numba kernels
+    pool the convolution's rows as they make them (kernels/conv, `forward_relu_pool`)."""
+
+    fresh_grads = True  # every implementation's gradients are new or workspace arrays
+
+    def __init__(self, stride: tuple[int, int], padding: tuple[int, int],
+                 window: tuple[tuple[int, int], ...]) -> None:
+        self.stride, self.padding, self.window = stride, padding, window
+
+    def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
+        y, self.saved = conv_kernel.forward_relu_pool(x, weight, bias, self.stride, self.padding,
+                                                      self.window, self.needs_input_grad)
+        return y
+
+    def backward(self, gy: Any) -> tuple[Any, Any, Any]:
+        return conv_kernel.backward_relu_pool(gy, self.saved)
+
+
+def conv2d_relu_max_pool2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+                           kernel_size: Any = 2, pool_stride: Any = None, pool_padding: Any = 0
+                           ) -> Tensor:
+    """max_pool2d(relu(conv2d(x, weight, bias, stride, padding)), kernel_size, pool_stride,
+    pool_padding) as one op: x (N, C_in, H, W) -> (N, C_out, PH, PW)."""
+    x, weight = as_tensor(x), as_tensor(weight)
+    bias = None if bias is None else as_tensor(bias)
+    stride_ = as_pair(stride, "stride", "conv2d", 1)
+    padding_ = as_pair(padding, "padding", "conv2d", 0)
+    _check_shapes(x, weight, bias, stride_, padding_)
+    kernel = as_pair(kernel_size, "kernel_size", "max_pool2d", 1)
+    window = (kernel, kernel if pool_stride is None else as_pair(pool_stride, "stride", "max_pool2d", 1),
+              as_pair(pool_padding, "padding", "max_pool2d", 0))
+    conv_shape = (x.shape[0], weight.shape[0]) + tuple(
+        output_size(x.shape[2 + a], weight.shape[2 + a], stride_[a], padding_[a]) for a in (0, 1))
+    check_window(conv_shape, window[0], window[2], "max_pool2d")
+    fn = Conv2dReluMaxPool2d(stride_, padding_, window)
     return fn(x, weight) if bias is None else fn(x, weight, bias)

@@ -74,14 +74,20 @@ def _check_float(x: Tensor, op: str) -> None:
 def _check(x: Tensor, kernel: tuple[int, int], stride: tuple[int, int],
            padding: tuple[int, int], op: str = "max_pool2d") -> None:
     _check_rank(x, op)
+    check_window(tuple(x.shape), kernel, padding, op)
+
+
+def check_window(shape: tuple[int, ...], kernel: tuple[int, int], padding: tuple[int, int],
+                 op: str) -> None:
+    """The window fits the padded (N, C, H, W) `shape`; the padding is at most half of it."""
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
         raise ValueError(f"{op}: padding should be at most half of the kernel size, "
                          f"got padding {padding} for kernel_size {kernel}")
-    for axis, size in enumerate(x.shape[2:]):
+    for axis, size in enumerate(shape[2:]):
         if size + 2 * padding[axis] < kernel[axis]:
             raise ValueError(f"{op}: kernel_size {kernel} is larger than the padded input "
-                             f"({x.shape[2] + 2 * padding[0]}, {x.shape[3] + 2 * padding[1]}) "
-                             f"(input {tuple(x.shape)}, padding {padding})")
+                             f"({shape[2] + 2 * padding[0]}, {shape[3] + 2 * padding[1]}) "
+                             f"(input {shape}, padding {padding})")
 
 
 def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:

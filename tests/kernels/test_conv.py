@@ -203,6 +203,77 @@ def test_numba_backward_takes_a_strided_gradient():
     _check_grads(cpu.backward(gy, saved), reference.backward(gy, saved_ref), (True, True, True), "float64")
 
 
+@st.composite
+def conv_pool_geometries(draw):
+    """(x_shape, w_shape, padding) of a stride-1 convolution whose output (>= 2x2) a 2x2
+    max pool fits, odd sizes included."""
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    n, c_in, c_out = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 5))
+    h = draw(st.integers(max(1, kh + 1 - 2 * ph), 9))
+    w = draw(st.integers(max(1, kw + 1 - 2 * pw), 9))
+    return (n, c_in, h, w), (c_out, c_in, kh, kw), (ph, pw)
+
+
+def _three_reference_kernels(x, w, b, padding, needs, gp):
+    """maxpool(relu(conv)) and its gradients from the references, one kernel after another."""
+    from minidl.kernels.activation import reference as relu_reference  # noqa: PLC0415
+    from minidl.kernels.pool import reference as pool_reference  # noqa: PLC0415
+
+    y, saved = reference.forward(x, w, b, (1, 1), padding, needs)
+    y, _ = relu_reference.relu_forward(y, (False,))
+    pooled, argmax = pool_reference.maxpool(y, 2, 2, 2, 2, 0, 0)
+    g = pool_reference.unpool(gp, argmax, y.shape)
+    return pooled, reference.backward(relu_reference.relu_backward(g, y), saved)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(case=conv_pool_geometries(), seed=seeds, with_bias=st.booleans(), needs=needs_flags,
+       nan=st.booleans())
+def test_numba_conv_relu_pool_equals_the_three_reference_kernels(build, dtype, case, seed, with_bias,
+                                                                 needs, nan):
+    """The fused kernel pools the convolution's rows as it makes them: the same pooled
+    output as convolution, ReLU and max pooling one after another (NaN included), and the
+    same gradients: the first max of each window gets its gradient when positive."""
+    from minidl.kernels.conv import cpu  # noqa: PLC0415
+
+    x_shape, w_shape, padding = case
+    x, w = rand(x_shape, dtype, seed), rand(w_shape, dtype, seed + 1)
+    b = rand(w_shape[:1], dtype, seed + 2) if with_bias else None
+    if nan:
+        x.reshape(-1)[seed % x.size] = np.nan
+    fused = cpu.forward_relu_pool(x, w, b, (1, 1), padding, cpu.POOL_WINDOW, needs)
+    assert fused is not None  # small weights: the direct path
+    y, saved = fused
+    gp = rand(y.shape, dtype, seed + 3)
+    y_ref, grads_ref = _three_reference_kernels(x, w, b, padding, needs, gp)
+    np.testing.assert_allclose(y, y_ref, **tolerance(dtype))  # NaN where NaN
+    if any(needs) and not nan:  # (with a NaN input, every weight gradient is NaN either way)
+        _check_grads(cpu.backward_relu_pool(gp, saved), grads_ref, needs, dtype)
+
+
+def test_conv_relu_pool_elsewhere_runs_the_three_kernels(monkeypatch):
+    """Shapes the fused kernel does not take (im2col + GEMM, strides, other windows) run
+    the convolution with its ReLU, then the pooling: the same numbers."""
+    from minidl.kernels.conv import cpu  # noqa: PLC0415
+
+    x, w, b = rand((2, 3, 9, 8), "float64", 0), rand((4, 3, 3, 3), "float64", 1), rand((4,), "float64", 2)
+    monkeypatch.setitem(_route.TUNING, "MINIDL_DIRECT_CONV_MAX_WEIGHTS", 0)
+    assert cpu.forward_relu_pool(x, w, b, (1, 1), (1, 1), cpu.POOL_WINDOW, (True,) * 3) is None
+    y, saved = K.forward_relu_pool(x, w, b, (1, 1), (1, 1), ((2, 2), (2, 2), (0, 0)))
+    gp = rand(y.shape, "float64", 3)
+    y_ref, grads_ref = _three_reference_kernels(x, w, b, (1, 1), (True,) * 3, gp)
+    assert_same(y, y_ref, "float64")
+    _check_grads(K.backward_relu_pool(gp, saved), grads_ref, (True,) * 3, "float64")
+    window = ((3, 3), (2, 2), (1, 1))  # not 2x2: unfused on any path
+    monkeypatch.setitem(_route.TUNING, "MINIDL_DIRECT_CONV_MAX_WEIGHTS", 10**9)
+    assert cpu.forward_relu_pool(x, w, b, (1, 1), (1, 1), window, (True,) * 3) is None
+    y, _ = K.forward_relu_pool(x, w, b, (1, 1), (1, 1), window)
+    conv_out, _ = reference.forward(x, w, b, (1, 1), (1, 1), (False,) * 3)
+    from minidl.kernels.pool import reference as pool_reference  # noqa: PLC0415
+    assert_same(y, pool_reference.maxpool(np.maximum(conv_out, 0), 3, 3, 2, 2, 1, 1)[0], "float64")
+
+
 def test_small_weights_take_the_direct_path():
     """32 x 9 weights (the seed CNN): too small a product for a good GEMM; 64 x 288 (the
     CIFAR CNN's third convolution): a product near BLAS peak."""

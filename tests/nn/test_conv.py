@@ -142,6 +142,35 @@ def test_sequential_fuses_conv_and_relu_with_the_same_numbers(channels):
         np.testing.assert_allclose(got, t.grad.numpy(), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("channels", [(1, 8), (8, 40)])  # fused kernel, then the three kernels
+def test_sequential_fuses_conv_relu_and_max_pool_with_the_same_numbers(channels):
+    """Sequential runs Conv2D + ReLU + MaxPool2D as one op (Conv2D.forward_relu_pool): same
+    outputs and gradients as the three layers one after the other."""
+    c_in, c_out = channels
+    md.manual_seed(0)
+    conv, pool = nn.Conv2D(c_in, c_out, 3, padding=1), nn.MaxPool2D(2)
+    model = nn.Sequential(conv, nn.ReLU(), pool, nn.Flatten())
+    x = md.tensor(np.random.default_rng(0).standard_normal((3, c_in, 7, 6)), dtype="float32",
+                  requires_grad=True)
+    fused = model(x)
+    assert type(fused.creator.inputs[0].creator).__name__ == "Conv2dReluMaxPool2d"
+    fused.sum().backward()
+    grads = [t.grad.numpy().copy() for t in (x, conv.weight, conv.bias)]
+    for t in (x, conv.weight, conv.bias):
+        t.grad = None
+    apart = pool(F.relu(conv(x))).reshape(3, -1)
+    apart.sum().backward()
+    np.testing.assert_allclose(fused.numpy(), apart.numpy(), rtol=1e-6, atol=1e-6)
+    for got, t in zip(grads, (x, conv.weight, conv.bias)):
+        np.testing.assert_allclose(got, t.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_a_fused_pool_that_does_not_fit_is_named_at_its_own_position():
+    model = nn.Sequential(nn.Conv2D(1, 2, 3), nn.ReLU(), nn.MaxPool2D(5))
+    with pytest.raises(ValueError, match=r"layer 2 \(MaxPool2D\): max_pool2d: kernel_size \(5, 5\)"):
+        model(md.zeros((1, 1, 6, 6)))
+
+
 def test_sequential_does_not_fuse_a_subclass_or_a_wrapped_forward():
     class Scaled(nn.ReLU):
         def forward(self, x):

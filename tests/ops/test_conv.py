@@ -51,6 +51,35 @@ def test_conv2d_relu_gradcheck(backend, case, seed):
         assert md.gradcheck(lambda x, w: conv2d_relu(x, w, None, stride, padding), x, w)
 
 
+@given(case=conv_cases(), seed=seeds, pool=st.sampled_from([(2, None, 0), (3, 2, 1), (2, 1, 0)]))
+def test_conv2d_relu_max_pool2d_gradcheck(backend, case, seed, pool):
+    """The fused op (nn.Sequential's Conv2D + ReLU + MaxPool2D) in float64: the numbers of
+    the three ops, and gradcheck (random inputs sit off the kinks)."""
+    from minidl.ops.conv import conv2d_relu_max_pool2d  # noqa: PLC0415
+
+    x_shape, w_shape, stride, padding, with_bias = case
+    x = rand_tensor(x_shape, backend, seed)
+    w = rand_tensor(w_shape, backend, seed + 1)
+    b = rand_tensor((w_shape[0],), backend, seed + 2) if with_bias else None
+    conv_out = F.relu(F.conv2d(x, w, b, stride, padding))
+    if min(conv_out.shape[2:]) < pool[0]:
+        return  # the window does not fit (the error is tested below)
+    assert_close(conv2d_relu_max_pool2d(x, w, b, stride, padding, *pool).numpy(),
+                 F.max_pool2d(conv_out, *pool).numpy())
+    fused = lambda x, w, b=None: conv2d_relu_max_pool2d(x, w, b, stride, padding, *pool)  # noqa: E731
+    assert md.gradcheck(fused, x, w, b) if with_bias else md.gradcheck(fused, x, w)
+
+
+def test_conv2d_relu_max_pool2d_names_a_window_that_does_not_fit():
+    from minidl.ops.conv import conv2d_relu_max_pool2d  # noqa: PLC0415
+
+    x, w = md.zeros((1, 1, 5, 5)), md.zeros((2, 1, 3, 3))
+    with pytest.raises(ValueError, match=r"max_pool2d: kernel_size \(4, 4\) is larger than the padded input \(3, 3\)"):
+        conv2d_relu_max_pool2d(x, w, None, 1, 0, 4)
+    with pytest.raises(ValueError, match=r"conv2d: expected input of shape \(N, 1, H, W\)"):
+        conv2d_relu_max_pool2d(md.zeros((1, 2, 5, 5)), w)
+
+
 def _known_inputs(backend):
     x = md.tensor(((np.arange(32) % 7 - 3) * 0.5).reshape(1, 2, 4, 4), dtype="float64",
                   requires_grad=True, device=backend)

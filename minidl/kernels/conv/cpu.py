@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numba import prange
 
-from minidl.kernels._geometry import output_size
+from minidl.kernels._geometry import flat_index_dtype, output_size
 from minidl.kernels._numba import FUSE_MATH, REDUCE_MATH, jit, launch, pjit
 from minidl.kernels._route import tuning
 from minidl.kernels._workspace import scratch
@@ -27,7 +27,9 @@ from minidl.kernels.activation.cpu import put_relu, relu_inplace
 
 PARALLEL = "MINIDL_PARALLEL_MIN"
 # Inner loops index with np.uintp: Numba wraps negative signed indices around, and that
-# branch stops LLVM from vectorising; an unsigned index has no such branch.
+# branch stops LLVM from vectorising; an unsigned index has no such branch. A prange
+# index passed to a helper goes as np.intp: the parallel build's loop index is unsigned,
+# the serial build's signed, and each type would compile the helper once more.
 
 
 # ---- unfold / fold: im2col per image, in the (K, OH*OW) layout ---------------------
@@ -177,49 +179,59 @@ def _chunks(n: int, image_cols_bytes: int) -> tuple[int, list[tuple[int, int]]]:
 # instead of OH short ones (short rows defeat vectorisation); the Wp - OW extra
 # columns per row are discarded (forward) or held at zero (gradients).
 
+@jit(fastmath=FUSE_MATH)
+def _accumulate_pair(xp, wt, bias, has_bias, b, co, cb, wa, wb):  # pragma: no cover - compiled
+    """wa, wb (wide rows: `span` entries) = image b of xp cross-correlated with output
+    channels co and cb of wt, plus their bias.
+
+    Two output channels per pass share every load of the input (1.5x on CIFAR's
+    32-channel layer); two buffers of their own, which LLVM knows do not alias (rows of
+    one 2-D buffer stopped it vectorising)."""
+    c, hp, wp = xp.shape[1], xp.shape[2], xp.shape[3]
+    kh, kw = wt.shape[2], wt.shape[3]
+    span = wa.size
+    wa[:] = bias[co] if has_bias else 0
+    wb[:] = bias[cb] if has_bias else 0
+    for ci in range(c):
+        src = xp[b, ci].reshape(hp * wp)
+        if kh == 3 and kw == 3:  # all nine taps in one pass: loads once, stores once
+            a0, a1, a2 = wt[co, ci, 0, 0], wt[co, ci, 0, 1], wt[co, ci, 0, 2]
+            a3, a4, a5 = wt[co, ci, 1, 0], wt[co, ci, 1, 1], wt[co, ci, 1, 2]
+            a6, a7, a8 = wt[co, ci, 2, 0], wt[co, ci, 2, 1], wt[co, ci, 2, 2]
+            b0, b1, b2 = wt[cb, ci, 0, 0], wt[cb, ci, 0, 1], wt[cb, ci, 0, 2]
+            b3, b4, b5 = wt[cb, ci, 1, 0], wt[cb, ci, 1, 1], wt[cb, ci, 1, 2]
+            b6, b7, b8 = wt[cb, ci, 2, 0], wt[cb, ci, 2, 1], wt[cb, ci, 2, 2]
+            for p in range(span):
+                u, v, z = np.uintp(p), np.uintp(p + wp), np.uintp(p + 2 * wp)
+                s0, s1, s2 = src[u], src[u + np.uintp(1)], src[u + np.uintp(2)]
+                s3, s4, s5 = src[v], src[v + np.uintp(1)], src[v + np.uintp(2)]
+                s6, s7, s8 = src[z], src[z + np.uintp(1)], src[z + np.uintp(2)]
+                wa[u] += (a0 * s0 + a1 * s1 + a2 * s2 + a3 * s3 + a4 * s4 + a5 * s5
+                          + a6 * s6 + a7 * s7 + a8 * s8)
+                wb[u] += (b0 * s0 + b1 * s1 + b2 * s2 + b3 * s3 + b4 * s4 + b5 * s5
+                          + b6 * s6 + b7 * s7 + b8 * s8)
+        else:
+            for i in range(kh):
+                for j in range(kw):
+                    va, vb, off = wt[co, ci, i, j], wt[cb, ci, i, j], i * wp + j
+                    for p in range(span):
+                        sv = src[np.uintp(p + off)]
+                        wa[np.uintp(p)] += va * sv
+                        wb[np.uintp(p)] += vb * sv
+
+
 @pjit(fastmath=FUSE_MATH)
 def _s1_forward(xp, wt, bias, has_bias, y, relu):  # pragma: no cover - compiled
-    n, c, hp, wp = xp.shape
-    co_n, _, kh, kw = wt.shape
+    n, wp = xp.shape[0], xp.shape[3]
+    co_n = wt.shape[0]
     oh, ow = y.shape[2], y.shape[3]
     span = (oh - 1) * wp + ow  # wide positions that hold real outputs
     for b in prange(n):
-        # two output channels per pass share every load of the input (1.5x on CIFAR's
-        # 32-channel layer); two buffers of their own, which LLVM knows do not alias (rows
-        # of one 2-D buffer stopped it vectorising). With C_out odd the last pass computes
-        # its channel twice.
         wa = np.empty(span, dtype=y.dtype)
         wb = np.empty(span, dtype=y.dtype)
-        for co in range(0, co_n, 2):
+        for co in range(0, co_n, 2):  # with C_out odd the last pass computes its channel twice
             cb = min(co + 1, co_n - 1)
-            wa[:] = bias[co] if has_bias else 0
-            wb[:] = bias[cb] if has_bias else 0
-            for ci in range(c):
-                src = xp[b, ci].reshape(hp * wp)
-                if kh == 3 and kw == 3:  # all nine taps in one pass: loads once, stores once
-                    a0, a1, a2 = wt[co, ci, 0, 0], wt[co, ci, 0, 1], wt[co, ci, 0, 2]
-                    a3, a4, a5 = wt[co, ci, 1, 0], wt[co, ci, 1, 1], wt[co, ci, 1, 2]
-                    a6, a7, a8 = wt[co, ci, 2, 0], wt[co, ci, 2, 1], wt[co, ci, 2, 2]
-                    b0, b1, b2 = wt[cb, ci, 0, 0], wt[cb, ci, 0, 1], wt[cb, ci, 0, 2]
-                    b3, b4, b5 = wt[cb, ci, 1, 0], wt[cb, ci, 1, 1], wt[cb, ci, 1, 2]
-                    b6, b7, b8 = wt[cb, ci, 2, 0], wt[cb, ci, 2, 1], wt[cb, ci, 2, 2]
-                    for p in range(span):
-                        u, v, z = np.uintp(p), np.uintp(p + wp), np.uintp(p + 2 * wp)
-                        s0, s1, s2 = src[u], src[u + np.uintp(1)], src[u + np.uintp(2)]
-                        s3, s4, s5 = src[v], src[v + np.uintp(1)], src[v + np.uintp(2)]
-                        s6, s7, s8 = src[z], src[z + np.uintp(1)], src[z + np.uintp(2)]
-                        wa[u] += (a0 * s0 + a1 * s1 + a2 * s2 + a3 * s3 + a4 * s4 + a5 * s5
-                                  + a6 * s6 + a7 * s7 + a8 * s8)
-                        wb[u] += (b0 * s0 + b1 * s1 + b2 * s2 + b3 * s3 + b4 * s4 + b5 * s5
-                                  + b6 * s6 + b7 * s7 + b8 * s8)
-                else:
-                    for i in range(kh):
-                        for j in range(kw):
-                            va, vb, off = wt[co, ci, i, j], wt[cb, ci, i, j], i * wp + j
-                            for p in range(span):
-                                sv = src[np.uintp(p + off)]
-                                wa[np.uintp(p)] += va * sv
-                                wb[np.uintp(p)] += vb * sv
+            _accumulate_pair(xp, wt, bias, has_bias, np.intp(b), co, cb, wa, wb)
             out_a, out_b = y[b, co].reshape(oh * ow), y[b, cb].reshape(oh * ow)
             for r in range(oh):
                 for q in range(ow):
@@ -231,10 +243,79 @@ def _s1_forward(xp, wt, bias, has_bias, y, relu):  # pragma: no cover - compiled
                         out_a[o], out_b[o] = wa[v], wb[v]
 
 
+@jit
+def _pool_2x2(wide, wp, out, at, want_at):  # pragma: no cover - compiled
+    """out (OH/2, OW/2) = relu of each 2x2 window's max in the wide rows (stride 2, the
+    last row and column dropped when odd); NaN where the window holds one. at: the
+    window max's wide index where out > 0, else -1 (ReLU's gradient mask: PyTorch's
+    max-pool backward routes the gradient to the first max of the rectified window,
+    which is the first max of the raw window when that is positive, and ReLU's
+    backward then drops it where the output is not)."""
+    ph2, pw2 = out.shape
+    for r in range(ph2):
+        t, u = 2 * r * wp, (2 * r + 1) * wp
+        for q in range(pw2):
+            i0, i2 = np.uintp(t + 2 * q), np.uintp(u + 2 * q)
+            i1, i3 = i0 + np.uintp(1), i2 + np.uintp(1)
+            v0, v1, v2, v3 = wide[i0], wide[i1], wide[i2], wide[i3]
+            nan = (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3)
+            best, pos = v0, i0  # strict: the first max in row-major order wins ties
+            if v1 > best:
+                best, pos = v1, i1
+            if v2 > best:
+                best, pos = v2, i2
+            if v3 > best:
+                best, pos = v3, i3
+            live = best > 0 and not nan
+            out[r, q] = best if live else (v0 + v1 + v2 + v3 if nan else 0)
+            if want_at:
+                at[r, q] = pos if live else -1
+
+
+@pjit(fastmath=FUSE_MATH)
+def _s1_forward_pool(xp, wt, bias, has_bias, oh, ow, y, at, want_at):  # pragma: no cover - compiled
+    """maxpool2x2(relu(conv)): _s1_forward's wide rows pooled as they are made; the
+    (N, C_out, OH, OW) output is never written."""
+    n, wp = xp.shape[0], xp.shape[3]
+    co_n = wt.shape[0]
+    span = (oh - 1) * wp + ow
+    for b in prange(n):
+        wa = np.empty(span, dtype=y.dtype)
+        wb = np.empty(span, dtype=y.dtype)
+        for co in range(0, co_n, 2):
+            cb = min(co + 1, co_n - 1)
+            _accumulate_pair(xp, wt, bias, has_bias, np.intp(b), co, cb, wa, wb)
+            _pool_2x2(wa, wp, y[b, co], at[b, co] if want_at else at[0, 0], want_at)
+            _pool_2x2(wb, wp, y[b, cb], at[b, cb] if want_at else at[0, 0], want_at)
+
+
+@jit(fastmath=REDUCE_MATH)
+def _pair_taps(xp, b, ga, gb, kh, kw, taps_a, taps_b):  # pragma: no cover - compiled
+    """taps_a (C_in, kH, kW) = the weight gradient of one output channel from its wide-row
+    gradient ga and image b of xp (taps_b likewise from gb)."""
+    c, hp, wp = xp.shape[1], xp.shape[2], xp.shape[3]
+    span = ga.size
+    for ci in range(c):
+        src = xp[b, ci].reshape(hp * wp)
+        if kh == 3 and kw == 3:  # all nine taps in one pass over the gradient
+            _grad_taps_3x3(src, ga, gb, wp, span, taps_a[ci], taps_b[ci])
+            continue
+        for i in range(kh):
+            for j in range(kw):
+                off = i * wp + j
+                acc_a, acc_b = ga.dtype.type(0), ga.dtype.type(0)
+                for p in range(span):
+                    sv = src[np.uintp(p + off)]
+                    acc_a += ga[np.uintp(p)] * sv
+                    acc_b += gb[np.uintp(p)] * sv
+                taps_a[ci, i, j] = acc_a
+                taps_b[ci, i, j] = acc_b
+
+
 @pjit(fastmath=REDUCE_MATH)
 def _s1_grad_weight(xp, gy, gw_part, gb_part, want_gb):  # pragma: no cover - compiled
-    n, c, hp, wp = xp.shape
-    co_n, _, kh, kw = gw_part.shape[1:]
+    n, wp = xp.shape[0], xp.shape[3]
+    co_n, kh, kw = gw_part.shape[1], gw_part.shape[3], gw_part.shape[4]
     oh, ow = gy.shape[2], gy.shape[3]
     span = (oh - 1) * wp + ow
     for b in prange(n):  # per-image partial sums, added up afterwards
@@ -254,21 +335,56 @@ def _s1_grad_weight(xp, gy, gw_part, gb_part, want_gb):  # pragma: no cover - co
                     sb += v2
             if want_gb:
                 gb_part[b, co], gb_part[b, cb] = sa, sb
-            for ci in range(c):
-                src = xp[b, ci].reshape(hp * wp)
-                if kh == 3 and kw == 3:  # all nine taps in one pass over gy
-                    _grad_taps_3x3(src, ga, gb, wp, span, gw_part[b, co, ci], gw_part[b, cb, ci])
-                    continue
-                for i in range(kh):
-                    for j in range(kw):
-                        off = i * wp + j
-                        acc_a, acc_b = gy.dtype.type(0), gy.dtype.type(0)
-                        for p in range(span):
-                            sv = src[np.uintp(p + off)]
-                            acc_a += ga[np.uintp(p)] * sv
-                            acc_b += gb[np.uintp(p)] * sv
-                        gw_part[b, co, ci, i, j] = acc_a
-                        gw_part[b, cb, ci, i, j] = acc_b
+            _pair_taps(xp, np.intp(b), ga, gb, kh, kw, gw_part[b, co], gw_part[b, cb])
+
+
+@jit
+def _unpool_wide(gp, at, wide):  # pragma: no cover - compiled
+    """wide = 0, then each pooled gradient gp[k] at its window max at[k] (none where
+    at[k] < 0); returns their sum (the bias gradient's share)."""
+    wide[:] = 0
+    s = wide.dtype.type(0)
+    for k in range(gp.size):
+        a = at[np.uintp(k)]
+        if a >= 0:
+            g = gp[np.uintp(k)]
+            wide[a] = g
+            s += g
+    return s
+
+
+@pjit(fastmath=REDUCE_MATH)
+def _s1_grad_weight_pooled(xp, gp, at, oh, ow, gw_part, gb_part, want_gb):  # pragma: no cover - compiled
+    """_s1_grad_weight from the gradient of _s1_forward_pool's output (gp) and its window
+    maxima (at): each image's wide-row gradient is built from the pooled one directly."""
+    n, wp = xp.shape[0], xp.shape[3]
+    co_n, kh, kw = gw_part.shape[1], gw_part.shape[3], gw_part.shape[4]
+    span = (oh - 1) * wp + ow
+    for b in prange(n):
+        ga = np.empty(span, dtype=gp.dtype)
+        gb = np.empty(span, dtype=gp.dtype)
+        for co in range(0, co_n, 2):
+            cb = min(co + 1, co_n - 1)
+            sa = _unpool_wide(gp[b, co].reshape(-1), at[b, co].reshape(-1), ga)
+            sb = _unpool_wide(gp[b, cb].reshape(-1), at[b, cb].reshape(-1), gb)
+            if want_gb:
+                gb_part[b, co], gb_part[b, cb] = sa, sb
+            _pair_taps(xp, np.intp(b), ga, gb, kh, kw, gw_part[b, co], gw_part[b, cb])
+
+
+@pjit
+def _unpool_dense(gp, at, wp, gy):  # pragma: no cover - compiled
+    """gy (N, C_out, OH, OW), the gradient of the convolution's own output, from the
+    pooled gradient gp and the wide indices at (for the input gradient)."""
+    n, c, oh, ow = gy.shape
+    for t in prange(n * c):
+        b, ch = t // c, t % c
+        dense, g, a = gy[b, ch], gp[b, ch].reshape(-1), at[b, ch].reshape(-1)
+        dense[:] = 0
+        for k in range(g.size):
+            w = a[np.uintp(k)]
+            if w >= 0:
+                dense[w // wp, w % wp] = g[np.uintp(k)]
 
 
 @jit(fastmath=REDUCE_MATH)
@@ -351,6 +467,57 @@ def backward(gy: np.ndarray, saved: Any) -> tuple[Any, Any, Any]:
     if direct_preferred(w_shape, stride):
         return _s1_backward(gy, x, weight, ph, pw, x_shape, w_shape, needs)
     return _gemm_backward(gy, x, weight, x_shape, w_shape, stride, (ph, pw), needs)
+
+
+POOL_WINDOW = ((2, 2), (2, 2), (0, 0))  # kernel, stride, padding: what _s1_forward_pool pools
+
+
+def forward_relu_pool(x: np.ndarray, weight: np.ndarray, bias: Any, stride: tuple[int, int],
+                      padding: tuple[int, int], window: tuple[tuple[int, int], ...],
+                      needs: tuple[bool, bool, bool]) -> tuple[np.ndarray, Any] | None:
+    """(maxpool(relu(conv(x))), saved) for a direct convolution and POOL_WINDOW, in one
+    pass that never writes the convolution's (N, C_out, OH, OW) output; None for any
+    other shape (the caller then runs the three kernels)."""
+    if window != POOL_WINDOW or not direct_preferred(weight.shape, stride):
+        return None
+    ph, pw = padding
+    n, _, h, w = x.shape
+    c_out, c_in, kh, kw = weight.shape
+    oh, ow = output_size(h, kh, 1, ph), output_size(w, kw, 1, pw)
+    xp = _pad(x, ph, pw)
+    want_at = any(needs)
+    y = scratch((n, c_out, oh // 2, ow // 2), x.dtype)
+    at = scratch(y.shape if want_at else (1, 1, 1, 1), flat_index_dtype(*xp.shape[2:]))
+    has_bias = bias is not None
+    b = bias if has_bias else weight.reshape(-1)[:1]
+    launch(_s1_forward_pool, n * c_out * oh * ow * c_in, tuning(PARALLEL), xp, weight, b,
+           has_bias, oh, ow, y, at, want_at)
+    need_x, need_w, _ = needs
+    saved = (x if need_w else None, weight if need_x else None, at if want_at else None,
+             x.shape, weight.shape, (oh, ow), padding, needs)
+    return y, saved
+
+
+def backward_relu_pool(gy: np.ndarray, saved: Any) -> tuple[Any, Any, Any]:
+    """(gx, gw, gb) from the pooled output's gradient gy (N, C_out, PH, PW), any layout."""
+    x, weight, at, x_shape, w_shape, (oh, ow), (ph, pw), (need_x, need_w, need_b) = saved
+    gp = np.ascontiguousarray(gy)
+    n, c_out = gp.shape[:2]
+    gx = gw = gb = None
+    if need_w:
+        gw_part = np.empty((n,) + w_shape, dtype=gp.dtype)
+        gb_part = np.empty((n, c_out), dtype=gp.dtype)
+        launch(_s1_grad_weight_pooled, n * c_out * oh * ow * x_shape[1], tuning(PARALLEL),
+               _pad(x, ph, pw), gp, at, oh, ow, gw_part, gb_part, need_b)
+        gw = gw_part.sum(axis=0)
+        gb = gb_part.sum(axis=0) if need_b else None
+    elif need_b:
+        gb = np.where(at >= 0, gp, 0).sum(axis=(0, 2, 3), dtype=gp.dtype)
+    if need_x:
+        dense = scratch((n, c_out, oh, ow), gp.dtype)
+        launch(_unpool_dense, dense.size, tuning(PARALLEL), gp, at, x_shape[3] + 2 * pw, dense)
+        gx = _s1_grad_input(dense, weight, ph, pw, x_shape)
+    return gx, gw, gb
 
 
 def _gemm_forward(x: np.ndarray, weight: np.ndarray, bias: Any, stride: tuple[int, int],
