@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from minidl import backend as B
 from minidl.autograd.tensor import Tensor
 from minidl.nn import init
+from minidl.nn.activation import fused_relu_forward
 from minidl.nn.module import Module, Parameter, floating_input
-from minidl.ops.linear import linear
+from minidl.ops.linear import linear, linear_relu
 
 
 def _check_features(name: str, value: Any) -> int:
@@ -40,12 +42,24 @@ class Dense(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x (..., in), floating (cast to the weight's dtype) -> (..., out)."""
+        return linear(self._checked(x), self.weight, self.bias)
+
+    def forward_relu(self, x: Tensor) -> Tensor:
+        """relu(self.forward(x)) as one op (nn.Sequential calls it for a Dense followed by a
+        ReLU): the same numbers, the product rectified in place."""
+        return linear_relu(self._checked(x), self.weight, self.bias)
+
+    def _fused_forward(self, following: Sequence[Module]) -> tuple[Callable[[Tensor], Tensor], int] | None:
+        """forward_relu for a plain ReLU after a plain Dense (`fused_relu_forward`)."""
+        return fused_relu_forward(self, following, (Dense,))
+
+    def _checked(self, x: Any) -> Tensor:
         x = floating_input("Dense", x, self.weight.dtype)
         shape = tuple(x.shape)
         if not shape or shape[-1] != self.in_features:
             raise ValueError(f"Dense: expected input of shape (..., {self.in_features}), "
                              f"got {shape}")
-        return linear(x, self.weight, self.bias)
+        return x
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -10,13 +10,19 @@ from typing import Any
 
 from minidl.autograd.function import Function
 from minidl.backend import array_module
+from minidl.kernels import activation as activation_kernel
 from minidl.kernels._workspace import scratch
 
 
 class Linear(Function):
-    """x @ W (+ b) in one graph node; saves only what the requested gradients need."""
+    """x @ W (+ b), then max(y, 0) when `relu` (a Dense and the ReLU after it in one node,
+    nn.Sequential's fusion: the product's buffer rectified in place), in one graph node;
+    saves only what the requested gradients need, and the ReLU's backward its output."""
 
     fresh_grads = True  # products and sums, or workspace arrays
+
+    def __init__(self, relu: bool = False) -> None:
+        self.relu = relu
 
     def forward(self, x: Any, w: Any, b: Any = None) -> Any:
         if w.ndim != 2:
@@ -37,10 +43,16 @@ class Linear(Function):
                 y += b  # in place: no second (N, out) temporary
             else:
                 y = y + b  # b is the wider dtype: promote as NumPy would
+        if self.relu:  # y is this op's own buffer: rectified in place
+            y, _ = activation_kernel.relu_forward(y, (False,), out=y)
+            self.y = y if any(self.needs_input_grad) else None
         return y.reshape(x.shape[:-1] + (w.shape[1],))
 
     def backward(self, gy: Any) -> tuple[Any, ...]:
         need = self.needs_input_grad
+        if self.relu:
+            g = gy.reshape(self.y.shape)
+            gy = activation_kernel.relu_backward_from_output(g, self.y, out=self.overwritable(0, g))
         gy2 = gy.reshape(-1, gy.shape[-1])
         gx = _product(gy2, self.w.T).reshape(self.x_shape) if need[0] else None
         gw = self.x2.T @ gy2 if need[1] else None
@@ -60,6 +72,15 @@ def _product(a: Any, b: Any) -> Any:
 
 def linear(x: Any, weight: Any, bias: Any = None) -> Any:
     """x @ weight + bias with weight (in, out), bias (out,) or None; x (..., in) -> (..., out)."""
-    if bias is None:
-        return Linear()(x, weight)
-    return Linear()(x, weight, bias)
+    return _linear(x, weight, bias, relu=False)
+
+
+def linear_relu(x: Any, weight: Any, bias: Any = None) -> Any:
+    """relu(linear(x, weight, bias)) as one op: the same numbers, without a pass and an
+    array of its own for the ReLU's forward."""
+    return _linear(x, weight, bias, relu=True)
+
+
+def _linear(x: Any, weight: Any, bias: Any, relu: bool) -> Any:
+    fn = Linear(relu)
+    return fn(x, weight) if bias is None else fn(x, weight, bias)

@@ -124,13 +124,19 @@ def test_relu_masks_in_place_a_gradient_nothing_else_holds(backend, monkeypatch)
     from minidl.kernels import activation as K  # noqa: PLC0415
 
     outs = []
-    plain = K.relu_backward
+    plain, from_output = K.relu_backward, K.relu_backward_from_output
     monkeypatch.setattr(K, "relu_backward", lambda gy, saved, out=None: outs.append(out is gy) or plain(gy, saved, out))
-    model = md.nn.Sequential(md.nn.Dense(3, 4), md.nn.ReLU(), md.nn.Dense(4, 2)).to(backend).astype("float64")
+    monkeypatch.setattr(K, "relu_backward_from_output",
+                        lambda gy, y, out=None: outs.append(out is gy) or from_output(gy, y, out))
+    first = md.nn.Dense(3, 4).to(backend).astype("float64")
+    second = md.nn.Dense(4, 2).to(backend).astype("float64")
     x = md.randn(5, 3).to(backend).astype("float64")
-    model(x).sum().backward()
-    assert outs == [True]  # the Dense's input gradient, made for the ReLU alone
-    assert md.gradcheck(lambda t: model(t), x.requires_grad_())
+    second(F.relu(first(x))).sum().backward()
+    assert outs == [True]  # the ReLU op masks the Dense's input gradient, made for it alone
+    fused = md.nn.Sequential(first, md.nn.ReLU(), second)
+    fused(x).sum().backward()
+    assert outs == [True, True]  # so does the fused Dense + ReLU
+    assert md.gradcheck(lambda t: fused(t), x.requires_grad_())
 
 
 def test_intermediate_tensors_get_no_grad(backend):

@@ -98,6 +98,34 @@ def test_gpu_relu_equals_reference(runner, dtype, shape, seed):
                                   reference.relu_backward(gy, saved_ref))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_forward_into_its_own_input(dtype):
+    """out=x rectifies in place (a fused Dense's product buffer), on every implementation,
+    with the gradient's mask taken before x is overwritten."""
+    from minidl.kernels.activation import cpu  # noqa: PLC0415
+
+    x = _with_zeros((5, 7), dtype, 3)
+    x.reshape(-1)[2] = np.nan
+    want, mask = reference.relu_forward(x.copy())
+    for impl in (reference, cpu):
+        y = x.copy()
+        out, saved = impl.relu_forward(y, (True,), out=y)
+        assert out is y
+        np.testing.assert_array_equal(y, want)
+        gy = rand(y.shape, dtype, 4)
+        np.testing.assert_array_equal(impl.relu_backward(gy, saved), reference.relu_backward(gy, mask))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gpu_relu_forward_into_its_own_input(runner, dtype):
+    x = _with_zeros((5, 7), dtype, 3)
+    want, _ = reference.relu_forward(x)
+    y = runner.to(x)
+    out, _ = gpu.relu_forward(y, (True,), out=y)
+    assert out is y
+    np.testing.assert_array_equal(runner.back(y), want)
+
+
 def test_route_sends_strided_and_integer_input_to_the_reference():
     def ran(x):
         _, (impl, _) = K.relu_forward(x)

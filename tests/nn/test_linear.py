@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minidl as md
+import minidl.functional as F
 from minidl import nn
 from tests.helpers import assert_close, rand_tensor
 from tests.strategies import shapes
@@ -111,3 +112,24 @@ def test_numpy_integer_sizes_are_accepted():
 def test_lists_and_arrays_are_input_too():
     layer = nn.Dense(2, 1)
     np.testing.assert_array_equal(layer([[1.0, 2.0]]).numpy(), layer(np.array([[1.0, 2.0]])).numpy())
+
+
+def test_sequential_fuses_dense_and_relu_with_the_same_numbers():
+    """Sequential runs Dense + ReLU as one op (Dense.forward_relu): same outputs and
+    gradients as the two layers one after the other, one graph node fewer."""
+    md.manual_seed(0)
+    dense = nn.Dense(5, 7)
+    model = nn.Sequential(dense, nn.ReLU(), nn.Dense(7, 2))
+    x = md.tensor(np.random.default_rng(0).standard_normal((2, 3, 5)), dtype="float32",
+                  requires_grad=True)
+    fused = model(x)
+    assert fused.creator.inputs[0].creator.relu  # the second Dense's input: the fused Dense
+    fused.sum().backward()
+    grads = [t.grad.numpy().copy() for t in (x, dense.weight, dense.bias)]
+    for t in (x, dense.weight, dense.bias):
+        t.grad = None
+    apart = model[2](F.relu(dense(x)))
+    apart.sum().backward()
+    np.testing.assert_allclose(fused.numpy(), apart.numpy(), rtol=1e-6, atol=1e-6)
+    for got, t in zip(grads, (x, dense.weight, dense.bias)):
+        np.testing.assert_allclose(got, t.grad.numpy(), rtol=1e-5, atol=1e-5)

@@ -22,6 +22,20 @@ def test_gradcheck_any_batch_dims(backend, batch, n_in, n_out, bias):
     assert md.gradcheck(F.linear, *args)
 
 
+@given(batch=shapes(0, 3, max_side=3), n_in=st.integers(1, 4), n_out=st.integers(1, 4),
+       bias=st.booleans())
+def test_linear_relu_gradcheck_and_numbers(backend, batch, n_in, n_out, bias):
+    """The fused op (nn.Sequential's Dense + ReLU) in float64: relu(linear) exactly, and
+    gradcheck (random inputs sit off the kink)."""
+    from minidl.ops.linear import linear_relu  # noqa: PLC0415
+
+    x = rand_tensor(batch + (n_in,), backend, seed=1)
+    w = rand_tensor((n_in, n_out), backend, seed=2)
+    args = (x, w, rand_tensor((n_out,), backend, seed=3)) if bias else (x, w)
+    assert_close(linear_relu(*args), F.relu(F.linear(*args)))
+    assert md.gradcheck(linear_relu, *args)
+
+
 def test_known_values_and_gradients(backend):
     x = md.tensor([[1.0, 2.0], [3.0, 4.0]], dtype="float64", requires_grad=True, device=backend)
     w = md.tensor([[1.0, 0.0, -1.0], [2.0, 1.0, 0.0]], dtype="float64", requires_grad=True,

@@ -8,9 +8,10 @@ ReLU (y = max(x, 0), NaN passes through; gradient 0 at 0, as PyTorch) has three
 implementations: reference.py (saves the mask x > 0, and only when `needs[0]`, the op's
 needs_input_grad), cpu.py (Numba) and gpu.py (CuPy), which save y itself (> 0 exactly
 where x > 0); the backward runs where the forward did, and
-`relu_backward_from_output(gy, y)` takes y (a fused conv's rectified output). Both ReLU
-backwards take `out=`, a C-contiguous array of gy's shape and dtype to write into: gy
-itself when the caller may overwrite it (each element is read before it is written). GELU
+`relu_backward_from_output(gy, y)` takes y (a fused conv's rectified output). The ReLU
+forward and both backwards take `out=`, a C-contiguous array of the result's shape and
+dtype to write into: the input itself when the caller may overwrite it (each element is
+read before it is written). GELU
 (approximate="none" | "tanh", saves its input) runs in cpu.py (Numba) for float NumPy
 arrays, else reference.py. The others are plain array code on NumPy and CuPy alike
 (reference.py): sigmoid, tanh, softmax(x, axis), log_softmax(x, axis) save their output;
@@ -61,10 +62,11 @@ def _implementation(*arrays: Any) -> Any:
     return reference
 
 
-def relu_forward(x: Any, needs: Sequence[bool] = (True,)) -> tuple[Any, Any]:
-    """(max(x, 0), saved for `relu_backward`); saves nothing when not needs[0]."""
-    impl = _implementation(x)  # a strided x goes to the reference: a copy would cost as much
-    y, saved = impl.relu_forward(x, (bool(needs[0]),))
+def relu_forward(x: Any, needs: Sequence[bool] = (True,), out: Any = None) -> tuple[Any, Any]:
+    """(max(x, 0), saved for `relu_backward`); saves nothing when not needs[0]; y into
+    `out` when given (C-contiguous, of x's shape and dtype; x itself rectifies in place)."""
+    impl = _implementation(x, out)  # a strided x goes to the reference: a copy would cost as much
+    y, saved = impl.relu_forward(x, (bool(needs[0]),), out)
     return y, (impl, saved)
 
 

@@ -54,9 +54,11 @@ def _relu_backward(gy, y, gx):  # pragma: no cover - compiled
         gx[i] = relu_grad(gy[i], y[i])
 
 
-def relu_forward(x: np.ndarray, needs: Sequence[bool] = (True,)) -> tuple[np.ndarray, Any]:
-    """(y, saved) with saved = y itself (see the module note); x C-contiguous."""
-    y = scratch(x.shape, x.dtype)
+def relu_forward(x: np.ndarray, needs: Sequence[bool] = (True,), out: Any = None
+                 ) -> tuple[np.ndarray, Any]:
+    """(y, saved) with saved = y itself (see the module note), y into `out` (C-contiguous,
+    x itself allowed) when given; x C-contiguous."""
+    y = scratch(x.shape, x.dtype) if out is None else out
     launch(_relu_forward, x.size, tuning(PARALLEL), x.reshape(-1), y.reshape(-1))
     return y, (y if needs[0] else None)
 

@@ -24,10 +24,11 @@ extern "C" __global__ void relu_backward(const T* gy, const T* y, T* gx, I total
 """
 
 
-def relu_forward(x: Any, needs: Sequence[bool] = (True,)) -> tuple[Any, Any]:
-    """(max(x, 0), y): x C-contiguous."""
+def relu_forward(x: Any, needs: Sequence[bool] = (True,), out: Any = None) -> tuple[Any, Any]:
+    """(max(x, 0), y), y into `out` (C-contiguous, x itself allowed) when given; x
+    C-contiguous."""
     xp = array_module(x)
-    y = xp.empty_like(x)
+    y = xp.empty_like(x) if out is None else out
     index = build.index_dtype(x.size)
     build.launch(SOURCE, "relu_forward", x.dtype, index, x.size, (x, y) + build.scalars(index, x.size))
     return y, (y if needs[0] else None)

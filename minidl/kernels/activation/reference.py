@@ -12,10 +12,11 @@ from typing import Any
 from minidl.backend import array_module
 
 
-def relu_forward(x: Any, needs: Sequence[bool] = (True,)) -> tuple[Any, Any]:
+def relu_forward(x: Any, needs: Sequence[bool] = (True,), out: Any = None) -> tuple[Any, Any]:
     """(max(x, 0), the mask x > 0); NaN passes through. The mask only when a gradient is
-    needed."""
-    return array_module(x).maximum(x, 0), (x > 0 if needs[0] else None)
+    needed; y into `out` when given."""
+    mask = x > 0 if needs[0] else None  # before `out` (x itself, maybe) is written
+    return array_module(x).maximum(x, 0, out=out), mask
 
 
 def relu_backward(gy: Any, saved: Any, out: Any = None) -> Any:
