@@ -308,3 +308,29 @@ def test_integer_images_are_cast_to_float32_and_names_are_keras_ones():
     assert [l.name for l in model.layers] == ["conv2d", "flatten", "dense"] and model.name == "sequential"
     out = model.predict(np.ones((3, 5, 5, 1), np.uint8), verbose=0)
     assert out.dtype == np.float32 and out.shape == (3, 2)
+
+
+@pytest.mark.parametrize("make", [lambda act: layers.Dense(6, activation=act),
+                                  lambda act: layers.Conv2D(4, 3, padding="same", activation=act)],
+                         ids=["Dense", "Conv2D"])
+def test_relu_activation_runs_fused_with_the_same_numbers(make):
+    """activation="relu" runs the layer's op fused with the ReLU (one graph node): the same
+    outputs and gradients as the linear layer followed by an Activation("relu")."""
+    shape = (2, 5, 5, 3)
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    fused, linear = make("relu"), make(None)
+    fused(md.tensor(x)), linear(md.tensor(x))  # built
+    linear.set_weights(fused.get_weights())
+    results = []
+    for layer, after in ((fused, lambda t: t), (linear, layers.Activation("relu"))):
+        xt = md.tensor(x, requires_grad=True)
+        y = after(layer(xt))
+        results.append((y, xt))
+    (y_f, x_f), (y_l, x_l) = results
+    op = y_f.creator if isinstance(fused, layers.Dense) else y_f.creator.inputs[0].creator
+    assert op.relu  # the layer's op rectified its own output
+    np.testing.assert_array_equal(y_f.numpy(), y_l.numpy())
+    y_f.sum().backward()
+    y_l.sum().backward()
+    np.testing.assert_allclose(x_f.grad.numpy(), x_l.grad.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(fused.kernel.grad.numpy(), linear.kernel.grad.numpy(), rtol=1e-6, atol=1e-6)

@@ -16,7 +16,7 @@ from minidl import nn
 from minidl.autograd.tensor import Tensor
 from minidl.keras.layers.base import Layer, Shape
 from minidl.keras.layers.core import KernelLayer, check_channels_last, positive_int
-from minidl.ops.conv import as_pair, conv2d
+from minidl.ops.conv import as_pair, conv2d, conv2d_relu
 from minidl.ops.pool import max_pool2d
 from minidl.ops.shape import concatenate
 
@@ -122,7 +122,7 @@ class Conv2D(KernelLayer):
                 for n, k, s in zip(input_shape[1:3], self.kernel_size, self.strides))
         return (input_shape[0], h, w, self.filters)
 
-    def pre_activation(self, x: Tensor) -> Tensor:
+    def pre_activation(self, x: Tensor, relu: bool = False) -> Tensor:
         spatial(self, x, "inputs")
         channels = self.conv.in_channels
         if x.shape[-1] != channels:
@@ -136,7 +136,8 @@ class Conv2D(KernelLayer):
                 padding = (pads[0], pads[2])
             else:
                 x = pad_hw(x, pads, 0.0, (1, 2))
-        y = conv2d(x.transpose(0, 3, 1, 2), self.conv.weight, self.conv.bias, self.strides, padding)
+        op = conv2d_relu if relu else conv2d
+        y = op(x.transpose(0, 3, 1, 2), self.conv.weight, self.conv.bias, self.strides, padding)
         return y.transpose(0, 2, 3, 1)
 
     def get_config(self) -> dict[str, Any]:

@@ -36,10 +36,14 @@ class KernelLayer(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
 
-    def pre_activation(self, x: Tensor) -> Tensor:
+    def pre_activation(self, x: Tensor, relu: bool = False) -> Tensor:
+        """The layer's output before its activation (rectified when `relu`: the core's op
+        fused with the ReLU, the same numbers)."""
         raise NotImplementedError
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.activation is activations.relu:
+            return self.pre_activation(x, relu=True)
         return self.activation(self.pre_activation(x))
 
     def init_weights(self, fans: tuple[int, int]) -> None:
@@ -91,13 +95,13 @@ class Dense(KernelLayer):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return tuple(input_shape[:-1]) + (self.units,)
 
-    def pre_activation(self, x: Tensor) -> Tensor:
+    def pre_activation(self, x: Tensor, relu: bool = False) -> Tensor:
         features = self.linear.in_features
         if x.ndim < 2 or x.shape[-1] != features:
             hint = " (add a Flatten layer before it to flatten images)" if x.ndim > 2 else ""
             raise ValueError(f"Dense '{self.name}': expected inputs of shape (batch, ..., {features}), "
                              f"got {tuple(x.shape)}{hint}")
-        return self.linear(x)
+        return self.linear.forward_relu(x) if relu else self.linear(x)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "units": self.units}
