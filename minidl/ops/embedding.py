@@ -10,6 +10,7 @@ from minidl import backend as B
 from minidl.autograd.function import Function
 from minidl.autograd.tensor import Tensor, tensor
 from minidl.backend import array_module
+from minidl.kernels import embedding as embedding_kernel
 
 
 class Embedding(Function):
@@ -48,12 +49,9 @@ class Embedding(Function):
         return xp.where(valid[..., None], out, fill)
 
     def backward(self, gy: Any) -> tuple[None, Any]:
-        xp = array_module(gy)
-        gw = xp.zeros(self.weight_shape, dtype=gy.dtype)
-        if self.valid is not None:
-            gy = xp.where(self.valid[..., None], gy, 0)  # bad ids (GPU) add nothing
-        B.scatter_add(gw, self.ids, gy)
-        return None, gw
+        if self.valid is not None:  # bad ids (GPU) add nothing
+            gy = array_module(gy).where(self.valid[..., None], gy, 0)
+        return None, embedding_kernel.backward(self.ids, gy, self.weight_shape)
 
 
 def embedding(ids: Any, weight: Any) -> Any:
