@@ -454,15 +454,21 @@ class Sequential(Module):
         i = 0
         while i < len(layers):
             fused = layers[i]._fused_forward(layers[i + 1:i + 3]) if i + 1 < len(layers) else None
-            if fused is not None:
-                try:
-                    x = fused[0](x)
-                    i += 1 + fused[1]
-                    continue
-                except Exception:  # noqa: BLE001 - the layers one by one raise it again,
-                    pass           # naming the layer it belongs to (the fusable ones keep no state)
-            x = self._run_layer(i, layers[i], x)
-            i += 1
+            if fused is None:
+                x = self._run_layer(i, layers[i], x)
+                i += 1
+                continue
+            try:
+                x = fused[0](x)
+            except Exception:
+                # run the fused layers one by one (they keep no state), so that a bad input
+                # is named at the layer it belongs to; if they all pass, the fused op's own
+                # failure is raised as it is
+                y = x
+                for j in range(i, i + 1 + fused[1]):
+                    y = self._run_layer(j, layers[j], y)
+                raise
+            i += 1 + fused[1]
         return x
 
     @staticmethod

@@ -171,6 +171,19 @@ def test_a_fused_pool_that_does_not_fit_is_named_at_its_own_position():
         model(md.zeros((1, 1, 6, 6)))
 
 
+def test_a_fused_op_failing_on_good_input_is_not_hidden(monkeypatch):
+    """The layers one by one pass: the fused op's own error is raised, not run around."""
+    from minidl.kernels import conv as conv_kernel  # noqa: PLC0415
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("fused kernel broke")
+
+    monkeypatch.setattr(conv_kernel, "forward_relu_pool", broken)
+    model = nn.Sequential(nn.Conv2D(1, 2, 3), nn.ReLU(), nn.MaxPool2D(2))
+    with pytest.raises(RuntimeError, match="fused kernel broke"):
+        model(md.zeros((1, 1, 6, 6)))
+
+
 def test_sequential_does_not_fuse_a_subclass_or_a_wrapped_forward():
     class Scaled(nn.ReLU):
         def forward(self, x):

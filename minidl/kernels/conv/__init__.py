@@ -20,8 +20,8 @@ Implementations: reference.py (im2col + one product, NumPy and CuPy alike), cpu.
 the reference's product). cpu.py alone fuses the pooling (`forward_relu_pool`): for a
 stride-1 direct convolution with 2x2 windows it pools the output rows as it makes them,
 so the full-size output is never written; everywhere else the convolution (with its
-ReLU), then the pooling run one after the other. Each saves what it likes, so `saved` remembers which one ran
-and the backward runs there too.
+ReLU), then the pooling run one after the other. Each saves what it likes, so `saved`
+remembers which one ran and the backward runs there too.
 """
 from __future__ import annotations
 
