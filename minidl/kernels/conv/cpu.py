@@ -24,6 +24,7 @@ from minidl.kernels._numba import FUSE_MATH, REDUCE_MATH, jit, launch, pjit
 from minidl.kernels._route import tuning
 from minidl.kernels._workspace import scratch
 from minidl.kernels.activation.cpu import put_relu, relu_inplace
+from minidl.kernels.pool.cpu import window_2x2
 
 PARALLEL = "MINIDL_PARALLEL_MIN"
 # Inner loops index with np.uintp: Numba wraps negative signed indices around, and that
@@ -255,19 +256,13 @@ def _pool_2x2(wide, wp, out, at, want_at):  # pragma: no cover - compiled
     for r in range(ph2):
         t, u = 2 * r * wp, (2 * r + 1) * wp
         for q in range(pw2):
-            i0, i2 = np.uintp(t + 2 * q), np.uintp(u + 2 * q)
-            i1, i3 = i0 + np.uintp(1), i2 + np.uintp(1)
-            v0, v1, v2, v3 = wide[i0], wide[i1], wide[i2], wide[i3]
-            nan = (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3)
-            best, pos = v0, i0  # strict: the first max in row-major order wins ties
-            if v1 > best:
-                best, pos = v1, i1
-            if v2 > best:
-                best, pos = v2, i2
-            if v3 > best:
-                best, pos = v3, i3
+            top, bottom = np.uintp(t + 2 * q), np.uintp(u + 2 * q)
+            best, pos, nan = window_2x2(wide, top, bottom)
             live = best > 0 and not nan
-            out[r, q] = best if live else (v0 + v1 + v2 + v3 if nan else 0)
+            if not live:  # 0, or the window's NaN (its sum: a NaN of the window)
+                best = (wide[top] + wide[top + np.uintp(1)] + wide[bottom] + wide[bottom + np.uintp(1)]
+                        if nan else 0)
+            out[r, q] = best
             if want_at:
                 at[r, q] = pos if live else -1
 

@@ -12,7 +12,7 @@ import numpy as np
 from numba import prange
 
 from minidl.kernels._geometry import flat_index_dtype, output_size
-from minidl.kernels._numba import launch, pjit
+from minidl.kernels._numba import jit, launch, pjit
 from minidl.kernels._route import tuning
 from minidl.kernels._workspace import scratch
 
@@ -49,6 +49,25 @@ def _forward(x, kh, kw, sh, sw, ph, pw, y, argmax, want_argmax):  # pragma: no c
                     argmax[b, ch, r, q] = at
 
 
+@jit
+def window_2x2(src, top, bottom):  # pragma: no cover - compiled
+    """(max, its index, NaN seen) of the 2x2 window src[top], src[top + 1], src[bottom],
+    src[bottom + 1] (unsigned indexes: no wrap-around branch, so callers' loops
+    vectorise). The max is compared with plain `>`, so the first max in row-major order
+    wins ties and a NaN is only reported, not chosen."""
+    i1, i3 = top + np.uintp(1), bottom + np.uintp(1)
+    v0, v1, v2, v3 = src[top], src[i1], src[bottom], src[i3]
+    nan = (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3)
+    best, pos = v0, top
+    if v1 > best:
+        best, pos = v1, i1
+    if v2 > best:
+        best, pos = v2, bottom
+    if v3 > best:
+        best, pos = v3, i3
+    return best, pos, nan
+
+
 @pjit
 def _forward_2x2(x, y, argmax, want_argmax):  # pragma: no cover - compiled
     """kernel 2, stride 2, no padding: the common case, without bounds arithmetic.
@@ -71,17 +90,8 @@ def _forward_2x2(x, y, argmax, want_argmax):  # pragma: no cover - compiled
             t0, b0, o0 = 2 * r * w, (2 * r + 1) * w, r * ow
             for q in range(ow):
                 k = np.uintp(2 * q)
-                # unsigned indexes: no wrap-around branch, so the loop vectorises
-                i0, i1, i2, i3 = np.uintp(t0) + k, np.uintp(t0 + 1) + k, np.uintp(b0) + k, np.uintp(b0 + 1) + k
-                v0, v1, v2, v3 = plane[i0], plane[i1], plane[i2], plane[i3]
-                nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3)
-                best, pos = v0, i0  # strict: the first max in row-major order wins ties
-                if v1 > best:
-                    best, pos = v1, i1
-                if v2 > best:
-                    best, pos = v2, i2
-                if v3 > best:
-                    best, pos = v3, i3
+                best, pos, seen = window_2x2(plane, np.uintp(t0) + k, np.uintp(b0) + k)
+                nan |= seen
                 out[np.uintp(o0 + q)] = best
                 if want_argmax:
                     at[np.uintp(o0 + q)] = pos
