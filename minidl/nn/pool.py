@@ -4,17 +4,14 @@ from __future__ import annotations
 from typing import Any
 
 from minidl.autograd.tensor import Tensor
-from minidl.kernels._geometry import as_pair
 from minidl.nn.module import Module
-from minidl.ops.pool import adaptive_avg_pool2d, adaptive_output_size, avg_pool2d, max_pool2d
+from minidl.ops.pool import adaptive_avg_pool2d, adaptive_output_size, avg_pool2d, max_pool2d, pool_window
 
 
 def _pool_arguments(layer: str, kernel_size: Any, stride: Any, padding: Any
                     ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
     """(kernel, stride, padding) pairs; stride defaults to the kernel; padding at most half."""
-    kernel = as_pair(kernel_size, "kernel_size", layer, 1)
-    stride_ = kernel if stride is None else as_pair(stride, "stride", layer, 1)
-    padding_ = as_pair(padding, "padding", layer, 0)
+    kernel, stride_, padding_ = pool_window(kernel_size, stride, padding, layer)
     if padding_[0] > kernel[0] // 2 or padding_[1] > kernel[1] // 2:
         raise ValueError(f"{layer}: padding should be at most half of the kernel size, got "
                          f"padding {padding_} for kernel_size {kernel}")

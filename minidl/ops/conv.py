@@ -12,7 +12,7 @@ from minidl.autograd.tensor import Tensor, as_tensor
 from minidl.kernels import activation as activation_kernel
 from minidl.kernels import conv as conv_kernel
 from minidl.kernels._geometry import as_pair, output_size
-from minidl.ops.pool import check_window
+from minidl.ops.pool import check_window, pool_window
 
 
 class Conv2d(Function):
@@ -70,13 +70,20 @@ def conv2d_relu(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding:
 
 
 def _conv2d(x: Any, weight: Any, bias: Any, stride: Any, padding: Any, relu: bool) -> Tensor:
+    x, weight, bias, stride_, padding_ = _checked_arguments(x, weight, bias, stride, padding)
+    fn = Conv2d(stride_, padding_, relu)
+    return fn(x, weight) if bias is None else fn(x, weight, bias)
+
+
+def _checked_arguments(x: Any, weight: Any, bias: Any, stride: Any, padding: Any
+                       ) -> tuple[Tensor, Tensor, Tensor | None, tuple[int, int], tuple[int, int]]:
+    """(x, weight, bias) as tensors and (stride, padding) as pairs, their shapes checked."""
     x, weight = as_tensor(x), as_tensor(weight)
     bias = None if bias is None else as_tensor(bias)
     stride_ = as_pair(stride, "stride", "conv2d", 1)
     padding_ = as_pair(padding, "padding", "conv2d", 0)
     _check_shapes(x, weight, bias, stride_, padding_)
-    fn = Conv2d(stride_, padding_, relu)
-    return fn(x, weight) if bias is None else fn(x, weight, bias)
+    return x, weight, bias, stride_, padding_
 
 
 class Conv2dReluMaxPool2d(Function):
@@ -104,14 +111,8 @@ def conv2d_relu_max_pool2d(x: Any, weight: Any, bias: Any = None, stride: Any = 
                            ) -> Tensor:
     """max_pool2d(relu(conv2d(x, weight, bias, stride, padding)), kernel_size, pool_stride,
     pool_padding) as one op: x (N, C_in, H, W) -> (N, C_out, PH, PW)."""
-    x, weight = as_tensor(x), as_tensor(weight)
-    bias = None if bias is None else as_tensor(bias)
-    stride_ = as_pair(stride, "stride", "conv2d", 1)
-    padding_ = as_pair(padding, "padding", "conv2d", 0)
-    _check_shapes(x, weight, bias, stride_, padding_)
-    kernel = as_pair(kernel_size, "kernel_size", "max_pool2d", 1)
-    window = (kernel, kernel if pool_stride is None else as_pair(pool_stride, "stride", "max_pool2d", 1),
-              as_pair(pool_padding, "padding", "max_pool2d", 0))
+    x, weight, bias, stride_, padding_ = _checked_arguments(x, weight, bias, stride, padding)
+    window = pool_window(kernel_size, pool_stride, pool_padding, "max_pool2d")
     conv_shape = (x.shape[0], weight.shape[0]) + tuple(
         output_size(x.shape[2 + a], weight.shape[2 + a], stride_[a], padding_[a]) for a in (0, 1))
     check_window(conv_shape, window[0], window[2], "max_pool2d")

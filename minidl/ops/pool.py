@@ -77,6 +77,15 @@ def _check(x: Tensor, kernel: tuple[int, int], stride: tuple[int, int],
     check_window(tuple(x.shape), kernel, padding, op)
 
 
+def pool_window(kernel_size: Any, stride: Any, padding: Any, op: str
+                ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """(kernel, stride, padding) pairs from ints or pairs; stride defaults to the kernel;
+    `op` names the caller in errors."""
+    kernel = as_pair(kernel_size, "kernel_size", op, 1)
+    stride_ = kernel if stride is None else as_pair(stride, "stride", op, 1)
+    return kernel, stride_, as_pair(padding, "padding", op, 0)
+
+
 def check_window(shape: tuple[int, ...], kernel: tuple[int, int], padding: tuple[int, int],
                  op: str) -> None:
     """The window fits the padded (N, C, H, W) `shape`; the padding is at most half of it."""
@@ -97,9 +106,7 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -
     output sizes round down. The gradient goes to the first max of each window on ties.
     """
     x = as_tensor(x)
-    kernel = as_pair(kernel_size, "kernel_size", "max_pool2d", 1)
-    stride_ = kernel if stride is None else as_pair(stride, "stride", "max_pool2d", 1)
-    padding_ = as_pair(padding, "padding", "max_pool2d", 0)
+    kernel, stride_, padding_ = pool_window(kernel_size, stride, padding, "max_pool2d")
     _check(x, kernel, stride_, padding_)
     if x.dtype.kind not in "iuf":  # as torch: no max pooling of bool (or complex) tensors
         raise TypeError(f"max_pool2d: expected an integer or floating tensor, got dtype {x.dtype}")
@@ -115,9 +122,7 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -
     is divided by kH*kW; OH = (H + 2*pH - kH) // sH + 1.
     """
     x = as_tensor(x)
-    kernel = as_pair(kernel_size, "kernel_size", "avg_pool2d", 1)
-    stride_ = kernel if stride is None else as_pair(stride, "stride", "avg_pool2d", 1)
-    padding_ = as_pair(padding, "padding", "avg_pool2d", 0)
+    kernel, stride_, padding_ = pool_window(kernel_size, stride, padding, "avg_pool2d")
     _check(x, kernel, stride_, padding_, "avg_pool2d")
     _check_float(x, "avg_pool2d")
     if 0 in x.shape[1:]:
