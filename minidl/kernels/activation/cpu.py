@@ -63,11 +63,6 @@ def relu_forward(x: np.ndarray, needs: Sequence[bool] = (True,), out: Any = None
     return y, (y if needs[0] else None)
 
 
-def relu_inplace(y: np.ndarray) -> None:
-    """y = max(y, 0) in place; y C-contiguous."""
-    launch(_relu_forward, y.size, tuning(PARALLEL), y.reshape(-1), y.reshape(-1))
-
-
 def relu_backward(gy: np.ndarray, saved: np.ndarray, out: Any = None) -> np.ndarray:
     """gy where saved > 0, else 0, into `out` (C-contiguous) when given; gy of saved's
     shape and dtype, any layout."""

@@ -23,7 +23,7 @@ from minidl.kernels._geometry import flat_index_dtype, output_size
 from minidl.kernels._numba import FUSE_MATH, REDUCE_MATH, jit, launch, pjit
 from minidl.kernels._route import tuning
 from minidl.kernels._workspace import scratch
-from minidl.kernels.activation.cpu import put_relu, relu_inplace
+from minidl.kernels.activation.cpu import put_relu, relu_forward
 from minidl.kernels.pool.cpu import window_2x2
 
 PARALLEL = "MINIDL_PARALLEL_MIN"
@@ -531,7 +531,7 @@ def _gemm_forward(x: np.ndarray, weight: np.ndarray, bias: Any, stride: tuple[in
         if bias is not None:  # while the chunk is in cache
             out += bias[:, None]
         if relu:
-            relu_inplace(out)
+            relu_forward(out, (False,), out=out)
 
 
 def _gemm_backward(gy: np.ndarray, x: Any, weight: Any, x_shape: tuple[int, ...],
