@@ -114,10 +114,7 @@ def test_float32_adam_runs_the_subnormal_kernel_where_a_check_found_some(monkeyp
     every 16th step, and on every step for moment buffers where it last found some."""
     from minidl.kernels.optim import cpu
 
-    ran = []
-    for name in ("launch", "call"):  # `_adam` by `launch`, `_adam32` by `call`
-        real = getattr(cpu, name)
-        monkeypatch.setattr(cpu, name, lambda kernel, *a, _real=real: (ran.append(kernel), _real(kernel, *a))[1])
+    ran = _kernels_run(monkeypatch, cpu)
     p, g = np.ones(64, np.float32), np.zeros(64, np.float32)
     clean = [np.full(64, 1e-3, np.float32), np.full(64, 1e-6, np.float32)]
     dirty = [np.full(64, 1e-3, np.float32), np.full(64, 1e-6, np.float32)]
@@ -127,6 +124,73 @@ def test_float32_adam_runs_the_subnormal_kernel_where_a_check_found_some(monkeyp
             optim.adam_update(p.copy(), g, m, v, *_adam_args(step, 0.0, False))
     assert ran[0::2] == [cpu._adam32] + [cpu._adam] * 15 + [cpu._adam32] + [cpu._adam] * 2
     assert ran[1::2] == [cpu._adam32] * 19  # the subnormal stays: x * 0.9 rounds back to x
+
+
+def _kernels_run(monkeypatch, cpu) -> list:
+    """The kernels cpu.py starts from here on, in order (each still runs), with a fresh
+    subnormal guard (it counts updates by buffer id, and ids are reused)."""
+    monkeypatch.setattr(cpu, "_guard", cpu._SubnormalGuard())
+    ran = []
+    for name in ("launch", "call"):
+        real = getattr(cpu, name)
+        monkeypatch.setattr(cpu, name, lambda kernel, *a, _real=real: (ran.append(kernel), _real(kernel, *a))[1])
+    return ran
+
+
+@pytest.mark.parametrize("which", ["serial", "parallel"])
+@pytest.mark.parametrize("nesterov, dampening, wd", [(False, 0.0, 0.0), (True, 0.0, 0.01), (False, 0.5, 0.01)])
+def test_float32_sgd_with_subnormal_momentum_gives_the_reference_bits(impl: Impl, monkeypatch, which,
+                                                                      nesterov, dampening, wd):
+    """A dead unit's momentum decays into the subnormals and stays there: the Numba kernel
+    updates those elements apart (in float64 arithmetic rounded as float32's), in both
+    builds, and must still give the reference's bits, across blocks, for NaN and inf."""
+    if impl.name != "cpu":
+        pytest.skip("bit equality is the Numba kernel's promise (CUDA may flush subnormals)")
+    from minidl.kernels.optim import cpu
+    from tests.kernels.conftest import force_build
+
+    force_build(monkeypatch, "MINIDL_UPDATE_PARALLEL_MIN", which)
+    ran = _kernels_run(monkeypatch, cpu)
+    n = 2 * cpu._BLOCK + 77  # three of the kernel's blocks
+    rng = np.random.default_rng(0)
+    p = rng.standard_normal(n).astype(np.float32)
+    g = (rng.standard_normal(n) * 1e-3).astype(np.float32)
+    buf = (rng.standard_normal(n) * 1e-3).astype(np.float32)
+    tiny = np.float32(2.0 ** -149)
+    g[::37] = 0  # dead units
+    buf[::37] = tiny * rng.integers(-900, 900, buf[::37].size)
+    buf[5::37] = np.float32(3e-38)  # normal now, subnormal after a step
+    buf[7::37] = tiny * rng.integers(1, 99, buf[7::37].size)  # under a live gradient: every
+    g[7::37] = rng.standard_normal(g[7::37].size)  # operation's rounding shows in the bits
+    buf[11], g[12], p[13] = np.nan, np.inf, -np.inf
+    fast = [p.copy(), buf.copy()]
+    with np.errstate(invalid="ignore"):  # the NaN and inf elements
+        for _ in range(5):
+            optim.sgd_update(fast[0], g, fast[1], 1e-2, 0.9, dampening, nesterov, wd)
+            reference.sgd_update(p, g, buf, 1e-2, 0.9, dampening, nesterov, wd)
+    for a, b in zip(fast, (p, buf)):
+        np.testing.assert_array_equal(a.view(np.uint32), b.view(np.uint32))
+    assert ran[0] is cpu._sgd32  # the first update looks for subnormals
+    if not wd:  # (weight decay gives a dead unit a gradient: its momentum turns normal)
+        assert ran == [cpu._sgd32] * 5  # and finds some on every step
+        assert ((np.abs(buf) < np.finfo(np.float32).tiny) & (buf != 0)).sum() > n // 50
+
+
+def test_float32_sgd_runs_the_subnormal_kernel_where_a_check_found_some(monkeypatch):
+    """As Adam's: every 16th update of a momentum buffer, and every update while its last
+    check found a subnormal; no momentum, no check."""
+    from minidl.kernels.optim import cpu
+
+    ran = _kernels_run(monkeypatch, cpu)
+    p, g = np.ones(64, np.float32), np.zeros(64, np.float32)
+    clean, dirty = np.full(64, 1e-3, np.float32), np.full(64, 1e-3, np.float32)
+    dirty[7] = np.float32(2.0 ** -149)
+    for _ in range(19):
+        for buf in (clean, dirty, None):
+            optim.sgd_update(p.copy(), g, buf, 0.1, 0.9 if buf is not None else 0.0, 0.0, False, 0.0)
+    assert ran[0::3] == [cpu._sgd32] + [cpu._sgd] * 15 + [cpu._sgd32] + [cpu._sgd] * 2
+    assert ran[1::3] == [cpu._sgd32] * 19  # the subnormal stays: x * 0.9 rounds back to x
+    assert ran[2::3] == [cpu._sgd] * 19
 
 
 def test_update_through_a_strided_gradient(impl: Impl):

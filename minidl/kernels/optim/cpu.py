@@ -1,7 +1,7 @@
 """Numba optimizer updates: the contract of `minidl.kernels.optim`, one fused pass over
 the parameter, in place, with no temporaries (C-contiguous arrays of one float dtype);
-float32 Adam's check for subnormal moments (`_adam32`) adds a second pass over the few
-it finds, with small block-sized buffers.
+float32 Adam's and momentum SGD's check for subnormal state (`_adam32`, `_sgd32`) adds a
+second pass over the few elements it finds, with small block-sized buffers.
 
 The hyperparameters arrive as an array of the parameter's dtype, so a float32 model
 rounds them as the NumPy reference does and both give the same bits (the reference
@@ -11,7 +11,8 @@ unless asked to).
 Each kernel is one `pjit` source started through `launch`: in parallel from
 `MINIDL_UPDATE_PARALLEL_MIN` elements (measured break-even on 2 cores; an update reads
 4 arrays and writes 3), on the calling thread below. `_adam32` alone is a serial `jit`
-kernel, started through `call`.
+kernel, started through `call` (its parallel build would add a second compile of its
+vectorised pass to the head of every model's first run).
 """
 from __future__ import annotations
 
@@ -88,6 +89,20 @@ def _subnormal(x):  # pragma: no cover - compiled
 
 
 @jit(inline="always")
+def _flagged(odd, at):  # pragma: no cover - compiled
+    """The indices of the nonzero bytes of `odd` (whole 8-byte words) into `at`, in order,
+    found 8 flags at a time; returns how many."""
+    n = 0
+    words = odd.view(np.uint64)
+    for w in range(words.size):
+        if words[w] != 0:
+            for k in range(8 * w, 8 * w + 8):
+                at[n] = k
+                n += odd[k] != 0
+    return n
+
+
+@jit(inline="always")
 def _adam32_block(p, g, m, v, h, h64, wd_mode):  # pragma: no cover - compiled
     """`_adam` on one block of float32 arrays without subnormal float32 arithmetic: a
     vectorised pass leaves the elements whose moments are subnormal as they were, then
@@ -103,14 +118,8 @@ def _adam32_block(p, g, m, v, h, h64, wd_mode):  # pragma: no cover - compiled
         pd, gd = _decayed(pk, gk, h, wd_mode, _same)
         pn, mn, vn = _adam_moments(pd, gd, zero if s else mk, zero if s else vk, h, _same)
         p[k], m[k], v[k] = pk if s else pn, mk if s else mn, vk if s else vn
-    at = np.empty(p.size, np.intp)  # the few left, found 8 flags at a time
-    n = 0
-    words = odd.view(np.uint64)
-    for w in range(words.size):
-        if words[w] != 0:
-            for k in range(8 * w, 8 * w + 8):
-                at[n] = k
-                n += odd[k] != 0
+    at = np.empty(p.size, np.intp)
+    n = _flagged(odd, at)
     # gathered side by side and decayed, so that LLVM vectorises one float64 loop
     e = np.empty((4, n))
     for i in range(n):
@@ -146,23 +155,80 @@ def _adam32(p, g, m, v, h, h64, wd_mode):  # pragma: no cover - compiled
 
 
 @jit(inline="always")
-def _sgd_one(p, g, buf, k, h, has_buf, nesterov):  # pragma: no cover - compiled
+def _sgd_step(pk, gk, bk, h, has_buf, nesterov, r):  # pragma: no cover - compiled
+    """(p, buf) after the step; `r` rounds each operation's result as in `_decayed`."""
     lr, momentum, omd, wd = h[0], h[1], h[2], h[3]
-    u = np.uintp(k)
-    gk = g[u]
     if wd != 0:
-        gk = gk + wd * p[u]
+        gk = r(gk + r(wd * pk))
     if has_buf:
-        bk = buf[u] * momentum + omd * gk
-        buf[u] = bk
-        gk = gk + momentum * bk if nesterov else bk
-    p[u] = p[u] - lr * gk
+        bk = r(r(bk * momentum) + r(omd * gk))
+        gk = r(gk + r(momentum * bk)) if nesterov else bk
+    return r(pk - r(lr * gk)), bk
+
+
+@jit(inline="always")
+def _sgd_one(p, g, buf, k, h, has_buf, nesterov):  # pragma: no cover - compiled
+    u = np.uintp(k)
+    if has_buf:
+        p[u], buf[u] = _sgd_step(p[u], g[u], buf[u], h, True, nesterov, _same)
+    else:  # `buf` is a stand-in: never read
+        p[u], _ = _sgd_step(p[u], g[u], g[u], h, False, nesterov, _same)
 
 
 @pjit
 def _sgd(p, g, buf, h, has_buf, nesterov):  # pragma: no cover - compiled
     for k in prange(p.size):
         _sgd_one(p, g, buf, k, h, has_buf, nesterov)
+
+
+@jit(inline="always")
+def _sgd32_block(p, g, buf, h, h64, nesterov):  # pragma: no cover - compiled
+    """`_sgd` with momentum on one block of float32 arrays without subnormal float32
+    arithmetic, as `_adam32_block`: the elements whose momentum is subnormal are left to
+    `_sgd32_fixup`."""
+    odd = np.empty((p.size + 7) // 8 * 8, np.uint8)  # whole 8-byte words
+    odd[p.size:] = 0
+    zero = np.float32(0.0)
+    for k in range(p.size):
+        pk, bk = p[k], buf[k]
+        s = _subnormal(bk)
+        odd[k] = s
+        pn, bn = _sgd_step(pk, g[k], zero if s else bk, h, True, nesterov, _same)
+        p[k], buf[k] = pk if s else pn, bk if s else bn
+    return _sgd32_fixup(p, g, buf, odd, h64, nesterov)
+
+
+@jit
+def _sgd32_fixup(p, g, buf, odd, h64, nesterov):  # pragma: no cover - compiled
+    """The elements flagged in `odd` updated in float64 arithmetic rounded as float32's (the
+    same bits as `_sgd`), as in `_adam32_block`; returns how many."""
+    at = np.empty(p.size, np.intp)
+    n = _flagged(odd, at)
+    e = np.empty((3, n))
+    for i in range(n):
+        k = at[i]
+        e[0, i], e[1, i], e[2, i] = p[k], g[k], buf[k]
+    for i in range(n):
+        e[0, i], e[2, i] = _sgd_step(e[0, i], e[1, i], e[2, i], h64, True, nesterov, _round32)
+    for i in range(n):
+        k = at[i]
+        p[k], buf[k] = e[0, i], e[2, i]
+    return n
+
+
+@pjit
+def _sgd32(p, g, buf, h, h64, nesterov):  # pragma: no cover - compiled
+    """`_sgd` with momentum for float32 without subnormal arithmetic, by blocks (one
+    parallel task each). A dead unit's momentum decays into the subnormals and stays
+    there (x * 0.9 rounds back to x for the four smallest), where each float32 operation
+    on it takes a microcode assist: 2.8% of them made the update 7x slower. Returns how
+    many elements had a subnormal momentum."""
+    found = np.zeros((p.size + _BLOCK - 1) // _BLOCK, np.intp)  # per block: no shared sum
+    for b in prange(found.size):
+        lo = b * _BLOCK
+        hi = min(lo + _BLOCK, p.size)
+        found[b] = _sgd32_block(p[lo:hi], g[lo:hi], buf[lo:hi], h, h64, nesterov)
+    return found.sum()
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
@@ -180,37 +246,52 @@ def adam_update(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_av
                  dtype=param.dtype)
     wd_mode = 0 if weight_decay == 0 else (2 if decoupled else 1)
     arrays = _flat(param), _flat(grad), _flat(exp_avg), _flat(exp_avg_sq)
-    if param.dtype != np.float32:
-        launch(_adam, param.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"), *arrays, h, wd_mode)
-        return
-    key = id(exp_avg)
-    if step % _SUBNORMAL_CHECK_EVERY == 1 or key in _subnormal_moments:
-        found = call(_adam32, *arrays, h, h.astype(np.float64), wd_mode)
-        _remember_subnormals(key, found > 0)
+    if param.dtype == np.float32 and _guard.due(exp_avg):
+        _guard.found(exp_avg, call(_adam32, *arrays, h, h.astype(np.float64), wd_mode))
     else:
         launch(_adam, param.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"), *arrays, h, wd_mode)
-
-
-# The guard costs 15-25% of the update where no moment is subnormal (its selects and
-# flags), and saves up to 3x where some are. It runs every 16th step, and on every step
-# for the moment buffers (by id) where it last found some: whether it runs never changes
-# the bits, only the time.
-_SUBNORMAL_CHECK_EVERY = 16
-_subnormal_moments: set[int] = set()
-
-
-def _remember_subnormals(key: int, found: bool) -> None:
-    if not found:
-        _subnormal_moments.discard(key)
-    elif len(_subnormal_moments) < 4096:  # a hint: ids of freed buffers may linger
-        _subnormal_moments.add(key)
 
 
 def sgd_update(param: np.ndarray, grad: np.ndarray, buf: Any, lr: float, momentum: float,
                dampening: float, nesterov: bool, weight_decay: float) -> None:
     """In place, as the reference."""
     h = np.array([lr, momentum, 1.0 - dampening, weight_decay], dtype=param.dtype)
-    has_buf = buf is not None
-    b = _flat(buf) if has_buf else _flat(param)[:1]  # a stand-in, never written
-    launch(_sgd, param.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"),
-           _flat(param), _flat(grad), b, h, has_buf, bool(nesterov))
+    arrays = _flat(param), _flat(grad)
+    work, threshold = param.size, tuning("MINIDL_UPDATE_PARALLEL_MIN")
+    if buf is None:  # no momentum: nothing decays, nothing to guard
+        launch(_sgd, work, threshold, *arrays, arrays[0][:1], h, False, bool(nesterov))
+    elif param.dtype == np.float32 and _guard.due(buf):
+        _guard.found(buf, launch(_sgd32, work, threshold, *arrays, _flat(buf), h,
+                                 h.astype(np.float64), bool(nesterov)))
+    else:
+        launch(_sgd, work, threshold, *arrays, _flat(buf), h, True, bool(nesterov))
+
+
+class _SubnormalGuard:
+    """Which updates take the kernels without subnormal arithmetic (`_adam32`, `_sgd32`):
+    they cost 15-50% more where no state element is subnormal (their selects and flags)
+    and save 2-7x where some are. Each state buffer (by id) gets one every CHECK_EVERY-th
+    update, and every update while its last one found some. Which kernel runs never
+    changes the bits, only the time, so an id reused by a new buffer does no harm."""
+
+    CHECK_EVERY = 16
+    MAX_TRACKED = 4096  # buffers of models long gone: forgotten, not kept for good
+
+    def __init__(self) -> None:
+        self._updates: dict[int, int] = {}
+        self._dirty: set[int] = set()
+
+    def due(self, buf: np.ndarray) -> bool:
+        key = id(buf)
+        n = self._updates.get(key, 0)
+        if len(self._updates) >= self.MAX_TRACKED and key not in self._updates:
+            self._updates.clear()
+            self._dirty.clear()
+        self._updates[key] = n + 1
+        return n % self.CHECK_EVERY == 0 or key in self._dirty
+
+    def found(self, buf: np.ndarray, count: int) -> None:
+        (self._dirty.add if count else self._dirty.discard)(id(buf))
+
+
+_guard = _SubnormalGuard()
