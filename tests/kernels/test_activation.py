@@ -16,6 +16,7 @@ from minidl.kernels.activation import gpu, reference
 from tests.kernels.gpu_cases import DTYPES, runner  # noqa: F401 - fixture
 from tests.kernels.numba_cases import assert_same, rand
 from tests.kernels.conftest import force_build
+from tests.kernels.implementations import impl  # noqa: F401 - fixture
 from tests.strategies import seeds, shapes
 
 
@@ -51,9 +52,28 @@ def test_numba_relu_keeps_nan_like_numpy_and_saves_its_output():
     y, saved = cpu.relu_forward(x)
     np.testing.assert_array_equal(y, np.maximum(x, 0))
     assert saved is y  # no second array: the backward reads y > 0
-    np.testing.assert_array_equal(cpu.relu_backward(np.ones(4, np.float32), saved), [0, 0, 1, 0])
-    gy = np.arange(8, dtype=np.float32)[::2]  # a strided gradient
-    np.testing.assert_array_equal(cpu.relu_backward(gy, saved), [0, 0, 4, 0])
+    np.testing.assert_array_equal(cpu.relu_backward(np.ones(4, np.float32), saved), [1, 0, 1, 0])
+    gy = np.arange(1, 9, dtype=np.float32)[::2]  # a strided gradient
+    np.testing.assert_array_equal(cpu.relu_backward(gy, saved), [1, 0, 5, 0])
+
+
+# torch 2.13: x = [nan, -1, 2, 0]; torch.relu(x).backward([5, nan, inf, nan]) gives
+# x.grad = [5, 0, inf, 0]: threshold_backward zeroes where the output is <= 0 (a NaN
+# output passes its gradient; a NaN or inf gradient where the ReLU was off gives 0)
+RELU_X = [np.nan, -1.0, 2.0, 0.0]
+RELU_GY = [5.0, np.nan, np.inf, np.nan]
+RELU_GX = [5.0, 0.0, np.inf, 0.0]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_gradient_at_nan_and_inf_is_pytorchs(impl, dtype):
+    x, gy = np.array(RELU_X, dtype), np.array(RELU_GY, dtype)
+    y, saved = K.relu_forward(impl.to(x))
+    np.testing.assert_array_equal(impl.back(K.relu_backward(impl.to(gy), saved)), RELU_GX)
+    np.testing.assert_array_equal(impl.back(K.relu_backward_from_output(impl.to(gy), y)), RELU_GX)
+    ref_y, ref_saved = reference.relu_forward(x)
+    np.testing.assert_array_equal(reference.relu_backward(gy, ref_saved), RELU_GX)
+    np.testing.assert_array_equal(reference.relu_backward(gy, ref_y), RELU_GX)  # from y
 
 
 @pytest.mark.parametrize("approximate", ["none", "tanh"])

@@ -4,10 +4,11 @@ Shapes: any; y has x's shape and dtype. Each activation is a pair
 - `<name>_forward(x, ...) -> (y, saved)`,
 - `<name>_backward(gy, saved) -> gx`, gy of y's shape in any layout.
 
-ReLU (y = max(x, 0), NaN passes through; gradient 0 at 0, as PyTorch) has three
-implementations: reference.py (saves the mask x > 0, and only when `needs[0]`, the op's
-needs_input_grad), cpu.py (Numba) and gpu.py (CuPy), which save y itself (> 0 exactly
-where x > 0); the backward runs where the forward did, and
+ReLU (y = max(x, 0), NaN passes through; the gradient 0 where y <= 0, so 0 at 0 and
+passed at NaN, as PyTorch's threshold_backward) has three implementations:
+reference.py (saves the mask "not x <= 0", and only when `needs[0]`, the op's
+needs_input_grad), cpu.py (Numba) and gpu.py (CuPy), which save y itself (<= 0 exactly
+where x <= 0); the backward runs where the forward did, and
 `relu_backward_from_output(gy, y)` takes y (a fused conv's rectified output). The ReLU
 forward and both backwards take `out=`, a C-contiguous array of the result's shape and
 dtype to write into: the input itself when the caller may overwrite it (each element is
@@ -77,7 +78,7 @@ def relu_backward(gy: Any, saved: Any, out: Any = None) -> Any:
 
 
 def relu_backward_from_output(gy: Any, y: Any, out: Any = None) -> Any:
-    """gy where y > 0, else 0, from the ReLU's output y (every implementation's backward
+    """0 where y <= 0, else gy, from the ReLU's output y (every implementation's backward
     takes y as its saved): for an op that rectified its own output (a fused conv)."""
     return _implementation(gy, y).relu_backward(gy, y, out)
 

@@ -1,8 +1,9 @@
 """ReLU and GELU with Numba: one pass forward, one pass backward.
 
 The forward saves nothing of its own: the backward reads the output y, which the next
-op holds anyway (y > 0 exactly where x > 0), so a training step writes one array
-instead of two. NaN passes through the forward as in np.maximum. Memory-bound (a few
+op holds anyway (y <= 0 exactly where x <= 0), so a training step writes one array
+instead of two. NaN passes through the forward as in np.maximum, and its gradient through
+the backward as in PyTorch. Memory-bound (a few
 ns per element): parallel only from tuning("MINIDL_ELEMENTWISE_PARALLEL_MIN") elements.
 
 GELU saves its input and Phi(x) (or its tanh approximation), so the backward needs no
@@ -44,8 +45,9 @@ def _relu_forward(x, y):  # pragma: no cover - compiled
 
 @jit
 def relu_grad(g, y):  # pragma: no cover - compiled
-    """g where the ReLU's output y > 0, else 0 (also a fused batch norm's backward)."""
-    return g if y > 0 else 0
+    """0 where the ReLU's output y <= 0, else g: a NaN output passes its gradient, as in
+    PyTorch's threshold_backward (also a fused batch norm's backward)."""
+    return 0 if y <= 0 else g
 
 
 @pjit
@@ -64,7 +66,7 @@ def relu_forward(x: np.ndarray, needs: Sequence[bool] = (True,), out: Any = None
 
 
 def relu_backward(gy: np.ndarray, saved: np.ndarray, out: Any = None) -> np.ndarray:
-    """gy where saved > 0, else 0, into `out` (C-contiguous) when given; gy of saved's
+    """0 where saved <= 0, else gy, into `out` (C-contiguous) when given; gy of saved's
     shape and dtype, any layout."""
     gy = np.ascontiguousarray(gy)
     gx = scratch(gy.shape, gy.dtype) if out is None else out

@@ -18,7 +18,7 @@ extern "C" __global__ void relu_forward(const T* x, T* y, I total) {
 
 extern "C" __global__ void relu_backward(const T* gy, const T* y, T* gx, I total) {
     for (I t = (I)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (I)blockDim.x * gridDim.x) {
-        gx[t] = y[t] > 0 ? gy[t] : (T)0;
+        gx[t] = y[t] <= 0 ? (T)0 : gy[t];  // a NaN output passes its gradient
     }
 }
 """

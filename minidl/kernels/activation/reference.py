@@ -13,16 +13,22 @@ from minidl.backend import array_module
 
 
 def relu_forward(x: Any, needs: Sequence[bool] = (True,), out: Any = None) -> tuple[Any, Any]:
-    """(max(x, 0), the mask x > 0); NaN passes through. The mask only when a gradient is
-    needed; y into `out` when given."""
-    mask = x > 0 if needs[0] else None  # before `out` (x itself, maybe) is written
+    """(max(x, 0), the mask "not x <= 0"); NaN passes through, and its gradient too. The
+    mask only when a gradient is needed; y into `out` when given."""
+    mask = ~(x <= 0) if needs[0] else None  # before `out` (x itself, maybe) is written
     return array_module(x).maximum(x, 0, out=out), mask
 
 
 def relu_backward(gy: Any, saved: Any, out: Any = None) -> Any:
-    """gy where saved > 0, else 0 (saved: the mask, or anything > 0 exactly where x > 0),
-    into `out` when given."""
-    return array_module(gy).multiply(gy, saved > 0, out=out)
+    """0 where saved <= 0, else gy (saved: the mask, or the ReLU's output: a NaN output
+    passes its gradient, as PyTorch's threshold_backward), into `out` when given. A select,
+    not a product: a NaN or inf gradient where the ReLU was off gives 0."""
+    xp = array_module(gy)
+    gx = xp.where(saved <= 0, xp.zeros((), gy.dtype), gy)
+    if out is None:
+        return gx
+    out[...] = gx
+    return out
 
 
 def sigmoid(x: Any) -> Any:

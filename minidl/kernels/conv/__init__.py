@@ -51,7 +51,7 @@ def forward(x: Any, weight: Any, bias: Any, stride: tuple[int, int], padding: tu
     """Cross-correlate x with weight (+ bias): (y, saved) for `backward`. With `relu`, y is
     rectified as activation.relu_forward does: by the Numba kernels as they write y (no
     second pass over it), elsewhere by relu_forward afterwards. `backward` then takes the
-    gradient of the convolution's own output (the op masks gy by y > 0 first)."""
+    gradient of the convolution's own output (the op masks gy by y <= 0 first)."""
     xp = array_module(x)
     # a strided view costs one copy here, far less than the reference would
     x, weight = xp.ascontiguousarray(x), xp.ascontiguousarray(weight)

@@ -24,7 +24,7 @@ from minidl.kernels._numba import FUSE_MATH, REDUCE_MATH, jit, launch, pjit
 from minidl.kernels._route import tuning
 from minidl.kernels._workspace import scratch
 from minidl.kernels.activation.cpu import put_relu, relu_forward
-from minidl.kernels.pool.cpu import window_2x2
+from minidl.kernels.pool.cpu import last_nan_2x2, window_2x2
 
 PARALLEL = "MINIDL_PARALLEL_MIN"
 # Inner loops index with np.uintp: Numba wraps negative signed indices around, and that
@@ -247,22 +247,22 @@ def _s1_forward(xp, wt, bias, has_bias, y, relu):  # pragma: no cover - compiled
 @jit
 def _pool_2x2(wide, wp, out, at, want_at):  # pragma: no cover - compiled
     """out (OH/2, OW/2) = relu of each 2x2 window's max in the wide rows (stride 2, the
-    last row and column dropped when odd); NaN where the window holds one. at: the
-    window max's wide index where out > 0, else -1 (ReLU's gradient mask: PyTorch's
-    max-pool backward routes the gradient to the first max of the rectified window,
-    which is the first max of the raw window when that is positive, and ReLU's
-    backward then drops it where the output is not)."""
+    last row and column dropped when odd); a window holding a NaN gives its last NaN, as
+    max pooling does. at: the wide index of that max where out > 0 or is NaN, else -1
+    (ReLU's gradient mask: PyTorch's max-pool backward routes the gradient to the first
+    max of the rectified window, which is the first max of the raw window when that is
+    positive, and ReLU's backward then drops it where the output is <= 0)."""
     ph2, pw2 = out.shape
     for r in range(ph2):
         t, u = 2 * r * wp, (2 * r + 1) * wp
         for q in range(pw2):
             top, bottom = np.uintp(t + 2 * q), np.uintp(u + 2 * q)
             best, pos, nan = window_2x2(wide, top, bottom)
-            live = best > 0 and not nan
-            if not live:  # 0, or the window's NaN (its sum: a NaN of the window)
-                best = (wide[top] + wide[top + np.uintp(1)] + wide[bottom] + wide[bottom + np.uintp(1)]
-                        if nan else 0)
-            out[r, q] = best
+            if nan:
+                pos = last_nan_2x2(wide, top, bottom)
+                best = wide[pos]
+            live = nan or best > 0
+            out[r, q] = best if live else 0
             if want_at:
                 at[r, q] = pos if live else -1
 

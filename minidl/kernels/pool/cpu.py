@@ -68,6 +68,21 @@ def window_2x2(src, top, bottom):  # pragma: no cover - compiled
     return best, pos, nan
 
 
+@jit(inline="always")
+def last_nan_2x2(src, top, bottom):  # pragma: no cover - compiled
+    """The index of the last NaN in row-major order of a 2x2 window holding one (as
+    `window_2x2`): the one max pooling picks, as PyTorch's does."""
+    i1, i3 = top + np.uintp(1), bottom + np.uintp(1)
+    pos = top
+    if src[i1] != src[i1]:
+        pos = i1
+    if src[bottom] != src[bottom]:
+        pos = bottom
+    if src[i3] != src[i3]:
+        pos = i3
+    return pos
+
+
 @pjit
 def _forward_2x2(x, y, argmax, want_argmax):  # pragma: no cover - compiled
     """kernel 2, stride 2, no padding: the common case, without bounds arithmetic.
