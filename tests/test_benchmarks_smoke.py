@@ -214,3 +214,16 @@ def test_blas_products_numpy_worker_times_every_shape():
     times = blas_products.measure("numpy", threads=1)
     assert sorted(times) == sorted(f"{m}x{k}x{n}" for m, k, n in blas_products.SHAPES)
     assert all(math.isfinite(t) and t > 0 for t in times.values())
+
+
+@pytest.mark.parametrize("guard", [True, False])
+def test_subnormal_state_reports_every_interval(mnist, guard):
+    """benchmarks.subnormal_state trains and reports; it leaves the optimizer kernels as it
+    found them."""
+    from benchmarks import subnormal_state  # noqa: PLC0415
+    from minidl.kernels.optim import cpu  # noqa: PLC0415
+
+    before = cpu.sgd_update, cpu._guard
+    lines = subnormal_state.run("sgd", steps=4, every=2, guard=guard)
+    assert [line.split()[1] for line in lines] == ["2", "4"] and all("us" in line for line in lines)
+    assert (cpu.sgd_update, cpu._guard) == before
