@@ -89,9 +89,18 @@ def _subnormal(x):  # pragma: no cover - compiled
 
 
 @jit(inline="always")
+def _flags(size):  # pragma: no cover - compiled
+    """One flag byte for each of `size` elements, in whole 8-byte words for `_flagged`
+    (the bytes past `size` zero)."""
+    odd = np.empty((size + 7) // 8 * 8, np.uint8)
+    odd[size:] = 0
+    return odd
+
+
+@jit(inline="always")
 def _flagged(odd, at):  # pragma: no cover - compiled
-    """The indices of the nonzero bytes of `odd` (whole 8-byte words) into `at`, in order,
-    found 8 flags at a time; returns how many."""
+    """The indices of the nonzero bytes of `odd` (from `_flags`) into `at`, in order, found
+    8 flags at a time; returns how many."""
     n = 0
     words = odd.view(np.uint64)
     for w in range(words.size):
@@ -108,8 +117,7 @@ def _adam32_block(p, g, m, v, h, h64, wd_mode):  # pragma: no cover - compiled
     vectorised pass leaves the elements whose moments are subnormal as they were, then
     those are updated in float64 arithmetic rounded as float32's (the same bits). Returns
     how many were."""
-    odd = np.empty((p.size + 7) // 8 * 8, np.uint8)  # whole 8-byte words
-    odd[p.size:] = 0
+    odd = _flags(p.size)
     zero = np.float32(0.0)
     for k in range(p.size):
         pk, gk, mk, vk = p[k], g[k], m[k], v[k]
@@ -186,8 +194,7 @@ def _sgd32_block(p, g, buf, h, h64, nesterov):  # pragma: no cover - compiled
     """`_sgd` with momentum on one block of float32 arrays without subnormal float32
     arithmetic, as `_adam32_block`: the elements whose momentum is subnormal are left to
     `_sgd32_fixup`."""
-    odd = np.empty((p.size + 7) // 8 * 8, np.uint8)  # whole 8-byte words
-    odd[p.size:] = 0
+    odd = _flags(p.size)
     zero = np.float32(0.0)
     for k in range(p.size):
         pk, bk = p[k], buf[k]
