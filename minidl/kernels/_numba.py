@@ -74,13 +74,23 @@ class Parallel:
 
     A serial build, rather than the parallel one held to one thread: measured on 2 cores,
     a 1,000-element ReLU took 0.3 us serial against 1.9 us for the parallel build and
-    3.2 us with `set_num_threads(1)` around it (docs/performance.md, "Tuning constants")."""
+    3.2 us with `set_num_threads(1)` around it (docs/performance.md, "Tuning constants").
 
-    __slots__ = ("_parallel", "serial")
+    `over(*args)` gives the trip count of the kernel's prange loop. With it, the parallel
+    build hands its threads TASKS_PER_THREAD tasks each (Numba's chunk size, this calling
+    thread's setting, restored afterwards), where Numba would split the loop into one
+    static block per thread: a thread whose core is shared (NumPy's OpenBLAS workers spin
+    for about 0.1 s after each product; another process on a busy machine) then holds up
+    only its current task while the others take the rest. Measured on 2 cores: a 27 ms
+    convolution kernel run just after a product took 50 ms in static blocks, 37 ms in
+    tasks (docs/performance.md, "Threads, fork and other libraries")."""
 
-    def __init__(self, fn: Any, **kw: Any) -> None:
+    __slots__ = ("_parallel", "serial", "_over")
+
+    def __init__(self, fn: Any, over: Any = None, **kw: Any) -> None:
         self._parallel = jit(fn, parallel=True, **kw)
         self.serial = jit(_renamed(fn, "__serial"), **kw)
+        self._over = over
 
     @property
     def parallel(self) -> Any:
@@ -88,10 +98,26 @@ class Parallel:
         return self._parallel
 
     def __call__(self, *args: Any) -> Any:
-        if not start_threading_layer():
-            return self._parallel(*args)
-        with _one_at_a_time:
-            return self._parallel(*args)
+        serialize = start_threading_layer()
+        chunk = 0 if self._over is None else chunk_size(self._over(*args))
+        previous = numba.set_parallel_chunksize(chunk)
+        try:
+            if not serialize:
+                return self._parallel(*args)
+            with _one_at_a_time:
+                return self._parallel(*args)
+        finally:
+            numba.set_parallel_chunksize(previous)
+
+
+TASKS_PER_THREAD = 8
+
+
+def chunk_size(iterations: int) -> int:
+    """Iterations per task for a prange over `iterations` on this thread's Numba threads:
+    TASKS_PER_THREAD tasks per thread (0, Numba's static split, for an empty loop)."""
+    tasks = TASKS_PER_THREAD * numba.get_num_threads()
+    return -(-int(iterations) // tasks)
 
 
 def _renamed(fn: Any, suffix: str) -> Any:
@@ -105,7 +131,9 @@ def _renamed(fn: Any, suffix: str) -> Any:
 
 
 def pjit(fn=None, **kw):  # type: ignore[no-untyped-def]
-    """`jit` with both a parallel and a serial build (`Parallel`); start it with `launch`."""
+    """`jit` with both a parallel and a serial build (`Parallel`); start it with `launch`.
+    `over=lambda *args: ...`, the trip count of the kernel's prange from its arguments,
+    lets the parallel build balance its threads (see `Parallel`)."""
     if fn is None:
         return lambda f: Parallel(f, **kw)
     return Parallel(fn, **kw)

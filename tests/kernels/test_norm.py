@@ -1,4 +1,5 @@
-"""kernels/norm: the Numba kernels equal the reference on random shapes; the route (the
+"""kernels/norm: the Numba kernels (serial and parallel builds) equal the reference on
+random shapes; the route (the
 backward runs where the forward ran; CuPy arrays run the reference); gradchecks on every
 backend."""
 from __future__ import annotations
@@ -21,7 +22,7 @@ cpu = pytest.importorskip("minidl.kernels.norm.cpu", reason="Numba is not instal
 @given(a=st.integers(1, 5), c=st.integers(1, 6), b=st.integers(1, 7),
        layout=st.sampled_from(["channel", "feature"]), affine=st.booleans(),
        dtype=st.sampled_from([np.float32, np.float64]), offset=st.sampled_from([0.0, 100.0]))
-def test_cpu_equals_reference(a, c, b, layout, affine, dtype, offset):
+def test_cpu_equals_reference(build, a, c, b, layout, affine, dtype, offset):
     if layout == "feature":
         a = 1
     rng = np.random.default_rng(a * 100 + c * 10 + b)
@@ -106,7 +107,7 @@ def test_layer_and_batch_norm_gradcheck_on_every_backend(backend, seed, affine):
 
 @given(a=st.integers(1, 5), c=st.integers(1, 6), b=st.integers(1, 7),
        dtype=st.sampled_from([np.float32, np.float64]), seed=seeds)
-def test_cpu_with_relu_equals_relu_of_reference(a, c, b, dtype, seed):
+def test_cpu_with_relu_equals_relu_of_reference(build, a, c, b, dtype, seed):
     """relu=True rectifies y as it is written and masks gy as it is read, as the ReLU
     kernels would around the plain batch norm; NaN passes through the forward."""
     from minidl.kernels.activation import reference as act  # noqa: PLC0415

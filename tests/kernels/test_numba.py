@@ -1,16 +1,21 @@
-"""minidl.kernels._numba: the threading layer minidl asks Numba for, and what it leaves alone."""
+"""minidl.kernels._numba: the threading layer minidl asks Numba for, and what it leaves alone;
+parallel loops run in tasks."""
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import os
+import pkgutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import numba
+import numpy as np
 import pytest
 
+import minidl.kernels
 from minidl.kernels import _numba
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -135,3 +140,67 @@ def test_choose_threading_layer_leaves_a_running_layer_alone(fresh_numba_config)
     fresh_numba_config.setattr(_numba, "_layer_running", lambda: True)
     assert _numba.choose_threading_layer() is None
     assert numba.config.THREADING_LAYER == "default"
+
+
+# ---- parallel loops in tasks: a thread slowed by another library holds up only its task ----
+
+def _write_chunk_size(x):  # pragma: no cover - compiled
+    seen = numba.get_parallel_chunksize()  # what the kernel's prange is split by
+    for i in numba.prange(x.size):
+        x[i] = seen
+
+
+# the probe reads Numba's chunk size through a pointer: Numba compiles it anew each process
+pytestmark_probe = pytest.mark.filterwarnings("ignore:Cannot cache compiled function")
+
+
+@pytest.fixture
+def callers_chunk_size():
+    """This thread's Numba chunk size set to 3, as a user might, and put back afterwards."""
+    previous = numba.set_parallel_chunksize(3)
+    yield 3
+    numba.set_parallel_chunksize(previous)
+
+
+@pytestmark_probe
+def test_a_parallel_kernel_runs_its_loop_in_tasks_and_restores_the_callers_chunk_size(
+        callers_chunk_size):
+    x = np.zeros(1000)
+    _numba.Parallel(_write_chunk_size, over=lambda x: x.size)(x)
+    tasks = _numba.TASKS_PER_THREAD * numba.get_num_threads()
+    assert (x == -(-1000 // tasks)).all()
+    assert numba.get_parallel_chunksize() == callers_chunk_size
+
+
+@pytestmark_probe
+def test_without_a_trip_count_a_parallel_kernel_splits_its_loop_as_numba_does(callers_chunk_size):
+    x = np.zeros(10)
+    _numba.Parallel(_write_chunk_size)(x)
+    assert (x == 0).all() and numba.get_parallel_chunksize() == callers_chunk_size
+
+
+@pytestmark_probe
+def test_a_failing_parallel_kernel_restores_the_callers_chunk_size(callers_chunk_size):
+    with pytest.raises(numba.core.errors.TypingError):
+        _numba.Parallel(_write_chunk_size, over=lambda x: len(x))([1.0, 2.0])
+    assert numba.get_parallel_chunksize() == callers_chunk_size
+
+
+def test_chunk_size():
+    assert _numba.chunk_size(0) == 0  # Numba's static split: nothing to run
+    assert _numba.chunk_size(1) == 1
+    tasks = _numba.TASKS_PER_THREAD * numba.get_num_threads()
+    assert _numba.chunk_size(tasks * 5 + 1) == 6
+
+
+def test_every_parallel_kernel_of_minidl_gives_its_trip_count():
+    kernels = {}
+    for concern in pkgutil.iter_modules(minidl.kernels.__path__):
+        if concern.ispkg:
+            module = importlib.import_module(f"minidl.kernels.{concern.name}")
+            cpu = importlib.util.find_spec(f"{module.__name__}.cpu")
+            if cpu is not None:
+                found = vars(importlib.import_module(cpu.name)).items()
+                kernels.update({f"{cpu.name}.{k}": v for k, v in found if isinstance(v, _numba.Parallel)})
+    assert len(kernels) >= 25
+    assert [name for name, k in kernels.items() if k._over is None] == []

@@ -37,7 +37,7 @@ def put_relu(out, i, v):  # pragma: no cover - compiled
     out[i] = v if (v > 0 or np.isnan(v)) else 0
 
 
-@pjit
+@pjit(over=lambda x, *_: x.size)
 def _relu_forward(x, y):  # pragma: no cover - compiled
     for i in prange(x.size):  # y may be x itself: one pass in place
         put_relu(y, i, x[i])
@@ -50,7 +50,7 @@ def relu_grad(g, y):  # pragma: no cover - compiled
     return 0 if y <= 0 else g
 
 
-@pjit
+@pjit(over=lambda gy, *_: gy.size)
 def _relu_backward(gy, y, gx):  # pragma: no cover - compiled
     for i in prange(gy.size):
         gx[i] = relu_grad(gy[i], y[i])
@@ -74,7 +74,7 @@ def relu_backward(gy: np.ndarray, saved: np.ndarray, out: Any = None) -> np.ndar
     return gx
 
 
-@pjit
+@pjit(over=lambda x, *_: x.size)
 def _gelu_forward(x, y, cdf, tanh_form, half, sqrt_half):  # pragma: no cover - compiled
     for i in prange(x.size):
         if tanh_form:  # (1 + tanh) / 2 in float64: no cancellation where tanh ~ -1
@@ -86,7 +86,7 @@ def _gelu_forward(x, y, cdf, tanh_form, half, sqrt_half):  # pragma: no cover - 
         y[i] = x[i] * a
 
 
-@pjit
+@pjit(over=lambda gy, *_: gy.size)
 def _gelu_backward(gy, x, cdf, gx, tanh_form, neg_half, inv_sqrt_2pi):  # pragma: no cover - compiled
     for i in prange(x.size):
         if tanh_form:  # 1 - tanh^2 = 4 a (1 - a)
@@ -157,7 +157,7 @@ def _erfc64(z):  # pragma: no cover - compiled
     return t * _exp64(p - z * z)
 
 
-@pjit
+@pjit(over=lambda x, *_: x.size)
 def _gelu_forward_f32(x, y, cdf, half, sqrt_half):  # pragma: no cover - compiled
     """The exact form for float32: (1 + erf(x / sqrt 2)) / 2 by the rational `_erf32`, and
     below x = -1, where 1 + erf cancels (relative error up to 5e-6 at -2, 5e-5 at -3),
@@ -173,7 +173,7 @@ def _gelu_forward_f32(x, y, cdf, half, sqrt_half):  # pragma: no cover - compile
         y[i] = v * a
 
 
-@pjit
+@pjit(over=lambda gy, *_: gy.size)
 def _gelu_backward_f32(gy, x, cdf, gx):  # pragma: no cover - compiled
     """The exact form's derivative for float32: Phi(x) + x phi(x), phi by `_exp64`."""
     for i in prange(x.size):

@@ -19,7 +19,7 @@ from minidl.kernels.avgpool.windows import Windows
 PARALLEL = "MINIDL_PARALLEL_MIN"
 
 
-@pjit
+@pjit(over=lambda x, *_: x.shape[0] * x.shape[1])
 def _forward(x, rlo, rhi, rcount, clo, chi, ccount, y, zero):  # pragma: no cover - compiled
     n, c = x.shape[0], x.shape[1]
     oh, ow = y.shape[2], y.shape[3]
@@ -35,7 +35,7 @@ def _forward(x, rlo, rhi, rcount, clo, chi, ccount, y, zero):  # pragma: no cove
                 y[b, ch, r, q] = total / (rcount[r] * ccount[q])
 
 
-@pjit
+@pjit(over=lambda gy, *_: gy.shape[0] * gy.shape[1])
 def _backward(gy, rlo, rhi, rcount, clo, chi, ccount, dx):  # pragma: no cover - compiled
     n, c = dx.shape[0], dx.shape[1]
     oh, ow = gy.shape[2], gy.shape[3]

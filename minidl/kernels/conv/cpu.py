@@ -48,7 +48,7 @@ def _inside(j, sw, pw, w, ow):  # pragma: no cover - compiled
     return q0, max(q0, min(ow, (w - 1 + pw - j) // sw + 1))
 
 
-@pjit
+@pjit(over=lambda x, *_: x.shape[0] * x.shape[1])
 def _unfold(x, kh, kw, sh, sw, ph, pw, oh, ow, cols):  # pragma: no cover - compiled
     n, c, h, w = x.shape
     for t in prange(n * c):
@@ -120,7 +120,7 @@ def _fold_shifted(row, flat, di, dj, q0, q1, h, w, oh):  # pragma: no cover - co
         flat[np.uintp(p + off)] += row[np.uintp(p)]
 
 
-@pjit
+@pjit(over=lambda *a: a[-1].shape[0] * a[-1].shape[1])  # dx's planes
 def _fold(cols, kh, kw, sh, sw, ph, pw, oh, ow, dx):  # pragma: no cover - compiled
     n, c, h, w = dx.shape
     for t in prange(n * c):  # one (n, c) plane per task: no two tasks write one pixel
@@ -221,7 +221,7 @@ def _accumulate_pair(xp, wt, bias, has_bias, b, co, cb, wa, wb):  # pragma: no c
                         wb[np.uintp(p)] += vb * sv
 
 
-@pjit(fastmath=FUSE_MATH)
+@pjit(fastmath=FUSE_MATH, over=lambda xp, *_: xp.shape[0])
 def _s1_forward(xp, wt, bias, has_bias, y, relu):  # pragma: no cover - compiled
     n, wp = xp.shape[0], xp.shape[3]
     co_n = wt.shape[0]
@@ -267,7 +267,7 @@ def _pool_2x2(wide, wp, out, at, want_at):  # pragma: no cover - compiled
                 at[r, q] = pos if live else -1
 
 
-@pjit(fastmath=FUSE_MATH)
+@pjit(fastmath=FUSE_MATH, over=lambda xp, *_: xp.shape[0])
 def _s1_forward_pool(xp, wt, bias, has_bias, oh, ow, y, at, want_at):  # pragma: no cover - compiled
     """maxpool2x2(relu(conv)): _s1_forward's wide rows pooled as they are made; the
     (N, C_out, OH, OW) output is never written."""
@@ -307,7 +307,7 @@ def _pair_taps(xp, b, ga, gb, kh, kw, taps_a, taps_b):  # pragma: no cover - com
                 taps_b[ci, i, j] = acc_b
 
 
-@pjit(fastmath=REDUCE_MATH)
+@pjit(fastmath=REDUCE_MATH, over=lambda xp, *_: xp.shape[0])
 def _s1_grad_weight(xp, gy, gw_part, gb_part, want_gb):  # pragma: no cover - compiled
     n, wp = xp.shape[0], xp.shape[3]
     co_n, kh, kw = gw_part.shape[1], gw_part.shape[3], gw_part.shape[4]
@@ -348,7 +348,7 @@ def _unpool_wide(gp, at, wide):  # pragma: no cover - compiled
     return s
 
 
-@pjit(fastmath=REDUCE_MATH)
+@pjit(fastmath=REDUCE_MATH, over=lambda xp, *_: xp.shape[0])
 def _s1_grad_weight_pooled(xp, gp, at, oh, ow, gw_part, gb_part, want_gb):  # pragma: no cover - compiled
     """_s1_grad_weight from the gradient of _s1_forward_pool's output (gp) and its window
     maxima (at): each image's wide-row gradient is built from the pooled one directly."""
@@ -367,7 +367,7 @@ def _s1_grad_weight_pooled(xp, gp, at, oh, ow, gw_part, gb_part, want_gb):  # pr
             _pair_taps(xp, np.intp(b), ga, gb, kh, kw, gw_part[b, co], gw_part[b, cb])
 
 
-@pjit
+@pjit(over=lambda gp, *_: gp.shape[0] * gp.shape[1])
 def _unpool_dense(gp, at, wp, gy):  # pragma: no cover - compiled
     """gy (N, C_out, OH, OW), the gradient of the convolution's own output, from the
     pooled gradient gp and the wide indices at (for the input gradient)."""

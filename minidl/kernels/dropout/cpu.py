@@ -15,7 +15,7 @@ from minidl.kernels.dropout.reference import GOLDEN, MIX1, MIX2, threshold
 _GOLDEN, _MIX1, _MIX2 = np.uint64(GOLDEN), np.uint64(MIX1), np.uint64(MIX2)
 
 
-@pjit
+@pjit(over=lambda x, *_: x.size)
 def _apply(x, y, seed, least, scale, zero):  # pragma: no cover - compiled
     for i in prange(x.size):
         z = np.uint64(i + 1) * _GOLDEN + seed

@@ -29,7 +29,7 @@ def _xhat(x, mean, inv, a, c, j):  # pragma: no cover - compiled
     return (x[a, c, j] - mean[c]) * inv[c]
 
 
-@pjit(fastmath=REDUCE_MATH)
+@pjit(fastmath=REDUCE_MATH, over=lambda x, *_: x.shape[1])
 def _channel_forward(x, w, b, eps, relu, y, mean, var, inv):  # pragma: no cover - compiled
     n_a, n_c, n_b = x.shape
     m = n_a * n_b
@@ -57,7 +57,7 @@ def _channel_forward(x, w, b, eps, relu, y, mean, var, inv):  # pragma: no cover
                     row[j] = h * w[c] + b[c]
 
 
-@pjit(fastmath=REDUCE_MATH)
+@pjit(fastmath=REDUCE_MATH, over=lambda gy, *_: gy.shape[1])
 def _channel_backward(gy, x, mean, inv, w, y, relu, gx, gw, gb, need_x):  # pragma: no cover
     n_a, n_c, n_b = gy.shape
     m = n_a * n_b
@@ -80,7 +80,7 @@ def _channel_backward(gy, x, mean, inv, w, y, relu, gx, gw, gb, need_x):  # prag
                     gx[a, c, j] = k * (g - mg - _xhat(x, mean, inv, a, c, j) * mgx)
 
 
-@pjit(fastmath=REDUCE_MATH)
+@pjit(fastmath=REDUCE_MATH, over=lambda x, *_: x.shape[1])
 def _feature_forward(x, w, b, eps, y, xhat, mean, var, inv):  # pragma: no cover - compiled
     _, n_r, n_d = x.shape
     for r in prange(n_r):
@@ -103,7 +103,7 @@ def _feature_forward(x, w, b, eps, y, xhat, mean, var, inv):  # pragma: no cover
             y[0, r, j] = h * w[j] + b[j]
 
 
-@pjit(fastmath=REDUCE_MATH)
+@pjit(fastmath=REDUCE_MATH, over=lambda gy, *_: gy.shape[1])
 def _feature_backward_x(gy, xhat, inv, w, gx):  # pragma: no cover - compiled
     _, n_r, n_d = gy.shape
     for r in prange(n_r):

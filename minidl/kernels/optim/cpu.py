@@ -77,7 +77,7 @@ def _adam_one(p, g, m, v, k, h, wd_mode):  # pragma: no cover - compiled
     p[u], m[u], v[u] = _adam_moments(pk, gk, m[u], v[u], h, _same)
 
 
-@pjit
+@pjit(over=lambda p, *_: p.size)
 def _adam(p, g, m, v, h, wd_mode):  # pragma: no cover - compiled
     for k in prange(p.size):
         _adam_one(p, g, m, v, k, h, wd_mode)
@@ -183,7 +183,7 @@ def _sgd_one(p, g, buf, k, h, has_buf, nesterov):  # pragma: no cover - compiled
         p[u], _ = _sgd_step(p[u], g[u], g[u], h, False, nesterov, _same)
 
 
-@pjit
+@pjit(over=lambda p, *_: p.size)
 def _sgd(p, g, buf, h, has_buf, nesterov):  # pragma: no cover - compiled
     for k in prange(p.size):
         _sgd_one(p, g, buf, k, h, has_buf, nesterov)
@@ -223,7 +223,7 @@ def _sgd32_fixup(p, g, buf, odd, h64, nesterov):  # pragma: no cover - compiled
     return n
 
 
-@pjit
+@pjit(over=lambda p, *_: -(-p.size // _BLOCK))
 def _sgd32(p, g, buf, h, h64, nesterov):  # pragma: no cover - compiled
     """`_sgd` with momentum for float32 without subnormal arithmetic, by blocks (one
     parallel task each). A dead unit's momentum decays into the subnormals and stays

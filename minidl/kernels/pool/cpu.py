@@ -19,7 +19,7 @@ from minidl.kernels._workspace import scratch
 PARALLEL = "MINIDL_PARALLEL_MIN"
 
 
-@pjit
+@pjit(over=lambda x, *_: x.shape[0] * x.shape[1])
 def _forward(x, kh, kw, sh, sw, ph, pw, y, argmax, want_argmax):  # pragma: no cover - compiled
     n, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
@@ -83,7 +83,7 @@ def last_nan_2x2(src, top, bottom):  # pragma: no cover - compiled
     return pos
 
 
-@pjit
+@pjit(over=lambda x, *_: x.shape[0] * x.shape[1])
 def _forward_2x2(x, y, argmax, want_argmax):  # pragma: no cover - compiled
     """kernel 2, stride 2, no padding: the common case, without bounds arithmetic.
 
@@ -114,7 +114,7 @@ def _forward_2x2(x, y, argmax, want_argmax):  # pragma: no cover - compiled
     return planes_with_nan
 
 
-@pjit
+@pjit(over=lambda gy, *_: gy.shape[0])
 def _backward(gy, argmax, dx):  # pragma: no cover - compiled
     planes, k = gy.shape
     for p in prange(planes):

@@ -72,7 +72,7 @@ def _fwd_row(z, xz, c, h_new, c_new, gates, hd):  # pragma: no cover - compiled
         h_new[u] = gates[u + np.uintp(3 * hd)] * _tanh(c_new[u])
 
 
-@pjit
+@pjit(over=lambda z, *_: z.shape[0])
 def _forward(z, xz, c, h_new, c_new, gates):  # pragma: no cover - compiled
     hd = c.shape[1]
     for b in prange(c.shape[0]):
@@ -117,7 +117,7 @@ def _bwd_row(gh, gc, has_gh, has_gc, gates, c, c_new, dz, dc, hd):  # pragma: no
         dc[u] = dc[u] * gates[u + H]
 
 
-@pjit
+@pjit(over=lambda gh, gc, has_gh, has_gc, gates, *_: gates.shape[0])
 def _backward(gh, gc, has_gh, has_gc, gates, c, c_new, dz, dc):  # pragma: no cover
     hd = c.shape[1]
     for b in prange(c.shape[0]):
@@ -166,7 +166,7 @@ def _gru_fwd_row(xg, hg, b, h, h_new, gates, hn, hd):  # pragma: no cover - comp
         h_new[u] = (h[u] - n[u]) * z[u] + n[u]
 
 
-@pjit
+@pjit(over=lambda xg, *_: xg.shape[0])
 def _gru_forward(xg, hg, b, h, h_new, gates, hn):  # pragma: no cover - compiled
     hd = h.shape[1]
     for i in prange(h.shape[0]):
@@ -199,7 +199,7 @@ def _gru_bwd_row(gh, gates, hn, h, dxg, dhg, dh, hd):  # pragma: no cover - comp
         dh[u] = gh[u] * z[u]
 
 
-@pjit
+@pjit(over=lambda gh, gates, *_: gates.shape[0])
 def _gru_backward(gh, gates, hn, h, dxg, dhg, dh):  # pragma: no cover - compiled
     hd = h.shape[1]
     for b in prange(h.shape[0]):
