@@ -227,3 +227,17 @@ def test_subnormal_state_reports_every_interval(mnist, guard):
     lines = subnormal_state.run("sgd", steps=4, every=2, guard=guard)
     assert [line.split()[1] for line in lines] == ["2", "4"] and all("us" in line for line in lines)
     assert (cpu.sgd_update, cpu._guard) == before
+
+
+def test_blas_spin_times_both_loop_splits_and_restores_the_chunk_size():
+    """benchmarks.blas_spin reports the kernel's times and the BLAS threads' spin; it leaves
+    minidl's task split as it found it."""
+    from benchmarks import blas_spin  # noqa: PLC0415
+    from minidl.kernels import _numba  # noqa: PLC0415
+
+    before = _numba.chunk_size
+    lines = blas_spin.run(rounds=1)
+    rows = {line.split("|")[1].strip(): line for line in lines if line.startswith("| t") or line.startswith("| s")}
+    assert sorted(rows) == ["static", "tasks"]
+    assert all(math.isfinite(float(v)) for row in rows.values() for v in row.split("|")[2:4])
+    assert "ms" in lines[-1] and _numba.chunk_size is before
