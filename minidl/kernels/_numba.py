@@ -79,11 +79,11 @@ class Parallel:
     `over(*args)` gives the trip count of the kernel's prange loop. With it, the parallel
     build hands its threads TASKS_PER_THREAD tasks each (Numba's chunk size, this calling
     thread's setting, restored afterwards), where Numba would split the loop into one
-    static block per thread: a thread whose core is shared (NumPy's OpenBLAS workers spin
-    for about 0.1 s after each product; another process on a busy machine) then holds up
-    only its current task while the others take the rest. Measured on 2 cores: a 27 ms
-    convolution kernel run just after a product took 50 ms in static blocks, 37 ms in
-    tasks (docs/performance.md, "Threads, fork and other libraries")."""
+    static block per thread: a thread whose core is shared with a yielding spinner (NumPy's
+    OpenBLAS workers spin for about 0.1 s after each product) then holds up only its
+    current task while the others take the rest. Measured on 2 cores: a 30 ms convolution
+    kernel run just after a product took 43-50 ms in static blocks, 36-37 ms in tasks
+    (docs/performance.md, "NumPy's BLAS threads and minidl's kernels")."""
 
     __slots__ = ("_parallel", "serial", "_over")
 
