@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import threading
 import time
 from collections.abc import Callable
 
@@ -27,25 +26,12 @@ import numpy as np
 QUIET_S = 0.3  # longer than OpenBLAS's default spin
 
 
-def _task_cpu_ticks() -> dict[str, int]:
-    """user + system clock ticks of each thread of this process (Linux /proc)."""
-    ticks = {}
-    for tid in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{tid}/stat") as f:
-            fields = f.read().rpartition(")")[2].split()
-        ticks[tid] = int(fields[11]) + int(fields[12])
-    return ticks
-
-
 def spin_ms(product: Callable[[], object]) -> float:
     """CPU ms that threads other than this one spend in QUIET_S after one product."""
-    me = str(threading.get_native_id())
-    before = _task_cpu_ticks()
+    process, own = time.process_time(), time.thread_time()
     product()
     time.sleep(QUIET_S)
-    after = _task_cpu_ticks()
-    hz = os.sysconf("SC_CLK_TCK")
-    return sum(after[t] - before.get(t, 0) for t in after if t != me) * 1e3 / hz
+    return ((time.process_time() - process) - (time.thread_time() - own)) * 1e3
 
 
 def run(rounds: int) -> list[str]:
