@@ -281,6 +281,25 @@ def test_conv_relu_pool_elsewhere_runs_the_three_kernels(monkeypatch):
     assert_same(y, pool_reference.maxpool(np.maximum(conv_out, 0), 3, 3, 2, 2, 1, 1)[0], "float64")
 
 
+@pytest.mark.parametrize("kernel", [(3, 3), (2, 3)], ids=["3x3", "2x3"])
+@pytest.mark.parametrize("c_out", range(1, 10))
+def test_direct_forward_takes_any_number_of_output_channels(build, c_out, kernel):
+    """The direct forward makes output channels four at a time (LANES), repeating the last
+    channel where C_out is not a multiple of four: every channel, fused or not, as the
+    reference makes it. (kernel: the 3x3 loops and the any-size ones.)"""
+    from minidl.kernels.conv import cpu  # noqa: PLC0415
+
+    x, w, b = rand((2, 3, 7, 8), "float64", c_out), rand((c_out, 3, *kernel), "float64", 1), rand((c_out,), "float64", 2)
+    needs = (True, True, True)
+    y, _ = cpu.forward(x, w, b, (1, 1), (1, 1), needs)
+    assert_same(y, reference.forward(x, w, b, (1, 1), (1, 1), needs)[0], "float64")
+    pooled, saved = cpu.forward_relu_pool(x, w, b, (1, 1), (1, 1), cpu.POOL_WINDOW, needs)
+    gp = rand(pooled.shape, "float64", 3)
+    pooled_ref, grads_ref = _three_reference_kernels(x, w, b, (1, 1), needs, gp)
+    assert_same(pooled, pooled_ref, "float64")
+    _check_grads(cpu.backward_relu_pool(gp, saved), grads_ref, needs, "float64")
+
+
 def test_small_weights_take_the_direct_path():
     """32 x 9 weights (the seed CNN): too small a product for a good GEMM; 64 x 288 (the
     CIFAR CNN's third convolution): a product near BLAS peak."""
