@@ -152,7 +152,7 @@ _TUNING_DEFAULTS: dict[str, int] = {
     "MINIDL_UPDATE_PARALLEL_MIN": 1 << 18,
     # Numba convolution: direct (wide-row) up to this many weights C_out*C_in*kH*kW,
     # im2col + GEMM above (a product runs nearer BLAS peak the larger both its sides)
-    "MINIDL_DIRECT_CONV_MAX_WEIGHTS": 12288,
+    "MINIDL_DIRECT_CONV_MAX_WEIGHTS": 18432,
     # Numba convolution, im2col + GEMM: unfold this many bytes of columns at a time
     "MINIDL_CONV_CHUNK_BYTES": 4 << 20,
 }
