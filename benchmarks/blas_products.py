@@ -7,6 +7,11 @@ The shapes are the recurrent models' per-step products and their weight gradient
 input projections (benchmarks/gemm_bound.py lists a step's products). Each is timed as
 one call into a preallocated output, the median of 50 calls after one warm-up; rounds
 alternate the libraries and pool their medians.
+
+NumPy also runs each product in its transposed form, (B^T A^T) = (A B)^T with both
+operands and the (N, M) result contiguous: the same arithmetic, which OpenBLAS runs
+faster on the recurrent per-step shapes (a layout that kept the recurrent state as
+(H, N) would get it; minidl's is (N, H)).
 """
 from __future__ import annotations
 
@@ -44,6 +49,8 @@ def measure(library: str, threads: int) -> dict[str, float]:
         else:
             o = np.empty((m, n), np.float32)
             out[f"{m}x{k}x{n}"] = median_ms(lambda: np.matmul(a, b, out=o), 50) * 1e3
+            bt, at, ot = np.ascontiguousarray(b.T), np.ascontiguousarray(a.T), np.empty((n, m), np.float32)
+            out[f"{m}x{k}x{n}:transposed"] = median_ms(lambda: np.matmul(bt, at, out=ot), 50) * 1e3
     return out
 
 
@@ -65,14 +72,17 @@ def main(argv: list[str] | None = None) -> None:
                                    "--threads", str(args.threads)], capture_output=True, text=True,
                                   check=True, env=env)
             runs[library].append(json.loads(done.stdout.strip().splitlines()[-1]))
-    print("| (M, K) @ (K, N) | NumPy us | GFLOP/s | PyTorch us | GFLOP/s | PyTorch / NumPy speed |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| (M, K) @ (K, N) | NumPy us | GFLOP/s | PyTorch us | GFLOP/s | PyTorch / NumPy speed "
+          "| NumPy, transposed form, us | its speed / NumPy's |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for m, k, n in SHAPES:
         key = f"{m}x{k}x{n}"
         us = {lib: statistics.median(r[key] for r in runs[lib]) for lib in runs}
         gf = {lib: 2 * m * k * n / us[lib] / 1e3 for lib in runs}
+        flipped = statistics.median(r[f"{key}:transposed"] for r in runs["numpy"])
         print(f"| ({m}, {k}) @ ({k}, {n}) | {us['numpy']:.1f} | {gf['numpy']:.0f} | "
-              f"{us['torch']:.1f} | {gf['torch']:.0f} | {us['numpy'] / us['torch']:.2f}x |")
+              f"{us['torch']:.1f} | {gf['torch']:.0f} | {us['numpy'] / us['torch']:.2f}x "
+              f"| {flipped:.1f} | {us['numpy'] / flipped:.2f}x |")
 
 
 if __name__ == "__main__":

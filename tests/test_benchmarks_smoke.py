@@ -208,11 +208,13 @@ def test_batches_wrap_and_scale():
 
 
 def test_blas_products_numpy_worker_times_every_shape():
-    """benchmarks.blas_products' NumPy side (the PyTorch side needs torch, never imported here)."""
+    """benchmarks.blas_products' NumPy side, each product as given and in its transposed
+    form (the PyTorch side needs torch, never imported here)."""
     from benchmarks import blas_products  # noqa: PLC0415
 
     times = blas_products.measure("numpy", threads=1)
-    assert sorted(times) == sorted(f"{m}x{k}x{n}" for m, k, n in blas_products.SHAPES)
+    shapes = [f"{m}x{k}x{n}" for m, k, n in blas_products.SHAPES]
+    assert sorted(times) == sorted(shapes + [f"{s}:transposed" for s in shapes])
     assert all(math.isfinite(t) and t > 0 for t in times.values())
 
 
