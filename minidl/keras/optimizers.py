@@ -109,10 +109,8 @@ class Adam(KerasOptimizer, optim.Adam):
         return {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon,
                 "weight_decay": self.weight_decay or 0.0}
 
-    def _update(self, p: Tensor, grad: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
-        step = state.get("step", 0) + 1
-        eps = group["eps"] / math.sqrt(1.0 - group["betas"][1] ** step)  # Keras's eps, PyTorch's rule
-        super()._update(p, grad, {**group, "eps": eps}, state)
+    def _eps(self, group: dict[str, Any], step: int) -> float:
+        return group["eps"] / math.sqrt(1.0 - group["betas"][1] ** step)  # Keras's eps, PyTorch's rule
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,

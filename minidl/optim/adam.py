@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from minidl.autograd.tensor import Tensor
 from minidl.backend import array_module
 from minidl.kernels import optim as kernels
 from minidl.optim.optimizer import Optimizer, ParamsLike, check_nonneg
@@ -37,15 +36,31 @@ class Adam(Optimizer):
         check_nonneg(name, "eps", group["eps"])
         check_nonneg(name, "weight_decay", group["weight_decay"])
 
-    def _update(self, p: Tensor, grad: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
-        if not state:
-            xp = array_module(p.data)
-            state.update(step=0, exp_avg=xp.zeros_like(p.data), exp_avg_sq=xp.zeros_like(p.data))
-        state["step"] += 1
-        beta1, beta2 = group["betas"]
-        kernels.adam_update(p.data, grad, state["exp_avg"], state["exp_avg_sq"], state["step"],
-                            group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
-                            self._decoupled)
+    def _step(self) -> None:
+        """Every parameter with a gradient: all gradients checked first (a bad one changes
+        nothing), then each group's parameters updated in one call per step count."""
+        checked = [[(p, self._checked_grad(p)) for p in group["params"] if p.grad is not None]
+                   for group in self.param_groups]
+        for group, live in zip(self.param_groups, checked):
+            by_step: dict[int, list[tuple[Any, ...]]] = {}
+            for p, grad in live:
+                state = self._state_for(p)
+                if not state:
+                    xp = array_module(p.data)
+                    state.update(step=0, exp_avg=xp.zeros_like(p.data),
+                                 exp_avg_sq=xp.zeros_like(p.data))
+                state["step"] += 1
+                by_step.setdefault(state["step"], []).append(
+                    (p.data, grad, state["exp_avg"], state["exp_avg_sq"]))
+            beta1, beta2 = group["betas"]
+            for step, items in by_step.items():
+                kernels.adam_update_many(*map(list, zip(*items)), step, group["lr"], beta1, beta2,
+                                         self._eps(group, step), group["weight_decay"],
+                                         self._decoupled)
+
+    def _eps(self, group: dict[str, Any], step: int) -> float:
+        """The eps added to sqrt(v) / sqrt(1 - b2^step) at this step."""
+        return group["eps"]
 
 
 class AdamW(Adam):

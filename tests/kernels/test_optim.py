@@ -110,20 +110,73 @@ def test_float32_adam_with_subnormal_moments_gives_the_reference_bits(impl: Impl
 
 
 def test_float32_adam_runs_the_subnormal_kernel_where_a_check_found_some(monkeypatch):
-    """The kernel without subnormal arithmetic costs more where there are none: it runs on
-    every 16th step, and on every step for moment buffers where it last found some."""
+    """The kernel without subnormal arithmetic costs more where there are none: a large
+    parameter's update takes it on every 16th step, and on every step for moment buffers
+    where it last found some."""
     from minidl.kernels.optim import cpu
 
     ran = _kernels_run(monkeypatch, cpu)
-    p, g = np.ones(64, np.float32), np.zeros(64, np.float32)
-    clean = [np.full(64, 1e-3, np.float32), np.full(64, 1e-6, np.float32)]
-    dirty = [np.full(64, 1e-3, np.float32), np.full(64, 1e-6, np.float32)]
+    n = cpu.ALWAYS_GUARDED
+    p, g = np.ones(n, np.float32), np.zeros(n, np.float32)
+    clean = [np.full(n, 1e-3, np.float32), np.full(n, 1e-6, np.float32)]
+    dirty = [np.full(n, 1e-3, np.float32), np.full(n, 1e-6, np.float32)]
     dirty[0][7] = np.float32(2.0 ** -149)
     for step in range(1, 20):
         for m, v in (clean, dirty):
             optim.adam_update(p.copy(), g, m, v, *_adam_args(step, 0.0, False))
-    assert ran[0::2] == [cpu._adam32] + [cpu._adam] * 15 + [cpu._adam32] + [cpu._adam] * 2
-    assert ran[1::2] == [cpu._adam32] * 19  # the subnormal stays: x * 0.9 rounds back to x
+    assert ran[0::2] == [cpu._adam32_many] + [cpu._adam] * 15 + [cpu._adam32_many] + [cpu._adam] * 2
+    assert ran[1::2] == [cpu._adam32_many] * 19  # the subnormal stays: x * 0.9 rounds back to x
+
+
+def test_adam_update_many_runs_small_float32_parameters_eight_a_call(monkeypatch):
+    """One kernel call for up to eight small float32 parameters (their own calls would cost
+    more than their updates); float64 ones, and large float32 ones not due a subnormal
+    check, one by one."""
+    from minidl.kernels.optim import cpu
+
+    ran = _kernels_run(monkeypatch, cpu)
+    small = [np.ones(k + 1, np.float32) for k in range(11)]
+    large = np.ones(cpu.ALWAYS_GUARDED, np.float32)
+    wide = np.ones(5, np.float64)
+    for step in (1, 2):
+        params = [*small, large, wide]
+        optim.adam_update_many(params, [np.ones_like(p) for p in params],
+                               [np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params],
+                               *_adam_args(step, 0.0, False))
+    assert ran[:3] == [cpu._adam, cpu._adam32_many, cpu._adam32_many]  # the large one is due
+    assert ran[3:] == [cpu._adam, cpu._adam, cpu._adam32_many, cpu._adam32_many]  # now it is not
+
+
+@pytest.mark.parametrize("n", [1, 3, 8, 9, 20])
+@given(seed=st.integers(0, 2**16), wd=st.sampled_from([0.0, 0.05]), decoupled=st.booleans())
+def test_adam_update_many_equals_the_reference_on_each_parameter(impl: Impl, n, seed, wd, decoupled):
+    """Parameters of many shapes and both float dtypes, a few with subnormal moments, in
+    one list: each ends as the reference's `adam_update` leaves it (the Numba kernels: the
+    same bits)."""
+    rng = np.random.default_rng(seed)
+    want, fast, grads = [], [], []
+    for k in range(n):
+        dtype = DTYPES[int(rng.integers(len(DTYPES)))]
+        shape = tuple(int(d) for d in rng.integers(1, 6, int(rng.integers(0, 3))))
+        p, m = rand(shape, dtype, seed + 3 * k), rand(shape, dtype, seed + 3 * k + 1, 0.1)
+        v = rand(shape, dtype, seed + 3 * k + 2, 0.01)
+        np.abs(v, out=v)
+        if k % 3 == 0 and m.size:
+            m.reshape(-1)[0] = np.finfo(dtype).smallest_subnormal * 3
+        want.append([p, m, v])
+        fast.append([impl.to(a.copy()) for a in (p, m, v)])
+        grads.append(rand(shape, dtype, seed + 100 + k))
+    for step in (1, 2):
+        optim.adam_update_many([f[0] for f in fast], [impl.to(g) for g in grads], [f[1] for f in fast],
+                               [f[2] for f in fast], *_adam_args(step, wd, decoupled))
+        for (p, m, v), g in zip(want, grads):
+            reference.adam_update(p, g, m, v, *_adam_args(step, wd, decoupled))
+    for got, exp in zip(fast, want):
+        for a, b in zip(got, exp):
+            if impl.name == "cpu":
+                np.testing.assert_array_equal(a, b)
+            else:
+                impl.assert_same(a, b, b.dtype)
 
 
 def _kernels_run(monkeypatch, cpu) -> list:

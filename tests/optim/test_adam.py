@@ -121,3 +121,36 @@ def test_adam_defaults():
 def test_adam_rejects_bad_hyperparameters(cls, kwargs, match):
     with pytest.raises(ValueError, match=match):
         cls([Parameter(md.zeros(2))], **kwargs)
+
+
+@pytest.mark.parametrize("cls", [optim.Adam, optim.AdamW])
+def test_adam_step_with_a_bad_gradient_changes_nothing(cls):
+    """Every gradient is checked before any parameter moves: a wrong shape in the last
+    group leaves the parameters (and their state) as they were."""
+    ps = [Parameter(np.ones(3, np.float32)), Parameter(np.ones((2, 2), np.float32)),
+          Parameter(np.ones(4, np.float32))]
+    opt = cls([{"params": ps[:2]}, {"params": ps[2:], "lr": 0.1}])
+    for p in ps:
+        p.grad = md.tensor(np.full(p.shape, 0.5, np.float32))
+    opt.step()
+    before = [p.data.copy() for p in ps]
+    ps[2].grad = md.tensor(np.ones(5, np.float32))
+    with pytest.raises(ValueError, match=r"has shape \(5,\) but its parameter has shape \(4,\)"):
+        opt.step()
+    for p, b in zip(ps, before):
+        np.testing.assert_array_equal(p.data, b)
+    assert [opt.state[p]["step"] for p in ps] == [1, 1, 1]
+
+
+def test_adam_updates_parameters_with_different_step_counts_in_one_group():
+    """A parameter that missed steps (no gradient) keeps its own bias correction."""
+    a, b = Parameter(np.ones(3)), Parameter(np.ones(3))
+    opt = optim.Adam([a, b], lr=0.1)
+    a.grad = md.tensor(np.full(3, 2.0))
+    opt.step()  # b has no gradient: not stepped
+    a.grad, b.grad = md.tensor(np.full(3, 2.0)), md.tensor(np.full(3, 2.0))
+    opt.step()
+    assert opt.state[a]["step"] == 2 and opt.state[b]["step"] == 1
+    # a constant gradient moves Adam by lr per step, whatever the step count
+    assert_close(a.data, np.full(3, 0.8), atol=1e-6)
+    assert_close(b.data, np.full(3, 0.9), atol=1e-6)

@@ -11,8 +11,14 @@ Contract (every implementation):
   AdamW (decoupled=True: param *= 1 - lr*weight_decay first); m = b1*m + (1-b1)*g;
   v = b2*v + (1-b2)*g*g; with the 1-based `step`,
   param -= lr/(1 - b1**step) * m / (sqrt(v)/sqrt(1 - b2**step) + eps).
-Both update `param` and the state arrays in place (any shape; grad of param's shape)
-and return None; `grad` is never written. Nothing is saved: an update has no backward.
+- `adam_update_many(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps,
+  weight_decay, decoupled)`: `adam_update` on each (param, grad, exp_avg, exp_avg_sq) of
+  the four equal-length sequences, one step count and hyperparameters for all (an
+  optimizer's parameter group). An implementation may update them in few calls (cpu.py:
+  up to eight float32 parameters a kernel call); the route runs `adam_update` one by one
+  for an implementation that has no `adam_update_many`.
+Each updates `param` and the state arrays in place (any shape; grad of param's shape)
+and returns None; `grad` is never written. Nothing is saved: an update has no backward.
 
 The fused kernels (cpu.py, gpu.py) make one pass without temporaries (on the CPU, float32
 Adam and momentum SGD a second over the elements whose state is subnormal; cpu.py); they
@@ -21,6 +27,7 @@ first (cheaper than the reference's temporaries); anything else runs the referen
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
@@ -48,6 +55,24 @@ def sgd_update(param: Any, grad: Any, buf: Any, lr: float, momentum: float, damp
     grad = _route.contiguous(grad)
     _implementation(param, grad, buf).sgd_update(param, grad, buf, lr, momentum, dampening,
                                                  nesterov, weight_decay)
+
+
+def adam_update_many(params: Sequence[Any], grads: Sequence[Any], exp_avgs: Sequence[Any],
+                     exp_avg_sqs: Sequence[Any], step: int, lr: float, beta1: float, beta2: float,
+                     eps: float, weight_decay: float, decoupled: bool) -> None:
+    """`adam_update` on every (param, grad, exp_avg, exp_avg_sq), one step count for all;
+    each implementation gets its parameters in one list."""
+    hyper = (step, lr, beta1, beta2, eps, weight_decay, decoupled)
+    batches: dict[ModuleType, list[tuple[Any, ...]]] = {}
+    for p, g, m, v in zip(params, grads, exp_avgs, exp_avg_sqs, strict=True):
+        g = _route.contiguous(g)
+        batches.setdefault(_implementation(p, g, m, v), []).append((p, g, m, v))
+    for impl, items in batches.items():
+        if hasattr(impl, "adam_update_many"):
+            impl.adam_update_many(*map(list, zip(*items)), *hyper)
+        else:
+            for item in items:
+                impl.adam_update(*item, *hyper)
 
 
 def adam_update(param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, step: int, lr: float,

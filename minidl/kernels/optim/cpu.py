@@ -1,6 +1,6 @@
 """Numba optimizer updates: the contract of `minidl.kernels.optim`, one fused pass over
 the parameter, in place, with no temporaries (C-contiguous arrays of one float dtype);
-float32 Adam's and momentum SGD's check for subnormal state (`_adam32`, `_sgd32`) adds a
+float32 Adam's and momentum SGD's check for subnormal state (`_adam32_many`, `_sgd32`) adds a
 second pass over the few elements it finds, with small block-sized buffers.
 
 The hyperparameters arrive as an array of the parameter's dtype, so a float32 model
@@ -10,9 +10,8 @@ unless asked to).
 
 Each kernel is one `pjit` source started through `launch`: in parallel from
 `MINIDL_UPDATE_PARALLEL_MIN` elements (measured break-even on 2 cores; an update reads
-4 arrays and writes 3), on the calling thread below. `_adam32` alone is a serial `jit`
-kernel, started through `call` (its parallel build would add a second compile of its
-vectorised pass to the head of every model's first run).
+4 arrays and writes 3), on the calling thread below. `_adam32_many` alone is a serial
+`jit` kernel, started through `call`, that updates up to eight parameters a call.
 """
 from __future__ import annotations
 
@@ -146,20 +145,35 @@ def _adam32_block(p, g, m, v, h, h64, wd_mode):  # pragma: no cover - compiled
 _BLOCK = 16384
 
 
-@jit
-def _adam32(p, g, m, v, h, h64, wd_mode):  # pragma: no cover - compiled
-    """`_adam` for float32 without subnormal arithmetic, by blocks, on the calling thread
-    (it runs on a sixteenth of the steps where there are none: a parallel build would
-    compile for longer than it saves); returns how many elements had subnormal moments.
-    A unit whose gradient stays zero (a dead ReLU's weights) keeps its moments subnormal
-    for good (x * 0.9 rounds back to x for the four smallest), and a float32 operation on
-    a subnormal takes a microcode assist of ~100 cycles: 2.8% of the MLP's first weight
-    there tripled Adam's time on it."""
+@jit(inline="always")
+def _adam32_blocks(p, g, m, v, h, h64, wd_mode):  # pragma: no cover - compiled
+    """`_adam` for float32 without subnormal arithmetic, by blocks; returns how many
+    elements had subnormal moments. A unit whose gradient stays zero (a dead ReLU's
+    weights) keeps its moments subnormal for good (x * 0.9 rounds back to x for the four
+    smallest), and a float32 operation on a subnormal takes a microcode assist of ~100
+    cycles: 2.8% of the MLP's first weight there tripled Adam's time on it."""
     found = 0
     for lo in range(0, p.size, _BLOCK):
         hi = min(lo + _BLOCK, p.size)
         found += _adam32_block(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], h, h64, wd_mode)
     return found
+
+
+# parameters per call of `_adam32_many`: a tuple's length is part of the kernel's type, so
+# one length serves every model (shorter lists are padded with empty arrays)
+_SLOTS = 8
+
+
+@jit
+def _adam32_many(ps, gs, ms, vs, h, h64, count, wd_mode, found):  # pragma: no cover - compiled
+    """`_adam32_blocks` on the first `count` of the tuples' float32 parameters in turn,
+    found[i] the subnormal count of the i-th; on the calling thread (it serves the small
+    parameters, and the large ones on a sixteenth of the steps where they have no
+    subnormals: a parallel build would compile for longer than it saves). One call for a
+    model's small parameters: their updates are a few microseconds each, their calls
+    one by one from Python cost more than that."""
+    for i in range(count):
+        found[i] = _adam32_blocks(ps[i], gs[i], ms[i], vs[i], h, h64, wd_mode)
 
 
 @jit(inline="always")
@@ -242,21 +256,65 @@ def _flat(a: np.ndarray) -> np.ndarray:
     return a.reshape(-1)  # a view: the route passes C-contiguous arrays only
 
 
+# float32 parameters below this many elements always take the kernel without subnormal
+# arithmetic, in one call with the others: where none is subnormal it costs them 15-50%
+# more than `_adam`, less than a call of their own would
+ALWAYS_GUARDED = 1 << 16
+_PAD = np.zeros(0, np.float32)
+
+
 def adam_update(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: np.ndarray,
                 step: int, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
                 decoupled: bool) -> None:
     """In place, as the reference."""
+    adam_update_many([param], [grad], [exp_avg], [exp_avg_sq], step, lr, beta1, beta2, eps,
+                     weight_decay, decoupled)
+
+
+def adam_update_many(params: list[np.ndarray], grads: list[np.ndarray], exp_avgs: list[np.ndarray],
+                     exp_avg_sqs: list[np.ndarray], step: int, lr: float, beta1: float, beta2: float,
+                     eps: float, weight_decay: float, decoupled: bool) -> None:
+    """In place, as the reference's `adam_update` on each parameter: the float32 ones that
+    are small or due a subnormal check in `_adam32_many` calls, the others one by one in
+    `_adam` (in parallel when large)."""
+    wd_mode = 0 if weight_decay == 0 else (2 if decoupled else 1)
+    hyper: dict[np.dtype, np.ndarray] = {}
+    guarded = []
+    for p, g, m, v in zip(params, grads, exp_avgs, exp_avg_sqs, strict=True):
+        h = hyper.get(p.dtype)
+        if h is None:
+            h = hyper[p.dtype] = _adam_hyper(step, lr, beta1, beta2, eps, weight_decay, p.dtype)
+        arrays = _flat(p), _flat(g), _flat(m), _flat(v)
+        if p.dtype == np.float32 and (p.size < ALWAYS_GUARDED or _guard.due(m)):
+            guarded.append((arrays, m))
+        else:
+            launch(_adam, p.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"), *arrays, h, wd_mode)
+    for lo in range(0, len(guarded), _SLOTS):
+        _adam32_call(guarded[lo:lo + _SLOTS], hyper[np.dtype(np.float32)], wd_mode)
+
+
+def _adam_hyper(step: int, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+                dtype: np.dtype) -> np.ndarray:
+    """The kernels' hyperparameter array `h`, in the parameters' dtype (so a float32 model
+    rounds them as the NumPy reference does)."""
     # sqrt(1 - b2^t) stays a divisor, as in the reference: multiplying by its rounded
     # reciprocal would differ in the last bit
-    h = np.array([beta1, 1.0 - beta1, beta2, 1.0 - beta2, lr / (1.0 - beta1 ** step),
-                  math.sqrt(1.0 - beta2 ** step), eps, weight_decay, 1.0 - lr * weight_decay],
-                 dtype=param.dtype)
-    wd_mode = 0 if weight_decay == 0 else (2 if decoupled else 1)
-    arrays = _flat(param), _flat(grad), _flat(exp_avg), _flat(exp_avg_sq)
-    if param.dtype == np.float32 and _guard.due(exp_avg):
-        _guard.found(exp_avg, call(_adam32, *arrays, h, h.astype(np.float64), wd_mode))
-    else:
-        launch(_adam, param.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"), *arrays, h, wd_mode)
+    return np.array([beta1, 1.0 - beta1, beta2, 1.0 - beta2, lr / (1.0 - beta1 ** step),
+                     math.sqrt(1.0 - beta2 ** step), eps, weight_decay, 1.0 - lr * weight_decay],
+                    dtype=dtype)
+
+
+def _adam32_call(chunk: list[tuple[tuple[np.ndarray, ...], np.ndarray]], h: np.ndarray,
+                 wd_mode: int) -> None:
+    """One `_adam32_many` call on up to _SLOTS (flat arrays, exp_avg) entries; the large
+    parameters' subnormal counts go to the guard."""
+    pad = (_PAD,) * (_SLOTS - len(chunk))
+    tuples = [tuple(arrays[k] for arrays, _ in chunk) + pad for k in range(4)]
+    found = np.zeros(_SLOTS, np.intp)
+    call(_adam32_many, *tuples, h, h.astype(np.float64), len(chunk), wd_mode, found)
+    for (arrays, m), count in zip(chunk, found):
+        if arrays[0].size >= ALWAYS_GUARDED:
+            _guard.found(m, int(count))
 
 
 def sgd_update(param: np.ndarray, grad: np.ndarray, buf: Any, lr: float, momentum: float,
@@ -275,10 +333,10 @@ def sgd_update(param: np.ndarray, grad: np.ndarray, buf: Any, lr: float, momentu
 
 
 class _SubnormalGuard:
-    """Which updates take the kernels without subnormal arithmetic (`_adam32`, `_sgd32`):
+    """Which updates take the kernels without subnormal arithmetic (`_adam32_many`, `_sgd32`):
     they cost 15-50% more where no state element is subnormal (their selects and flags)
-    and save 2-7x where some are. Each state buffer (by id) gets one every CHECK_EVERY-th
-    update, and every update while its last one found some. Which kernel runs never
+    and save 2-7x where some are. Each state buffer (by id) of a large parameter (for
+    Adam, ALWAYS_GUARDED elements or more) gets one every CHECK_EVERY-th update, and every update while its last one found some. Which kernel runs never
     changes the bits, only the time, so an id reused by a new buffer does no harm."""
 
     CHECK_EVERY = 16
