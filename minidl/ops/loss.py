@@ -17,7 +17,6 @@ from minidl import backend as B
 from minidl.autograd.function import Function
 from minidl.autograd.grad_mode import is_grad_enabled
 from minidl.autograd.tensor import Tensor, tensor
-from minidl.backend import array_module
 from minidl.kernels import loss as K
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -27,34 +26,6 @@ def check_reduction(op: str, reduction: Any) -> str:
     if reduction not in REDUCTIONS:
         raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
     return reduction
-
-
-def _reduce(loss: Any, reduction: str, divisor: Any = None) -> Any:
-    """The reduced loss; a "mean" divides by `divisor` when given (else the element count)."""
-    xp = array_module(loss)
-    if reduction == "mean":
-        # no samples, or every sample ignored: NaN, as PyTorch (NumPy's mean would also warn)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return xp.asarray(loss.sum() / (loss.size if divisor is None else divisor))
-    if reduction == "sum":
-        return xp.asarray(loss.sum())
-    return loss
-
-
-def _expand(gy: Any, shape: tuple[int, ...], reduction: str, divisor: Any = None) -> Any:
-    """The gradient of each unreduced loss element, from the gradient of the reduced loss."""
-    if reduction == "none":
-        return gy
-    xp = array_module(gy)
-    if reduction == "mean":
-        if divisor is None:
-            count = 1
-            for n in shape:
-                count *= n
-            divisor = max(count, 1)
-        with np.errstate(divide="ignore"):  # a mean over nothing: its samples get no gradient
-            gy = gy / divisor
-    return xp.broadcast_to(gy, shape)
 
 
 class SoftmaxCrossEntropy(Function):
@@ -72,17 +43,12 @@ class SoftmaxCrossEntropy(Function):
     def forward(self, logits: Any, target: Any) -> Any:
         loss, saved = K.softmax_cross_entropy_forward(logits, target, self.label_smoothing,
                                                       self.needs_input_grad, self.weight,
-                                                      self.ignore_index)
+                                                      self.ignore_index, self.reduction)
         self.saved = saved if any(self.needs_input_grad) else None
-        self.divisor = None
-        if self.reduction == "mean" and K.is_index(target):
-            self.divisor = K.mean_divisor(target, self.weight, self.ignore_index, loss.dtype)
-        self.n = logits.shape[0]
-        return _reduce(loss, self.reduction, self.divisor)
+        return loss
 
     def backward(self, gy: Any) -> tuple[Any, Any]:
-        gloss = _expand(gy, (self.n,), self.reduction, self.divisor)
-        return K.softmax_cross_entropy_backward(self.saved, gloss, self.needs_input_grad)
+        return K.softmax_cross_entropy_backward(self.saved, gy, self.needs_input_grad)
 
 
 class NLL(Function):
@@ -97,10 +63,10 @@ class NLL(Function):
         self.divisor = None
         if self.reduction == "mean":
             self.divisor = K.mean_divisor(target, self.weight, self.ignore_index, loss.dtype)
-        return _reduce(loss, self.reduction, self.divisor)
+        return K.reduce_loss(loss, self.reduction, self.divisor)
 
     def backward(self, gy: Any) -> tuple[Any, Any]:
-        gloss = _expand(gy, (self.saved[0][0],), self.reduction, self.divisor)
+        gloss = K.expand_loss_grad(gy, (self.saved[0][0],), self.reduction, self.divisor)
         return K.nll_backward(self.saved, gloss, self.needs_input_grad)
 
 
@@ -115,10 +81,10 @@ class PointwiseLoss(Function):
     def forward(self, pred: Any, target: Any) -> Any:
         loss, self.saved = self.kernels[0](pred, target, *self.params)
         self.shape = loss.shape
-        return _reduce(loss, self.reduction)
+        return K.reduce_loss(loss, self.reduction)
 
     def backward(self, gy: Any) -> tuple[Any, Any]:
-        return self.kernels[1](self.saved, _expand(gy, self.shape, self.reduction), self.needs_input_grad)
+        return self.kernels[1](self.saved, K.expand_loss_grad(gy, self.shape, self.reduction), self.needs_input_grad)
 
 
 # ---- wrappers -----------------------------------------------------------------------
@@ -217,26 +183,17 @@ def _check_class_indices(op: str, logits: Tensor, target: Tensor, ignore_index: 
         hint = " (class probabilities (N, C) must be float)" if target.ndim == 2 else ""
         raise ValueError(f"{op}: class-index target must have shape (N,) = ({n},), "
                          f"got {tuple(target.shape)}{hint}")
-    if not on_host:
-        return
-    data = target.data
-    if data.size and 0 <= int(data.min()) and int(data.max()) < k:
-        return  # all in range: no mask to build
-    data = data[data != ignore_index]
-    if data.size and (int(data.min()) < 0 or int(data.max()) >= k):
-        raise ValueError(f"{op}: class indices must be in [0, {k}) for {k} classes, got values "
-                         f"from {int(data.min())} to {int(data.max())}"
-                         + ("" if ignore_index < 0 else f" (besides ignore_index={ignore_index})"))
+    if on_host and (error := K.index_error(op, target.data, k, ignore_index)):
+        raise error
 
 
 def _check_ce_target(logits: Tensor, target: Tensor, ignore_index: int) -> None:
     n, k = logits.shape
     kind = target.dtype.kind
     if kind in "iu":
-        # on the GPU this check would cost a host sync every step: the fused kernel gives a
-        # NaN loss for an out-of-range index instead (float32/float64 logits)
-        on_device = target.device == "cuda" and logits.dtype.name in ("float32", "float64")
-        _check_class_indices("cross_entropy", logits, target, ignore_index, not on_device)
+        # the range: every CPU implementation checks it as it reads the indices; on the
+        # GPU a check would cost a host sync every step, so the CUDA kernels give a NaN loss
+        _check_class_indices("cross_entropy", logits, target, ignore_index, False)
     elif kind == "f":
         if ignore_index >= 0:  # as PyTorch: a non-negative ignore_index means class indices
             raise ValueError(f"cross_entropy: ignore_index={ignore_index} is not supported for "

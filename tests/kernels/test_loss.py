@@ -3,6 +3,8 @@
 kernels off."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -78,8 +80,11 @@ def test_reference_gives_no_gradient_where_none_is_needed():
 @pytest.mark.parametrize("kind", ["index", "prob"])
 @given(n=st.integers(1, 6), k=st.integers(1, 12), seed=st.integers(0, 2**16),
        scale=st.sampled_from([1.0, 30.0, 1e4]), ls=st.sampled_from([0.0, 0.1, 1.0]),
-       weighted=st.booleans(), ignore=st.sampled_from([None, -100, 0]))
-def test_cross_entropy_equals_reference(impl: Impl, dtype, kind, n, k, seed, scale, ls, weighted, ignore):
+       weighted=st.booleans(), ignore=st.sampled_from([None, -100, 0]),
+       reduction=st.sampled_from(["none", "sum", "mean"]))
+def test_cross_entropy_equals_reference(impl: Impl, dtype, kind, n, k, seed, scale, ls, weighted, ignore,
+                                        reduction):
+    """Per sample or reduced (the Numba kernels reduce as they go, the others in the route)."""
     rng = np.random.default_rng(seed)
     logits = rand((n, k), dtype, seed, scale)
     target = _targets(rng, n, k, kind, dtype)
@@ -88,22 +93,37 @@ def test_cross_entropy_equals_reference(impl: Impl, dtype, kind, n, k, seed, sca
         target[rng.random(n) < 0.3] = ignore_index
     weight = (rng.random(k) + 0.5).astype(dtype) if weighted else None
     got, saved = loss.softmax_cross_entropy_forward(impl.to(logits), impl.to(target), ls, (True, False),
-                                                    impl.to(weight), ignore_index)
-    want, saved_ref = reference.softmax_cross_entropy_forward(logits, target, ls, (True, False), weight,
-                                                              ignore_index)
+                                                    impl.to(weight), ignore_index, reduction)
+    want, saved_ref = reference.reduced(*reference.softmax_cross_entropy_forward(
+        logits, target, ls, (True, False), weight, ignore_index), reduction)
     impl.assert_same(saved.probs, saved_ref.probs, dtype)
     # the loss subtracts nearly equal numbers for huge logits: compare on the logits' scale
     tol = impl.tolerance(dtype)
-    np.testing.assert_allclose(impl.back(got), want, rtol=tol["rtol"], atol=8 * tol["rtol"] * scale)
-    assert impl.back(got).dtype == want.dtype
-    gloss = rand((n,), dtype, seed + 1)
+    atol = 8 * tol["rtol"] * scale * (n if reduction == "sum" else 1)
+    np.testing.assert_allclose(impl.back(got), want, rtol=tol["rtol"], atol=atol)
+    assert impl.back(got).dtype == want.dtype and impl.back(got).shape == want.shape
+    gloss = rand(want.shape, dtype, seed + 1)
     # the same saved state on both sides: the backward is compared on its own
     saved = saved_ref._replace(probs=impl.to(saved_ref.probs), target=impl.to(target), weight=impl.to(weight))
     dz, dt = loss.softmax_cross_entropy_backward(saved, impl.to(gloss))
-    impl.assert_same(dz, reference.softmax_cross_entropy_backward(saved_ref, gloss)[0], dtype)
+    each = reference.expand_loss_grad(gloss, (n,), reduction, saved_ref.divisor)
+    impl.assert_same(dz, reference.softmax_cross_entropy_backward(saved_ref, each)[0], dtype)
     assert dt is None
     if impl.name != "cpu":
         assert {f"ce_forward_{kind}", f"ce_backward_{kind}"} <= set(impl.launched)
+
+
+def test_cross_entropy_mean_over_no_sample_is_nan_with_zero_gradients(impl: Impl):
+    """Every sample ignored: the mean divides 0 by 0 (NaN, as PyTorch, and no warning), and
+    no sample gets a gradient."""
+    logits, target = np.ones((3, 4), np.float32), np.full(3, -100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got, saved = loss.softmax_cross_entropy_forward(impl.to(logits), impl.to(target), 0.0,
+                                                        (True, False), None, -100, "mean")
+        dz, _ = loss.softmax_cross_entropy_backward(saved, impl.to(np.array(1.0, np.float32)))
+    assert np.isnan(impl.back(got)) and impl.back(got).shape == ()
+    np.testing.assert_array_equal(impl.back(dz), np.zeros((3, 4), np.float32))
 
 
 def test_huge_logits_are_stable(impl: Impl):
@@ -113,12 +133,16 @@ def test_huge_logits_are_stable(impl: Impl):
     np.testing.assert_allclose(impl.back(probs), [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3]])
 
 
-def test_out_of_range_class_is_an_error_or_nan_never_a_wild_read(impl: Impl):
-    """Numba checks on the host for free; on the GPU a check would cost a sync: NaN."""
-    logits, target = np.zeros((2, 3)), np.array([0, 3])
+@pytest.mark.parametrize("bad", [3, -1])
+def test_out_of_range_class_is_an_error_or_nan_never_a_wild_read(impl: Impl, bad):
+    """Numba checks on the host for free, and so does the reference (a negative index
+    would read from the row's end); on the GPU a check would cost a sync: NaN."""
+    logits, target = np.zeros((2, 3)), np.array([0, bad])
     if impl.name == "cpu":
-        with pytest.raises(ValueError, match="class index 3 of sample 1"):
-            loss.softmax_cross_entropy_forward(logits, target, 0.0)
+        for run in (loss.softmax_cross_entropy_forward, reference.softmax_cross_entropy_forward):
+            with pytest.raises(ValueError, match=rf"cross_entropy: class indices must be in \[0, 3\) "
+                                                 rf"for 3 classes, got values from {min(0, bad)} to {max(0, bad)}"):
+                run(logits, target, 0.0)
         return
     got, _ = loss.softmax_cross_entropy_forward(impl.to(logits), impl.to(target), 0.0)
     got = impl.back(got)
@@ -145,6 +169,22 @@ def test_probability_targets_on_the_cpu_run_the_reference(monkeypatch):
     logits, target = rand((2, 3), "float64", 0), np.full((2, 3), 1 / 3)
     got, _ = loss.softmax_cross_entropy_forward(logits, target, 0.0)
     assert_close(got, reference.softmax_cross_entropy_forward(logits, target, 0.0)[0])
+
+
+def test_a_reduced_loss_scaled_by_a_number_still_runs_the_kernels_backward(monkeypatch):
+    """`(loss * 2).backward()` hands the loss a NumPy scalar gradient (a 0-d product): the
+    Numba backward takes it (not the reference), with the mean's divisor applied once."""
+    from minidl.kernels.loss import cpu  # noqa: PLC0415
+
+    ran = []
+    real = cpu.softmax_cross_entropy_backward
+    monkeypatch.setattr(cpu, "softmax_cross_entropy_backward", lambda *a: (ran.append(1), real(*a))[1])
+    z = md.tensor(rand((4, 3), "float32", 0), requires_grad=True)
+    (F.cross_entropy(z, md.tensor(np.array([0, 2, 1, 2]))) * 2.0).backward()
+    assert ran == [1]
+    probs = np.exp(z.data) / np.exp(z.data).sum(axis=1, keepdims=True)
+    probs[np.arange(4), [0, 2, 1, 2]] -= 1
+    np.testing.assert_allclose(z.grad.data, probs * 2 / 4, rtol=1e-6, atol=1e-7)
 
 
 def test_a_target_that_needs_a_gradient_runs_the_reference(impl: Impl):

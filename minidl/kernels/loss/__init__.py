@@ -17,9 +17,16 @@ Contract:
   for probabilities and (1 - ls) w_y (-log p_ny) + ls/K sum_k w_k (-log p_nk) for an
   index y, p = softmax of the logits: PyTorch's numbers. Stable for logits of any
   magnitude (log p is shifted - log sum exp(shifted), never the log of a rounded
-  probability). `saved` is a `CrossEntropySaved`.
+  probability). `saved` is a `CrossEntropySaved`. An index outside [0, K) other than
+  ignore_index raises ValueError on the CPU (the CUDA kernels give a NaN loss instead:
+  checking would cost a host sync).
 - `softmax_cross_entropy_backward(saved, gloss, needs) -> (dlogits (N, K), dtarget (N, K))`
   given gloss (N,).
+- The route's two take `reduction` ("none", "sum", "mean") on top: the forward returns
+  the loss reduced (`reference.reduced`: a mean over class indices divides by
+  `mean_divisor`) and the backward takes the gradient of that. An implementation
+  whose module says `REDUCES = True` (cpu.py, which sums as its kernel goes) takes
+  `reduction` itself; the others get per-sample losses and gradients.
 - `nll_forward(logp, target, weight=None, ignore_index=-100) -> (loss (N,), saved)`,
   `nll_backward(saved, gloss, needs)`: -w_y logp[n, y] of log-probabilities (N, K).
 - element-wise, pred and target of one shape, loss of that shape:
@@ -39,6 +46,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from minidl.backend import array_module
 from minidl.kernels import _route
 from minidl.kernels.loss import reference
 from minidl.kernels.loss.reference import (
@@ -48,8 +56,10 @@ from minidl.kernels.loss.reference import (
     bce_forward,
     bce_with_logits_backward,
     bce_with_logits_forward,
+    expand_loss_grad,
     huber_backward,
     huber_forward,
+    index_error,
     is_index,
     l1_backward,
     l1_forward,
@@ -58,13 +68,15 @@ from minidl.kernels.loss.reference import (
     mse_forward,
     nll_backward,
     nll_forward,
+    reduce_loss,
     smooth_l1_backward,
     smooth_l1_forward,
 )
 
 __all__ = ["CrossEntropySaved", "bce_backward", "bce_forward", "bce_with_logits_backward",
-           "bce_with_logits_forward", "huber_backward", "huber_forward", "l1_backward", "l1_forward",
-           "mean_divisor", "mse_backward", "mse_forward", "nll_backward", "nll_forward",
+           "bce_with_logits_forward", "expand_loss_grad", "huber_backward", "huber_forward",
+           "index_error", "l1_backward", "l1_forward", "mean_divisor", "mse_backward",
+           "mse_forward", "nll_backward", "nll_forward", "reduce_loss",
            "smooth_l1_backward", "smooth_l1_forward", "softmax_cross_entropy_backward",
            "softmax_cross_entropy_forward"]
 
@@ -87,16 +99,24 @@ def _implementation(target: Any, needs: Needs, *arrays: Any) -> ModuleType:
 
 def softmax_cross_entropy_forward(logits: Any, target: Any, label_smoothing: float,
                                   needs: Needs = (True, False), weight: Any = None,
-                                  ignore_index: int = -100) -> tuple[Any, CrossEntropySaved]:
-    """(loss (N,), saved): softmax cross-entropy per sample, as the contract says."""
+                                  ignore_index: int = -100, reduction: str = "none"
+                                  ) -> tuple[Any, CrossEntropySaved]:
+    """(loss, saved): softmax cross-entropy per sample (N,), or its sum or mean (0-d), as
+    the contract says."""
     logits, target, weight = _route.contiguous(logits), _route.contiguous(target), _route.contiguous(weight)
-    return _implementation(target, needs, logits, weight).softmax_cross_entropy_forward(
-        logits, target, label_smoothing, needs, weight, ignore_index)
+    impl = _implementation(target, needs, logits, weight)
+    args = (logits, target, label_smoothing, needs, weight, ignore_index)
+    if getattr(impl, "REDUCES", False):
+        return impl.softmax_cross_entropy_forward(*args, reduction)
+    return reference.reduced(*impl.softmax_cross_entropy_forward(*args), reduction)
 
 
 def softmax_cross_entropy_backward(saved: CrossEntropySaved, gloss: Any, needs: Needs = (True, False)
                                    ) -> tuple[Any, Any]:
-    """(d loss / d logits or None, d loss / d target or None) given gloss (N,)."""
-    gloss = _route.contiguous(gloss)
-    return _implementation(saved.target, needs, saved.probs, gloss, saved.weight
-                           ).softmax_cross_entropy_backward(saved, gloss, needs)
+    """(d loss / d logits or None, d loss / d target or None) given gloss, the gradient of
+    the loss the forward returned."""
+    gloss = array_module(saved.probs).asarray(gloss)  # a NumPy scalar from a 0-d product
+    impl = _implementation(saved.target, needs, saved.probs, gloss, saved.weight)
+    if not getattr(impl, "REDUCES", False):
+        gloss = expand_loss_grad(gloss, saved.probs.shape[:1], saved.reduction, saved.divisor)
+    return impl.softmax_cross_entropy_backward(saved, _route.contiguous(gloss), needs)

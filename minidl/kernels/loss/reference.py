@@ -29,6 +29,59 @@ class CrossEntropySaved(NamedTuple):
     logp: Any  # (N, K) log-softmax: only for a target that needs a gradient, else None
     weight: Any  # (K,) class weights, or None
     ignore_index: int
+    reduction: str = "none"  # how the loss handed out was reduced
+    divisor: Any = None  # a "mean" over class indices: what the sum was divided by
+
+
+# ---- reductions (every loss op's) ---------------------------------------------------
+
+def reduce_loss(loss: Any, reduction: str, divisor: Any = None) -> Any:
+    """The reduced loss; a "mean" divides by `divisor` when given (else the element count)."""
+    xp = array_module(loss)
+    if reduction == "mean":
+        # no samples, or every sample ignored: NaN, as PyTorch (NumPy's mean would also warn)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return xp.asarray(loss.sum() / (loss.size if divisor is None else divisor))
+    if reduction == "sum":
+        return xp.asarray(loss.sum())
+    return loss
+
+
+def expand_loss_grad(gy: Any, shape: tuple[int, ...], reduction: str, divisor: Any = None) -> Any:
+    """The gradient of each unreduced loss element, from the gradient of the reduced loss."""
+    if reduction == "none":
+        return gy
+    xp = array_module(gy)
+    if reduction == "mean":
+        if divisor is None:
+            count = 1
+            for n in shape:
+                count *= n
+            divisor = max(count, 1)
+        with np.errstate(divide="ignore"):  # a mean over nothing: its samples get no gradient
+            gy = gy / divisor
+    return xp.broadcast_to(gy, shape)
+
+
+def reduced(loss: Any, saved: CrossEntropySaved, reduction: str) -> tuple[Any, CrossEntropySaved]:
+    """A cross-entropy forward's per-sample loss reduced, and `saved` with what the
+    backward needs to expand the reduced loss's gradient."""
+    divisor = None
+    if reduction == "mean" and is_index(saved.target):
+        divisor = mean_divisor(saved.target, saved.weight, saved.ignore_index, loss.dtype)
+    return reduce_loss(loss, reduction, divisor), saved._replace(reduction=reduction, divisor=divisor)
+
+
+def index_error(op: str, target: Any, k: int, ignore_index: int) -> ValueError | None:
+    """The error for class indices (N,) outside [0, K) other than ignore_index, or None."""
+    if target.size and 0 <= int(target.min()) and int(target.max()) < k:
+        return None  # all in range: no mask to build
+    data = target[target != ignore_index]
+    if data.size and (int(data.min()) < 0 or int(data.max()) >= k):
+        return ValueError(f"{op}: class indices must be in [0, {k}) for {k} classes, got values "
+                          f"from {int(data.min())} to {int(data.max())}"
+                          + ("" if ignore_index < 0 else f" (besides ignore_index={ignore_index})"))
+    return None
 
 
 def kept(target: Any, ignore_index: int) -> tuple[Any, Any]:
@@ -54,6 +107,8 @@ def softmax_cross_entropy_forward(logits: Any, target: Any, label_smoothing: flo
     """(loss (N,), saved); see the package docstring."""
     xp = array_module(logits)
     n, k = logits.shape
+    if is_index(target) and (error := index_error("cross_entropy", target, k, ignore_index)):
+        raise error
     ls = label_smoothing
     shifted = logits - logits.max(axis=1, keepdims=True)
     e = xp.exp(shifted)
@@ -91,7 +146,7 @@ def softmax_cross_entropy_backward(saved: CrossEntropySaved, gloss: Any, needs: 
     With t'' the effective target (w * smoothed t; for an index y, t''_k = (1 - ls) w_y [k = y]
     + ls w_k / K): d loss_n / d z_nk = p_nk * sum_j t''_nj - t''_nk, zero for ignored samples;
     d loss_n / d t_nk = -(1 - ls) w_k log p_nk (probability targets only)."""
-    probs, target, ls, logp, weight, ignore_index = saved
+    probs, target, ls, logp, weight, ignore_index = saved[:6]
     dz = dt = None
     if needs[0]:
         xp = array_module(probs)
