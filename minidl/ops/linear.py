@@ -38,27 +38,32 @@ class Linear(Function):
         self.x2 = x2 if need_w else None
         self.w = w if need_x else None
         y = _product(x2, w)
-        if b is not None:
-            if b.dtype == y.dtype:
-                y += b  # in place: no second (N, out) temporary
-            else:
-                y = y + b  # b is the wider dtype: promote as NumPy would
-        if self.relu:  # y is this op's own buffer: rectified in place
-            y, _ = activation_kernel.relu_forward(y, (False,), out=y)
+        if b is not None and b.dtype != y.dtype:
+            y, b = y + b, None  # b is the wider dtype: promote as NumPy would
+        if b is not None or self.relu:  # y is this op's own buffer: one pass, in place
+            y = activation_kernel.bias_relu_forward(y, b, self.relu)
+        if self.relu:
             self.y = y if any(self.needs_input_grad) else None
         return y.reshape(x.shape[:-1] + (w.shape[1],))
 
     def backward(self, gy: Any) -> tuple[Any, ...]:
         need = self.needs_input_grad
-        if self.relu:
+        want_gb = len(need) == 3 and need[2]
+        gb = None
+        if self.relu:  # the bias gradient summed as the ReLU's gradient is made
             g = gy.reshape(self.y.shape)
-            gy = activation_kernel.relu_backward_from_output(g, self.y, out=self.overwritable(0, g))
+            out = self.overwritable(0, g)
+            if want_gb:
+                gy, gb = activation_kernel.relu_bias_backward(g, self.y, out=out)
+            else:
+                gy = activation_kernel.relu_backward_from_output(g, self.y, out=out)
         gy2 = gy.reshape(-1, gy.shape[-1])
         gx = _product(gy2, self.w.T).reshape(self.x_shape) if need[0] else None
         gw = self.x2.T @ gy2 if need[1] else None
         if len(need) == 2:
             return gx, gw
-        gb = gy2.sum(axis=0) if need[2] else None
+        if want_gb and gb is None:
+            gb = gy2.sum(axis=0)
         return gx, gw, gb
 
 

@@ -124,10 +124,12 @@ def test_relu_masks_in_place_a_gradient_nothing_else_holds(backend, monkeypatch)
     from minidl.kernels import activation as K  # noqa: PLC0415
 
     outs = []
-    plain, from_output = K.relu_backward, K.relu_backward_from_output
+    plain, from_output, with_bias = K.relu_backward, K.relu_backward_from_output, K.relu_bias_backward
     monkeypatch.setattr(K, "relu_backward", lambda gy, saved, out=None: outs.append(out is gy) or plain(gy, saved, out))
     monkeypatch.setattr(K, "relu_backward_from_output",
                         lambda gy, y, out=None: outs.append(out is gy) or from_output(gy, y, out))
+    monkeypatch.setattr(K, "relu_bias_backward",  # the fused Dense's, with its bias gradient
+                        lambda gy, y, out=None: outs.append(out is gy) or with_bias(gy, y, out))
     first = md.nn.Dense(3, 4).to(backend).astype("float64")
     second = md.nn.Dense(4, 2).to(backend).astype("float64")
     x = md.randn(5, 3).to(backend).astype("float64")

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 import minidl as md
 import minidl.functional as F
@@ -43,6 +44,27 @@ def test_numba_relu_equals_reference(elementwise_build, dtype, shape, seed):
     assert_same(y, y_ref, dtype)
     gy = rand(shape, dtype, seed + 1)
     assert_same(cpu.relu_backward(gy, saved), reference.relu_backward(gy, saved_ref), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(m=st.integers(1, 9), n=st.integers(1, 150), seed=seeds, has_bias=st.booleans(), relu=st.booleans())
+def test_numba_dense_epilogue_gives_the_reference_bits(elementwise_build, dtype, m, n, seed, has_bias, relu):
+    """A Dense's bias and ReLU in one pass each way (NaN and inf included), and the bias
+    gradient summed in NumPy's row order over more columns than one task takes."""
+    from minidl.kernels.activation import cpu  # noqa: PLC0415
+
+    y = _with_zeros((m, n), dtype, seed)
+    y.reshape(-1)[1::7] = np.nan
+    y.reshape(-1)[2::11] = -np.inf
+    bias = rand((n,), dtype, seed + 1) if has_bias else None
+    got = cpu.bias_relu_forward(y.copy(), bias, relu)
+    want = reference.bias_relu_forward(y.copy(), bias, relu)
+    np.testing.assert_array_equal(got, want)
+    gy = rand((m, n), dtype, seed + 2)
+    gy.reshape(-1)[3::13] = np.inf
+    for a, b in zip(cpu.relu_bias_backward(gy, want), reference.relu_bias_backward(gy, want)):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype
 
 
 def test_numba_relu_keeps_nan_like_numpy_and_saves_its_output():

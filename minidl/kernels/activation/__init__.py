@@ -9,7 +9,11 @@ passed at NaN, as PyTorch's threshold_backward) has three implementations:
 reference.py (saves the mask "not x <= 0", and only when `needs[0]`, the op's
 needs_input_grad), cpu.py (Numba) and gpu.py (CuPy), which save y itself (<= 0 exactly
 where x <= 0); the backward runs where the forward did, and
-`relu_backward_from_output(gy, y)` takes y (a fused conv's rectified output). The ReLU
+`relu_backward_from_output(gy, y)` takes y (a fused conv's rectified output). A Dense's
+epilogue, for y (M, N): `bias_relu_forward(y, bias, relu) -> y` adds the bias (N,) (or
+None) and rectifies when `relu`, in place, in one pass; `relu_bias_backward(gy, y,
+out=None) -> (gx, gb)` is relu_backward_from_output and gb (N,) = gx summed over the
+rows, first row first (NumPy's order: the same bits). The ReLU
 forward and both backwards take `out=`, a C-contiguous array of the result's shape and
 dtype to write into: the input itself when the caller may overwrite it (each element is
 read before it is written). GELU
@@ -42,7 +46,8 @@ from minidl.kernels.activation.reference import (
     tanh_forward,
 )
 
-__all__ = ["relu_forward", "relu_backward", "relu_backward_from_output",
+__all__ = ["relu_forward", "relu_backward", "relu_backward_from_output", "bias_relu_forward",
+           "relu_bias_backward",
            "sigmoid_forward", "sigmoid_backward", "tanh_forward", "tanh_backward",
            "softmax_forward", "softmax_backward", "log_softmax_forward",
            "log_softmax_backward", "leaky_relu_forward", "leaky_relu_backward",
@@ -81,6 +86,23 @@ def relu_backward_from_output(gy: Any, y: Any, out: Any = None) -> Any:
     """0 where y <= 0, else gy, from the ReLU's output y (every implementation's backward
     takes y as its saved): for an op that rectified its own output (a fused conv)."""
     return _implementation(gy, y).relu_backward(gy, y, out)
+
+
+def bias_relu_forward(y: Any, bias: Any, relu: bool) -> Any:
+    """y (M, N) += bias (N,) or None, then max(y, 0) when `relu`, in place (C-contiguous y,
+    bias of its dtype); returns y."""
+    impl = _implementation(y, bias)
+    if not hasattr(impl, "bias_relu_forward"):  # no CUDA kernel: CuPy runs the reference
+        impl = reference
+    return impl.bias_relu_forward(y, bias, relu)
+
+
+def relu_bias_backward(gy: Any, y: Any, out: Any = None) -> tuple[Any, Any]:
+    """(relu_backward_from_output(gy, y, out), its sum over rows) for gy, y (M, N)."""
+    impl = _implementation(gy, y)
+    if not hasattr(impl, "relu_bias_backward"):
+        impl = reference
+    return impl.relu_bias_backward(gy, y, out)
 
 
 def gelu_forward(x: Any, approximate: str) -> tuple[Any, Any]:

@@ -74,6 +74,53 @@ def relu_backward(gy: np.ndarray, saved: np.ndarray, out: Any = None) -> np.ndar
     return gx
 
 
+@pjit(over=lambda y, *_: y.shape[0])
+def _bias_relu(y, bias, has_bias, relu):  # pragma: no cover - compiled
+    for i in prange(y.shape[0]):
+        row = y[i]
+        for j in range(row.size):
+            v = row[j] + bias[j] if has_bias else row[j]
+            if relu:
+                put_relu(row, j, v)
+            else:
+                row[j] = v
+
+
+# columns per task of `_relu_bias_backward`: each task sums its columns over every row in
+# order, so the bias gradient's bits do not depend on the thread count
+_COLUMNS = 64
+
+
+@pjit(over=lambda gy, *_: -(-gy.shape[1] // _COLUMNS))
+def _relu_bias_backward(gy, y, gx, gb):  # pragma: no cover - compiled
+    n, m = gy.shape
+    for c in prange(-(-m // _COLUMNS)):
+        lo, hi = c * _COLUMNS, min(c * _COLUMNS + _COLUMNS, m)
+        gb[lo:hi] = 0
+        for i in range(n):
+            for j in range(lo, hi):
+                g = relu_grad(gy[i, j], y[i, j])
+                gx[i, j] = g
+                gb[j] += g
+
+
+def bias_relu_forward(y: np.ndarray, bias: Any, relu: bool) -> np.ndarray:
+    """In place, as the reference; y C-contiguous (M, N), bias (N,) of its dtype or None."""
+    has_bias = bias is not None
+    launch(_bias_relu, y.size, tuning(PARALLEL), y, bias if has_bias else y[0], has_bias, relu)
+    return y
+
+
+def relu_bias_backward(gy: np.ndarray, y: np.ndarray, out: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """As the reference (the same bits: each column summed in row order); gy of y's shape
+    and dtype, any layout; `out` C-contiguous."""
+    gy = np.ascontiguousarray(gy)
+    gx = scratch(gy.shape, gy.dtype) if out is None else out
+    gb = np.empty(gy.shape[1], gy.dtype)
+    launch(_relu_bias_backward, gy.size, tuning(PARALLEL), gy, y, gx, gb)
+    return gx, gb
+
+
 @pjit(over=lambda x, *_: x.size)
 def _gelu_forward(x, y, cdf, tanh_form, half, sqrt_half):  # pragma: no cover - compiled
     for i in prange(x.size):

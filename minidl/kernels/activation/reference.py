@@ -31,6 +31,20 @@ def relu_backward(gy: Any, saved: Any, out: Any = None) -> Any:
     return out
 
 
+def bias_relu_forward(y: Any, bias: Any, relu: bool) -> Any:
+    """y (M, N) += bias (N,) (unless None), then max(y, 0) when `relu`, in place; returns y."""
+    if bias is not None:
+        y += bias
+    return relu_forward(y, (False,), out=y)[0] if relu else y
+
+
+def relu_bias_backward(gy: Any, y: Any, out: Any = None) -> tuple[Any, Any]:
+    """(gx, gb): gx = relu_backward(gy, y) (into `out` when given) for gy, y (M, N), and
+    gb (N,) = gx summed over its rows, first row first."""
+    gx = relu_backward(gy, y, out)
+    return gx, gx.sum(axis=0)
+
+
 def sigmoid(x: Any) -> Any:
     """1 / (1 + exp(-x)) without overflow, to full relative precision in both tails."""
     xp = array_module(x)
