@@ -334,6 +334,10 @@ def _output_grads(fn: Function, pending: dict[int, tuple[Tensor, Any, bool]]
         if entry is None:
             xp = B.array_module(fn.inputs[0].data)
             entry = (out, xp.zeros(shape, dtype=dtype), True)
+        elif isinstance(entry[1], np.generic):
+            # NumPy's 0-d arithmetic gives a scalar ((loss * 2)'s backward): an array of its
+            # own, so that the kernels' routes, which take arrays, see it as one
+            entry = (out, np.asarray(entry[1]), True)
         gys.append(entry[1])
         writable.append(entry[2])
     return gys, tuple(writable)

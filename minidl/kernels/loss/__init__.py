@@ -46,7 +46,6 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from minidl.backend import array_module
 from minidl.kernels import _route
 from minidl.kernels.loss import reference
 from minidl.kernels.loss.reference import (
@@ -115,7 +114,6 @@ def softmax_cross_entropy_backward(saved: CrossEntropySaved, gloss: Any, needs: 
                                    ) -> tuple[Any, Any]:
     """(d loss / d logits or None, d loss / d target or None) given gloss, the gradient of
     the loss the forward returned."""
-    gloss = array_module(saved.probs).asarray(gloss)  # a NumPy scalar from a 0-d product
     impl = _implementation(saved.target, needs, saved.probs, gloss, saved.weight)
     if not getattr(impl, "REDUCES", False):
         gloss = expand_loss_grad(gloss, saved.probs.shape[:1], saved.reduction, saved.divisor)
