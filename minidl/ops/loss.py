@@ -84,7 +84,8 @@ class PointwiseLoss(Function):
         return K.reduce_loss(loss, self.reduction)
 
     def backward(self, gy: Any) -> tuple[Any, Any]:
-        return self.kernels[1](self.saved, K.expand_loss_grad(gy, self.shape, self.reduction), self.needs_input_grad)
+        gloss = K.expand_loss_grad(gy, self.shape, self.reduction)
+        return self.kernels[1](self.saved, gloss, self.needs_input_grad)
 
 
 # ---- wrappers -----------------------------------------------------------------------

@@ -336,7 +336,8 @@ class _SubnormalGuard:
     """Which updates take the kernels without subnormal arithmetic (`_adam32_many`, `_sgd32`):
     they cost 15-50% more where no state element is subnormal (their selects and flags)
     and save 2-7x where some are. Each state buffer (by id) of a large parameter (for
-    Adam, ALWAYS_GUARDED elements or more) gets one every CHECK_EVERY-th update, and every update while its last one found some. Which kernel runs never
+    Adam, ALWAYS_GUARDED elements or more) gets one every CHECK_EVERY-th update, and
+    every update while its last one found some. Which kernel runs never
     changes the bits, only the time, so an id reused by a new buffer does no harm."""
 
     CHECK_EVERY = 16
