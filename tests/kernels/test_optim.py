@@ -2,6 +2,9 @@
 reference is what runs in optimizer context with fast kernels off."""
 from __future__ import annotations
 
+import platform
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -244,6 +247,34 @@ def test_float32_sgd_runs_the_subnormal_kernel_where_a_check_found_some(monkeypa
     assert ran[0::3] == [cpu._sgd32] + [cpu._sgd] * 15 + [cpu._sgd32] + [cpu._sgd] * 2
     assert ran[1::3] == [cpu._sgd32] * 19  # the subnormal stays: x * 0.9 rounds back to x
     assert ran[2::3] == [cpu._sgd] * 19
+
+
+def _uncached_asm(kernel, *args) -> str:
+    """The machine code of `kernel`'s source compiled afresh for `args` (Numba shows none
+    for code loaded from its cache)."""
+    import numba
+
+    fresh = numba.njit(error_model="numpy")(kernel.py_func)
+    fresh(*args)
+    return "\n".join(fresh.inspect_asm().values())
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
+                    reason="reads x86 machine code")
+@pytest.mark.parametrize("name, packed", [("_adam", "sqrtps"), ("_sgd", "mulps")])
+def test_serial_update_kernels_are_vectorised(name, packed):
+    """The serial builds run every small model's update: a helper left as a call inside
+    their loop keeps LLVM from vectorising it (`_adam` ran 4x slower that way), so
+    their float32 code must hold packed arithmetic (sqrtps/mulps, not sqrtss/mulss)."""
+    from minidl.kernels.optim import cpu
+
+    a = np.ones(64, np.float32)
+    if name == "_adam":
+        args = (a, a, a, a, cpu._adam_hyper(1, 1e-3, 0.9, 0.999, 1e-8, 0.0, np.dtype(np.float32)), 0)
+    else:
+        args = (a, a, a, np.array([0.1, 0.9, 1.0, 0.0], np.float32), True, False)
+    asm = _uncached_asm(getattr(cpu, name).serial, *args)
+    assert re.search(rf"\bv?{packed}\b", asm), f"{name}: no packed {packed} in its serial build"
 
 
 def test_update_through_a_strided_gradient(impl: Impl):
