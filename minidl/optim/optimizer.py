@@ -171,10 +171,12 @@ class Optimizer:
 
     def _checked_grad(self, p: Tensor) -> Any:
         grad = p.grad.data if isinstance(p.grad, Tensor) else p.grad
-        if B.device_of(grad) != p.device:
+        # arrays of one type share a device: the device is asked only when the types differ
+        # (this runs for every parameter at every step)
+        if type(grad) is not type(p.data) and B.device_of(grad) != p.device:
             raise B.DeviceMismatchError(f"{self._name()}.step: a gradient is on {B.device_of(grad)} "
                                         f"but its parameter is on {p.device}")
-        if tuple(grad.shape) != tuple(p.shape):
+        if tuple(grad.shape) != p.data.shape:
             raise ValueError(f"{self._name()}.step: a gradient has shape {tuple(grad.shape)} but its "
                              f"parameter has shape {tuple(p.shape)}")
         return grad
@@ -182,7 +184,10 @@ class Optimizer:
     def _state_for(self, p: Tensor) -> dict[str, Any]:
         """p's state, with its arrays following p if the model moved or changed dtype."""
         state = self.state.setdefault(p, {})
+        data = p.data
         for key, value in state.items():
+            if type(value) is type(data) and value.dtype == data.dtype:
+                continue  # the common case, asked for every parameter at every step
             if B.is_array(value) and value.ndim and (B.device_of(value) != p.device
                                                      or value.dtype != p.dtype):
                 state[key] = _as_param_array(value, p)
