@@ -7,6 +7,7 @@ import pytest
 import minidl as md
 from minidl import optim
 from minidl.nn import Parameter
+from tests.conftest import GPU_REASON
 from tests.helpers import assert_close
 from tests.optim.common import TinyNet, assert_resumes_exactly
 
@@ -361,3 +362,43 @@ def test_load_state_dict_of_none_names_the_call():
     _, opt = _stepped(optim.Adam, {})
     with pytest.raises(ValueError, match=r"Adam.load_state_dict: expected a dict .* got NoneType"):
         opt.load_state_dict(None)
+
+
+def test_step_refuses_a_gradient_of_another_shape_and_moves_nothing(backend):
+    a, b = params([1.0, 2.0], [3.0], backend=backend)
+    opt = optim.Adam([a, b], lr=0.1)
+    a.grad = md.tensor([1.0, 1.0], dtype="float64", device=backend)
+    b.grad = md.tensor([1.0, 1.0], dtype="float64", device=backend)
+    with pytest.raises(ValueError, match=r"Adam.step: a gradient has shape \(2,\) but its "
+                                         r"parameter has shape \(1,\)"):
+        opt.step()
+    assert_close(a, [1.0, 2.0])
+
+
+@pytest.mark.gpu
+def test_step_refuses_a_gradient_on_another_device():
+    if not md.cuda_available():
+        pytest.skip(GPU_REASON)
+    a, = params([1.0, 2.0], backend="cupy")
+    opt = optim.SGD([a], lr=0.1)
+    a.grad = md.tensor([1.0, 1.0], dtype="float64")
+    with pytest.raises(md.backend.DeviceMismatchError, match="SGD.step: a gradient is on cpu but "
+                                                             "its parameter is on cuda"):
+        opt.step()
+    assert_close(a, [1.0, 2.0])
+
+
+def test_state_follows_its_parameter_to_another_dtype():
+    """A model cast after some steps: its optimizer state is cast with it, and the update
+    goes on as if the state had been kept in the new dtype."""
+    w = Parameter(md.tensor([0.5, -1.5], dtype="float32"))
+    opt = optim.Adam([w], lr=0.1)
+    w.grad = md.tensor([0.25, -0.5], dtype="float32")
+    opt.step()
+    m32 = opt.state[w]["exp_avg"].copy()
+    w.data = w.data.astype(np.float64)
+    w.grad = md.tensor([0.25, -0.5], dtype="float64")
+    opt.step()
+    assert opt.state[w]["exp_avg"].dtype == np.float64 and opt.state[w]["exp_avg_sq"].dtype == np.float64
+    want = 0.9 * m32.astype(np.float64) + 0.1 * np.array([0.25, -0.5])
+    np.testing.assert_allclose(opt.state[w]["exp_avg"], want, rtol=1e-15)
