@@ -2,7 +2,7 @@
 
 Numba compiles a kernel the first time it runs and caches the machine code for later
 processes (minidl/kernels/_numba.py). With an empty cache the seed CNN's first training
-step waits about 7 s on 2 cores for its kernels, one after another. This runs the layers
+step waits about 6 s on 2 cores for its kernels, one after another. This runs the layers
 of the seed models instead (the CNN, the MLP and the row LSTM of `examples/`), one group
 of kernels per process and as many processes as the machine has cores, so the compiles
 proceed side by side; the models' own first run then loads every kernel from the cache.
