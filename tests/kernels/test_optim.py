@@ -141,10 +141,12 @@ def test_adam_update_many_runs_small_float32_parameters_eight_a_call(monkeypatch
     small = [np.ones(k + 1, np.float32) for k in range(11)]
     large = np.ones(cpu.ALWAYS_GUARDED, np.float32)
     wide = np.ones(5, np.float64)
+    params = [*small, large, wide]
+    # one state per parameter across the steps, as an optimizer keeps it (the guard knows
+    # a buffer by its id: fresh arrays each step may or may not reuse the last ones' ids)
+    exp_avgs, exp_avg_sqs = [np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params]
     for step in (1, 2):
-        params = [*small, large, wide]
-        optim.adam_update_many(params, [np.ones_like(p) for p in params],
-                               [np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params],
+        optim.adam_update_many(params, [np.ones_like(p) for p in params], exp_avgs, exp_avg_sqs,
                                *_adam_args(step, 0.0, False))
     assert ran[:3] == [cpu._adam, cpu._adam32_many, cpu._adam32_many]  # the large one is due
     assert ran[3:] == [cpu._adam, cpu._adam, cpu._adam32_many, cpu._adam32_many]  # now it is not
