@@ -37,11 +37,9 @@ class Adam(Optimizer):
         check_nonneg(name, "weight_decay", group["weight_decay"])
 
     def _step(self) -> None:
-        """Every parameter with a gradient: all gradients checked first (a bad one changes
-        nothing), then each group's parameters updated in one call per step count."""
-        checked = [[(p, self._checked_grad(p)) for p in group["params"] if p.grad is not None]
-                   for group in self.param_groups]
-        for group, live in zip(self.param_groups, checked):
+        """Every parameter with a gradient (all checked first), each group's updated in one
+        call per step count."""
+        for group, live in zip(self.param_groups, self._checked_grads()):
             by_step: dict[int, list[tuple[Any, ...]]] = {}
             for p, grad in live:
                 state = self._state_for(p)

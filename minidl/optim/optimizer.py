@@ -134,11 +134,16 @@ class Optimizer:
 
     def _step(self) -> None:
         """One update of every parameter that has a gradient (gradients are off here)."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    grad = self._checked_grad(p)
-                    self._update(p, grad, group, self._state_for(p))
+        for group, live in zip(self.param_groups, self._checked_grads()):
+            for p, grad in live:
+                self._update(p, grad, group, self._state_for(p))
+
+    def _checked_grads(self) -> list[list[tuple[Tensor, Any]]]:
+        """Each group's (parameter, gradient array) pairs, for the parameters that have a
+        gradient; every gradient is checked here, before any parameter moves, so a bad one
+        changes nothing."""
+        return [[(p, self._checked_grad(p)) for p in group["params"] if p.grad is not None]
+                for group in self.param_groups]
 
     def register_step_pre_hook(self, hook: StepHook) -> RemovableHandle:
         """Call `hook(optimizer)` at every `step()`, after the closure (if any) and before the

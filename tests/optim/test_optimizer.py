@@ -364,12 +364,17 @@ def test_load_state_dict_of_none_names_the_call():
         opt.load_state_dict(None)
 
 
-def test_step_refuses_a_gradient_of_another_shape_and_moves_nothing(backend):
+@pytest.mark.parametrize("make", [lambda ps: optim.Adam(ps, lr=0.1),
+                                  lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9),
+                                  lambda ps: optim.RMSprop(ps, lr=0.1),
+                                  lambda ps: optim.Adagrad(ps, lr=0.1)])
+def test_step_refuses_a_gradient_of_another_shape_and_moves_nothing(backend, make):
+    """Every gradient is checked before any parameter moves."""
     a, b = params([1.0, 2.0], [3.0], backend=backend)
-    opt = optim.Adam([a, b], lr=0.1)
+    opt = make([a, b])
     a.grad = md.tensor([1.0, 1.0], dtype="float64", device=backend)
     b.grad = md.tensor([1.0, 1.0], dtype="float64", device=backend)
-    with pytest.raises(ValueError, match=r"Adam.step: a gradient has shape \(2,\) but its "
+    with pytest.raises(ValueError, match=r"\.step: a gradient has shape \(2,\) but its "
                                          r"parameter has shape \(1,\)"):
         opt.step()
     assert_close(a, [1.0, 2.0])
