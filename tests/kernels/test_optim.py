@@ -82,8 +82,9 @@ def test_float32_adam_gives_the_reference_bits_on_a_large_parallel_update(impl: 
 @pytest.mark.parametrize("wd, decoupled", [(0.0, False), (0.01, False), (0.01, True)])
 def test_float32_adam_with_subnormal_moments_gives_the_reference_bits(impl: Impl, wd, decoupled):
     """The moments of a unit whose gradient stays zero end up subnormal and stay there:
-    the Numba kernel updates those elements apart (in float64 arithmetic rounded as
-    float32's) and must still give the reference's bits, across blocks, for NaN and inf."""
+    the Numba kernel leaves those whose p and m cannot move (frozen) as they are, updates
+    the others apart (in float64 arithmetic rounded as float32's), and must still give the
+    reference's bits, across blocks, for NaN and inf, and for p so small that it moves."""
     if impl.name != "cpu":
         pytest.skip("bit equality is the Numba kernel's promise (CUDA may flush subnormals)")
     from minidl.kernels.optim import cpu
@@ -96,10 +97,14 @@ def test_float32_adam_with_subnormal_moments_gives_the_reference_bits(impl: Impl
     v = ((rng.standard_normal(n) * 1e-3) ** 2).astype(np.float32)
     tiny = np.float32(2.0 ** -149)
     g[::37] = 0  # dead units: m decays into the subnormals
-    m[::37] = tiny * rng.integers(-4, 5, m[::37].size)
+    m[::37] = tiny * rng.integers(-8, 9, m[::37].size)  # x * 0.9 rounds back to x up to 4
     m[5::37] = np.float32(3e-38)  # normal now, subnormal after a step
     v[::53] = tiny * rng.integers(0, 2000, v[::53].size)
+    v[::37 * 3] = tiny * (495 + np.arange(v[::37 * 3].size) % 12)  # x * 0.999 gives x back up to 500
     m[11], g[12], v[13] = np.nan, np.inf, tiny
+    # dead units near zero, where p - lr*m/(sqrt(v)+eps) does move p: not frozen
+    v[::37 * 2] = 0
+    p[::37 * 2] = np.logspace(-38, -28, p[::37 * 2].size) * rng.choice([-1, 1], p[::37 * 2].size)
     fast = [a.copy() for a in (p, m, v)]
     with np.errstate(invalid="ignore"):  # the NaN and inf elements
         for step in range(1, 6):
@@ -110,6 +115,22 @@ def test_float32_adam_with_subnormal_moments_gives_the_reference_bits(impl: Impl
     subnormal = (np.abs(m) < np.finfo(np.float32).tiny) & (m != 0)
     if not (wd and not decoupled):  # (L2 decay gives a dead unit a gradient: m turns normal)
         assert subnormal.sum() > n // 50  # the case this test is about did occur
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.5, 0.75, 0.875, 0.9, 0.99, 0.999, 0.9999, 1 - 2.0 ** -24])
+def test_fixed_subnormals_are_those_a_float32_product_gives_back(beta):
+    """`_frozen` leaves a subnormal moment m as it is where m * beta rounds back to m:
+    `_fixed_subnormals` gives the largest such k * 2^-149, every smaller one fixed too
+    (0.5, 0.75, 0.875: ties, rounded to even)."""
+    from minidl.kernels.optim import cpu
+
+    b = np.float32(beta)
+    k = cpu._fixed_subnormals(float(b))
+    ks = np.arange(1, min(k + 2, 2 ** 23), dtype=np.uint32)
+    x = ks.view(np.float32)
+    same = (x * b).view(np.uint32) == ks
+    assert same[:k].all()
+    assert k == 2 ** 23 - 1 or not same[k]
 
 
 def test_float32_adam_runs_the_subnormal_kernel_where_a_check_found_some(monkeypatch):

@@ -21,7 +21,7 @@ Each updates `param` and the state arrays in place (any shape; grad of param's s
 and returns None; `grad` is never written. Nothing is saved: an update has no backward.
 
 The fused kernels (cpu.py, gpu.py) make one pass without temporaries (on the CPU, float32
-Adam and momentum SGD a second over the elements whose state is subnormal; cpu.py); they
+Adam and momentum SGD a second over the elements whose state is subnormal and moves; cpu.py); they
 update C-contiguous arrays of one float dtype, so a gradient in another layout is copied
 first (cheaper than the reference's temporaries); anything else runs the reference.
 """

@@ -1,7 +1,8 @@
 """Numba optimizer updates: the contract of `minidl.kernels.optim`, one fused pass over
 the parameter, in place, with no temporaries (C-contiguous arrays of one float dtype);
 float32 Adam's and momentum SGD's check for subnormal state (`_adam32_many`, `_sgd32`) adds a
-second pass over the few elements it finds, with small block-sized buffers.
+second pass over the few elements it finds, with small block-sized buffers (Adam's skips the
+frozen ones, a dead unit's, whose step changes nothing but v: `_frozen`).
 
 The hyperparameters arrive as an array of the parameter's dtype, so a float32 model
 rounds them as the NumPy reference does and both give the same bits (the reference
@@ -22,7 +23,9 @@ that way `_adam32_many`'s first compile took 2.4 s against 1.5 s, for the same u
 """
 from __future__ import annotations
 
+import functools
 import math
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -118,20 +121,36 @@ def _flagged(odd, at):  # pragma: no cover - compiled
 
 
 @jit(inline="always")
+def _frozen(pk, gk, mk, vk, sm, sv, h):  # pragma: no cover - compiled
+    """Whether a step leaves this element's p and m as they are, so that its subnormal
+    moments need no arithmetic: g = 0, m a subnormal that m*b1 rounds back to
+    (|m| <= h[9]), v not subnormal or one that v*b2 rounds back to (<= h[10]), and
+    |p| >= h[11], where p - lr*m/(... + eps) rounds back to p (`_frozen_bounds`; inf
+    under weight decay, which moves p or makes g nonzero)."""
+    return sm & (gk == 0) & (abs(mk) <= h[9]) & ((abs(vk) <= h[10]) | ~sv) & (abs(pk) >= h[11])
+
+
+@jit(inline="always")
 def _adam32_block(p, g, m, v, h, h64, wd_mode):  # pragma: no cover - compiled
-    """`_adam` on one block of float32 arrays without subnormal float32 arithmetic: a
-    vectorised pass leaves the elements whose moments are subnormal as they were, then
-    those are updated in float64 arithmetic rounded as float32's (the same bits). Returns
-    how many were."""
+    """`_adam` on one block of float32 arrays without subnormal float32 arithmetic:
+    a vectorised pass updates every element, with a subnormal moment's input taken as 0
+    and its output left as it was. That is exact for a frozen element (`_frozen`: a dead
+    unit's, whose p and m do not move); the others are updated again afterwards, in
+    float64 arithmetic rounded as float32's (the same bits). Returns whether any element
+    had a subnormal moment."""
     odd = _flags(p.size)
     zero = np.float32(0.0)
+    found = False  # an OR: LLVM left the loop scalar for a count
     for k in range(p.size):
         pk, gk, mk, vk = p[k], g[k], m[k], v[k]
-        s = _subnormal(mk) | _subnormal(vk)
+        sm, sv = _subnormal(mk), _subnormal(vk)
+        s = (sm | sv) & ~_frozen(pk, gk, mk, vk, sm, sv, h)
+        keep_m, keep_v = sm | s, sv | s
         odd[k] = s
+        found |= sm | sv
         pd, gd = _decayed(pk, gk, h, wd_mode, _same)
-        pn, mn, vn = _adam_moments(pd, gd, zero if s else mk, zero if s else vk, h, _same)
-        p[k], m[k], v[k] = pk if s else pn, mk if s else mn, vk if s else vn
+        pn, mn, vn = _adam_moments(pd, gd, zero if keep_m else mk, zero if keep_v else vk, h, _same)
+        p[k], m[k], v[k] = pk if s else pn, mk if keep_m else mn, vk if keep_v else vn
     at = np.empty(p.size, np.intp)
     n = _flagged(odd, at)
     # gathered side by side and decayed, so that LLVM vectorises one float64 loop
@@ -145,7 +164,7 @@ def _adam32_block(p, g, m, v, h, h64, wd_mode):  # pragma: no cover - compiled
     for i in range(n):
         k = at[i]
         p[k], m[k], v[k] = e[0, i], e[2, i], e[3, i]
-    return n
+    return found
 
 
 # elements per block of the float32 Adam: its flags (one byte each) stay in L1
@@ -155,14 +174,14 @@ _BLOCK = 16384
 @jit(inline="always")
 def _adam32_blocks(p, g, m, v, h, h64, wd_mode):  # pragma: no cover - compiled
     """`_adam` for float32 without subnormal arithmetic, by blocks; returns how many
-    elements had subnormal moments. A unit whose gradient stays zero (a dead ReLU's
+    blocks had an element with a subnormal moment. A unit whose gradient stays zero (a dead ReLU's
     weights) keeps its moments subnormal for good (x * 0.9 rounds back to x for the four
     smallest), and a float32 operation on a subnormal takes a microcode assist of ~100
     cycles: 2.8% of the MLP's first weight there tripled Adam's time on it."""
     found = 0
     for lo in range(0, p.size, _BLOCK):
         hi = min(lo + _BLOCK, p.size)
-        found += _adam32_block(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], h, h64, wd_mode)
+        found += np.intp(_adam32_block(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], h, h64, wd_mode))
     return found
 
 
@@ -174,7 +193,7 @@ _SLOTS = 8
 @jit
 def _adam32_many(ps, gs, ms, vs, h, h64, count, wd_mode, found):  # pragma: no cover - compiled
     """`_adam32_blocks` on the first `count` of the tuples' float32 parameters in turn,
-    found[i] the subnormal count of the i-th; on the calling thread (it serves the small
+    found[i] nonzero where the i-th has a subnormal moment; on the calling thread (it serves the small
     parameters, and the large ones on a sixteenth of the steps where they have no
     subnormals: a parallel build would compile for longer than it saves). One call for a
     model's small parameters: their updates are a few microseconds each, their calls
@@ -303,18 +322,52 @@ def adam_update_many(params: list[np.ndarray], grads: list[np.ndarray], exp_avgs
 def _adam_hyper(step: int, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
                 dtype: np.dtype) -> np.ndarray:
     """The kernels' hyperparameter array `h`, in the parameters' dtype (so a float32 model
-    rounds them as the NumPy reference does)."""
+    rounds them as the NumPy reference does); for float32, h[9:12] are `_frozen`'s bounds."""
     # sqrt(1 - b2^t) stays a divisor, as in the reference: multiplying by its rounded
     # reciprocal would differ in the last bit
-    return np.array([beta1, 1.0 - beta1, beta2, 1.0 - beta2, lr / (1.0 - beta1 ** step),
-                     math.sqrt(1.0 - beta2 ** step), eps, weight_decay, 1.0 - lr * weight_decay],
-                    dtype=dtype)
+    h = np.array([beta1, 1.0 - beta1, beta2, 1.0 - beta2, lr / (1.0 - beta1 ** step),
+                  math.sqrt(1.0 - beta2 ** step), eps, weight_decay, 1.0 - lr * weight_decay,
+                  0.0, 0.0, math.inf], dtype=dtype)
+    if dtype == np.float32 and weight_decay == 0:
+        h[9:12] = _frozen_bounds(*(float(h[i]) for i in (0, 2, 4, 6)))
+    return h
+
+
+_SUB32 = 2.0 ** -149  # float32's smallest subnormal: every subnormal is k * _SUB32
+
+
+@functools.lru_cache(maxsize=64)
+def _fixed_subnormals(beta: float) -> int:
+    """The largest k such that float32 k' * 2^-149 times float32 `beta`, rounded to float32,
+    gives k' back for every 0 < k' <= k: k' * beta rounds to k' while k' * (1 - beta) < 1/2,
+    and at 1/2 exactly (a tie, rounded to even) for even k'."""
+    t = Fraction(1, 2) / (1 - Fraction(beta)) if beta < 1 else Fraction(2 ** 23)
+    k = math.ceil(t) - 1 + (t.denominator == 1 and t.numerator % 2 == 0)
+    return min(k, 2 ** 23 - 1)  # (the subnormals' largest k)
+
+
+def _frozen_bounds(beta1: float, beta2: float, step_size: float, eps: float) -> tuple[float, float, float]:
+    """`_frozen`'s (largest |m|, largest subnormal v, smallest |p|), from the float32 values
+    of h; no element is frozen (smallest |p| inf) where eps is 0 or m*b1 moves every m."""
+    m_max = _fixed_subnormals(beta1) * _SUB32
+    if eps <= 0 or m_max == 0:
+        return 0.0, 0.0, math.inf
+    # |step_size * (m / den)| with den >= eps, each of the two float32 roundings taken at
+    # its largest (relative, or absolute among the subnormals)
+    delta = step_size * (m_max / eps * (1 + 2.0 ** -23) + _SUB32) * (1 + 2.0 ** -23) + _SUB32
+    # p - delta rounds to p where |delta| < |p| * 2^-26 (half the spacing below p, which
+    # is at least |p| * 2^-25); twice that, for the rounding of this bound to float32
+    p_min = delta * 2.0 ** 27
+    return m_max, _fixed_subnormals(beta2) * _SUB32, p_min if p_min < _MAX32 else math.inf
+
+
+_MAX32 = float(np.finfo(np.float32).max)
 
 
 def _adam32_call(chunk: list[tuple[tuple[np.ndarray, ...], np.ndarray]], h: np.ndarray,
                  wd_mode: int) -> None:
     """One `_adam32_many` call on up to _SLOTS (flat arrays, exp_avg) entries; the large
-    parameters' subnormal counts go to the guard."""
+    parameters' findings go to the guard."""
     pad = (_PAD,) * (_SLOTS - len(chunk))
     tuples = [tuple(arrays[k] for arrays, _ in chunk) + pad for k in range(4)]
     found = np.zeros(_SLOTS, np.intp)
