@@ -191,8 +191,8 @@ class Optimizer:
         state = self.state.setdefault(p, {})
         data = p.data
         for key, value in state.items():
-            if type(value) is type(data) and value.dtype == data.dtype:
-                continue  # the common case, asked for every parameter at every step
+            if type(value) is type(data) and value.dtype == data.dtype or type(value) is int:
+                continue  # the common cases (an array as p's, a step count), at every step
             if B.is_array(value) and value.ndim and (B.device_of(value) != p.device
                                                      or value.dtype != p.dtype):
                 state[key] = _as_param_array(value, p)

@@ -63,15 +63,18 @@ def adam_update_many(params: Sequence[Any], grads: Sequence[Any], exp_avgs: Sequ
     """`adam_update` on every (param, grad, exp_avg, exp_avg_sq), one step count for all;
     each implementation gets its parameters in one list."""
     hyper = (step, lr, beta1, beta2, eps, weight_decay, decoupled)
+    items = [(p, _route.contiguous(g), m, v)
+             for p, g, m, v in zip(params, grads, exp_avgs, exp_avg_sqs, strict=True)]
+    # one question for a group whose arrays all go one way (the common case), else one each
+    one = _implementation(*(a for item in items for a in item))
     batches: dict[ModuleType, list[tuple[Any, ...]]] = {}
-    for p, g, m, v in zip(params, grads, exp_avgs, exp_avg_sqs, strict=True):
-        g = _route.contiguous(g)
-        batches.setdefault(_implementation(p, g, m, v), []).append((p, g, m, v))
-    for impl, items in batches.items():
+    for item in items:
+        batches.setdefault(one if one is not reference else _implementation(*item), []).append(item)
+    for impl, batch in batches.items():
         if hasattr(impl, "adam_update_many"):
-            impl.adam_update_many(*map(list, zip(*items)), *hyper)
+            impl.adam_update_many(*map(list, zip(*batch)), *hyper)
         else:
-            for item in items:
+            for item in batch:
                 impl.adam_update(*item, *hyper)
 
 

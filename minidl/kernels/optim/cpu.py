@@ -279,7 +279,7 @@ def _sgd32(p, g, buf, h, h64, nesterov):  # pragma: no cover - compiled
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
-    return a.reshape(-1)  # a view: the route passes C-contiguous arrays only
+    return a.ravel()  # a view: the route passes C-contiguous arrays only
 
 
 # float32 parameters below this many elements always take the kernel without subnormal
@@ -329,7 +329,7 @@ def _adam_hyper(step: int, lr: float, beta1: float, beta2: float, eps: float, we
                   math.sqrt(1.0 - beta2 ** step), eps, weight_decay, 1.0 - lr * weight_decay,
                   0.0, 0.0, math.inf], dtype=dtype)
     if dtype == np.float32 and weight_decay == 0:
-        h[9:12] = _frozen_bounds(*(float(h[i]) for i in (0, 2, 4, 6)))
+        h[9:12] = _frozen_bounds(*h[[0, 2, 4, 6]].tolist())
     return h
 
 
