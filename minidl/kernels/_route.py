@@ -94,10 +94,6 @@ def _import_numba() -> bool:
     return True
 
 
-def _is_numpy(a: Any) -> bool:
-    return type(a) is np.ndarray
-
-
 def route(*arrays: Any) -> Route:
     """Which implementation runs for these arrays: "cpu", "gpu" or "reference"."""
     if _mode == "reference":
@@ -106,7 +102,7 @@ def route(*arrays: Any) -> Route:
     for a in arrays:
         if a is None:
             continue
-        here = "cpu" if _is_numpy(a) else ("gpu" if _is_cupy(a) else None)
+        here = "cpu" if type(a) is np.ndarray else ("gpu" if _is_cupy(a) else None)
         if here is None or (kind is not None and here != kind):
             return "reference"
         if a.dtype not in FLOATS or (dtype is not None and a.dtype != dtype):

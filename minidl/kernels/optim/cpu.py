@@ -287,6 +287,7 @@ def _flat(a: np.ndarray) -> np.ndarray:
 # more than `_adam`, less than a call of their own would
 ALWAYS_GUARDED = 1 << 16
 _PAD = np.zeros(0, np.float32)
+_F32 = np.dtype(np.float32)
 
 
 def adam_update(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: np.ndarray,
@@ -307,16 +308,17 @@ def adam_update_many(params: list[np.ndarray], grads: list[np.ndarray], exp_avgs
     hyper: dict[np.dtype, np.ndarray] = {}
     guarded = []
     for p, g, m, v in zip(params, grads, exp_avgs, exp_avg_sqs, strict=True):
-        h = hyper.get(p.dtype)
+        dtype = p.dtype
+        h = hyper.get(dtype)
         if h is None:
-            h = hyper[p.dtype] = _adam_hyper(step, lr, beta1, beta2, eps, weight_decay, p.dtype)
+            h = hyper[dtype] = _adam_hyper(step, lr, beta1, beta2, eps, weight_decay, dtype)
         arrays = _flat(p), _flat(g), _flat(m), _flat(v)
-        if p.dtype == np.float32 and (p.size < ALWAYS_GUARDED or _guard.due(m)):
+        if dtype == _F32 and (p.size < ALWAYS_GUARDED or _guard.due(m)):
             guarded.append((arrays, m))
         else:
             launch(_adam, p.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"), *arrays, h, wd_mode)
     for lo in range(0, len(guarded), _SLOTS):
-        _adam32_call(guarded[lo:lo + _SLOTS], hyper[np.dtype(np.float32)], wd_mode)
+        _adam32_call(guarded[lo:lo + _SLOTS], hyper[_F32], wd_mode)
 
 
 def _adam_hyper(step: int, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
@@ -369,7 +371,7 @@ def _adam32_call(chunk: list[tuple[tuple[np.ndarray, ...], np.ndarray]], h: np.n
     """One `_adam32_many` call on up to _SLOTS (flat arrays, exp_avg) entries; the large
     parameters' findings go to the guard."""
     pad = (_PAD,) * (_SLOTS - len(chunk))
-    tuples = [tuple(arrays[k] for arrays, _ in chunk) + pad for k in range(4)]
+    tuples = [kind + pad for kind in zip(*(arrays for arrays, _ in chunk))]
     found = np.zeros(_SLOTS, np.intp)
     call(_adam32_many, *tuples, h, h.astype(np.float64), len(chunk), wd_mode, found)
     for (arrays, m), count in zip(chunk, found):
