@@ -98,23 +98,28 @@ def route(*arrays: Any) -> Route:
     """Which implementation runs for these arrays: "cpu", "gpu" or "reference"."""
     if _mode == "reference":
         return "reference"
-    dtype = kind = None
+    first: Any = None
     for a in arrays:
         if a is None:
             continue
-        here = "cpu" if type(a) is np.ndarray else ("gpu" if _is_cupy(a) else None)
-        if here is None or (kind is not None and here != kind):
-            return "reference"
-        if a.dtype not in FLOATS or (dtype is not None and a.dtype != dtype):
+        if first is None:  # the first array's kind and dtype, which every other must share
+            first, kind = a, _kind(a)
+            if kind is None or a.dtype not in FLOATS:
+                return "reference"
+            dtype = a.dtype
+        elif type(a) is not type(first) and _kind(a) != kind or a.dtype != dtype:
             return "reference"
         if not a.flags.c_contiguous:
             return "reference"
-        kind, dtype = here, a.dtype
-    if kind is None:
-        return "reference"
-    if kind == "cpu" and not numba_available():
+    if first is None or kind == "cpu" and not numba_available():
         return "reference"
     return kind
+
+
+def _kind(a: Any) -> Route | None:
+    """"cpu" for a NumPy array, "gpu" for a CuPy one, else None (it depends on the type
+    alone: arrays of one type are of one kind)."""
+    return "cpu" if type(a) is np.ndarray else ("gpu" if _is_cupy(a) else None)
 
 
 def contiguous(a: Any) -> Any:
