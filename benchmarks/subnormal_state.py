@@ -7,7 +7,7 @@ how much of its state has gone subnormal (dead units' moments or momentum decayi
 Trains the benchmark MLP (784-128-64-32-10, batch 64, real MNIST) and prints, every
 `--every` steps, the median time of the first weight's update over the last interval
 and the fraction of its state (Adam's exp_avg, SGD's momentum buffer) that is subnormal.
-`--no-guard` never runs the kernels without subnormal arithmetic (`_adam32`, `_sgd32`),
+`--no-guard` never runs the kernels without subnormal arithmetic (`_adam32_many`, `_sgd32`),
 to see what they save; the numbers are the same bits either way.
 """
 from __future__ import annotations
