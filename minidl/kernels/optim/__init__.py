@@ -21,9 +21,10 @@ Each updates `param` and the state arrays in place (any shape; grad of param's s
 and returns None; `grad` is never written. Nothing is saved: an update has no backward.
 
 The fused kernels (cpu.py, gpu.py) make one pass without temporaries (on the CPU, float32
-Adam and momentum SGD a second over the elements whose state is subnormal and moves; cpu.py); they
-update C-contiguous arrays of one float dtype, so a gradient in another layout is copied
-first (cheaper than the reference's temporaries); anything else runs the reference.
+Adam and momentum SGD a second over the elements whose state is subnormal, for Adam only
+those a step can change; cpu.py); they update C-contiguous arrays of one float dtype, so
+a gradient in another layout is copied first (cheaper than the reference's temporaries);
+anything else runs the reference.
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Numba optimizer updates: the contract of `minidl.kernels.optim`, one fused pass over
 the parameter, in place, with no temporaries (C-contiguous arrays of one float dtype);
 float32 Adam's and momentum SGD's check for subnormal state (`_adam32_many`, `_sgd32`) adds a
-second pass over the few elements it finds, with small block-sized buffers (Adam's skips the
-frozen ones, a dead unit's, whose step changes nothing but v: `_frozen`).
+second pass over the few elements it finds, with small block-sized buffers (Adam's skips
+the frozen ones, a dead unit's, whose step changes nothing but v: `_frozen`).
 
 The hyperparameters arrive as an array of the parameter's dtype, so a float32 model
 rounds them as the NumPy reference does and both give the same bits (the reference
@@ -173,15 +173,15 @@ _BLOCK = 16384
 
 @jit(inline="always")
 def _adam32_blocks(p, g, m, v, h, h64, wd_mode):  # pragma: no cover - compiled
-    """`_adam` for float32 without subnormal arithmetic, by blocks; returns how many
-    blocks had an element with a subnormal moment. A unit whose gradient stays zero (a dead ReLU's
+    """`_adam` for float32 without subnormal arithmetic, by blocks; returns whether any
+    element had a subnormal moment. A unit whose gradient stays zero (a dead ReLU's
     weights) keeps its moments subnormal for good (x * 0.9 rounds back to x for the four
     smallest), and a float32 operation on a subnormal takes a microcode assist of ~100
     cycles: 2.8% of the MLP's first weight there tripled Adam's time on it."""
-    found = 0
+    found = False
     for lo in range(0, p.size, _BLOCK):
         hi = min(lo + _BLOCK, p.size)
-        found += np.intp(_adam32_block(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], h, h64, wd_mode))
+        found |= _adam32_block(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], h, h64, wd_mode)
     return found
 
 
@@ -193,9 +193,9 @@ _SLOTS = 8
 @jit
 def _adam32_many(ps, gs, ms, vs, h, h64, count, wd_mode, found):  # pragma: no cover - compiled
     """`_adam32_blocks` on the first `count` of the tuples' float32 parameters in turn,
-    found[i] nonzero where the i-th has a subnormal moment; on the calling thread (it serves the small
-    parameters, and the large ones on a sixteenth of the steps where they have no
-    subnormals: a parallel build would compile for longer than it saves). One call for a
+    found[i] nonzero where the i-th has a subnormal moment; on the calling thread (it
+    serves the small parameters, and the large ones on a sixteenth of the steps where
+    they have no subnormals: a parallel build would compile for longer than it saves). One call for a
     model's small parameters: their updates are a few microseconds each, their calls
     one by one from Python cost more than that."""
     for i in range(count):
@@ -330,12 +330,13 @@ def _adam_hyper(step: int, lr: float, beta1: float, beta2: float, eps: float, we
     h = np.array([beta1, 1.0 - beta1, beta2, 1.0 - beta2, lr / (1.0 - beta1 ** step),
                   math.sqrt(1.0 - beta2 ** step), eps, weight_decay, 1.0 - lr * weight_decay,
                   0.0, 0.0, math.inf], dtype=dtype)
-    if dtype == np.float32 and weight_decay == 0:
+    if dtype == _F32 and weight_decay == 0:
         h[9:12] = _frozen_bounds(*h[[0, 2, 4, 6]].tolist())
     return h
 
 
 _SUB32 = 2.0 ** -149  # float32's smallest subnormal: every subnormal is k * _SUB32
+_MAX32 = float(np.finfo(np.float32).max)
 
 
 @functools.lru_cache(maxsize=64)
@@ -348,7 +349,8 @@ def _fixed_subnormals(beta: float) -> int:
     return min(k, 2 ** 23 - 1)  # (the subnormals' largest k)
 
 
-def _frozen_bounds(beta1: float, beta2: float, step_size: float, eps: float) -> tuple[float, float, float]:
+def _frozen_bounds(beta1: float, beta2: float, step_size: float, eps: float
+                   ) -> tuple[float, float, float]:
     """`_frozen`'s (largest |m|, largest subnormal v, smallest |p|), from the float32 values
     of h; no element is frozen (smallest |p| inf) where eps is 0 or m*b1 moves every m."""
     m_max = _fixed_subnormals(beta1) * _SUB32
@@ -363,13 +365,10 @@ def _frozen_bounds(beta1: float, beta2: float, step_size: float, eps: float) -> 
     return m_max, _fixed_subnormals(beta2) * _SUB32, p_min if p_min < _MAX32 else math.inf
 
 
-_MAX32 = float(np.finfo(np.float32).max)
-
-
 def _adam32_call(chunk: list[tuple[tuple[np.ndarray, ...], np.ndarray]], h: np.ndarray,
                  wd_mode: int) -> None:
-    """One `_adam32_many` call on up to _SLOTS (flat arrays, exp_avg) entries; the large
-    parameters' findings go to the guard."""
+    """One `_adam32_many` call on up to _SLOTS (flat arrays, exp_avg) entries; whether the
+    large parameters had subnormal moments goes to the guard."""
     pad = (_PAD,) * (_SLOTS - len(chunk))
     tuples = [kind + pad for kind in zip(*(arrays for arrays, _ in chunk))]
     found = np.zeros(_SLOTS, np.intp)
