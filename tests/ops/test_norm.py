@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import assume, given, strategies as st
 
 import minidl as md
 import minidl.functional as F
@@ -157,6 +157,8 @@ def test_batch_norm_relu_equals_relu_of_batch_norm_and_gradchecks(seed, affine, 
     for s, k in zip(stats, kept):
         np.testing.assert_allclose(s, k, rtol=1e-12)
     params = [p for p in (w, b) if p is not None]
+    # off the kink by far more than gradcheck's steps (seed 403 drew a value at 1.8e-6)
+    assume(np.abs(F.batch_norm(x, None, None, w, b, training=True).numpy()).min() > 1e-4)
     assert md.gradcheck(lambda x, *p: batch_norm_relu(x, None, None, *p, training=True), x, *params)
 
 
