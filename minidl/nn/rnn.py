@@ -71,10 +71,12 @@ class _Recurrent(Module):
              reverse: bool) -> tuple[Tensor, tuple[Tensor, ...]]:
         raise NotImplementedError
 
-    def _input_gates(self, suffix: str, x: Tensor, bias: str) -> Tensor:
-        """x @ W_ih + b for every step at once: (T, N, in) -> (T, N, GATES * H) (one product
-        for the whole sequence; only h @ W_hh has to wait for the previous step)."""
-        w_ih, b = getattr(self, f"weight_ih{suffix}"), getattr(self, f"{bias}{suffix}")
+    def _input_gates(self, suffix: str, x: Tensor, bias: str | None) -> Tensor:
+        """x @ W_ih (+ b when `bias` names it) for every step at once: (T, N, in) ->
+        (T, N, GATES * H) (one product for the whole sequence; only h @ W_hh has to wait
+        for the previous step)."""
+        w_ih = getattr(self, f"weight_ih{suffix}")
+        b = None if bias is None else getattr(self, f"{bias}{suffix}")
         return linear(x.reshape(-1, x.shape[-1]), w_ih, b).reshape(
             x.shape[:2] + (self.GATES * self.hidden_size,))
 
@@ -181,9 +183,9 @@ class LSTM(_Recurrent):
 
     def _run(self, suffix: str, x: Tensor, initial: tuple[Any, ...],
              reverse: bool) -> tuple[Tensor, tuple[Tensor, ...]]:
-        xz = self._input_gates(suffix, x, "bias")
+        xz = self._input_gates(suffix, x, None)  # the cells add the bias as they read xz
         out, h, c = lstm_layer(xz, getattr(self, f"weight_hh{suffix}"), *initial, time_axis=0,
-                               reverse=reverse)
+                               reverse=reverse, bias=getattr(self, f"bias{suffix}"))
         return out, (h, c)
 
 

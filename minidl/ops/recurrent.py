@@ -15,6 +15,7 @@ from minidl.backend import array_module
 from minidl.kernels._workspace import scratch
 from minidl.kernels.recurrent import (gru_cell_backward, gru_cell_forward, lstm_cell_backward,
                                       lstm_cell_forward)
+from minidl.ops.linear import sum_rows
 
 
 class LSTMCell(Function):
@@ -68,27 +69,30 @@ class _Scan(Function):
 
 
 class LSTMLayer(_Scan):
-    """A whole LSTM layer over time as ONE graph node: (xz, w_hh[, h0][, c0]) ->
+    """A whole LSTM layer over time as ONE graph node: (xz, w_hh[, b][, h0][, c0]) ->
     (out, h_T, c_T).
 
-    xz holds x_t @ W_ih + b for every step: (T, N, 4H) when time_axis == 0, else
-    (N, T, 4H); w_hh (H, 4H); h0, c0 (N, H) optional (zeros when absent); out has
+    xz holds x_t @ W_ih for every step (or x_t @ W_ih + b when b is absent): (T, N, 4H)
+    when time_axis == 0, else (N, T, 4H); w_hh (H, 4H); b (4H,), h0, c0 (N, H) optional
+    (no bias, zero states when absent); out has
     xz's layout with H features. `reverse` runs the sequence from its last step to its
     first (the backward direction of a bidirectional layer; out[t] is then the state
     after reading steps T-1 .. t, and h_T, c_T the state after step 0). Per step it runs
-    h @ w_hh and the fused cell on it plus xz_t (the cell adds them as it reads),
+    h @ w_hh and the fused cell on it plus xz_t and b (the cell adds them as it reads),
     writing every step's h, c and gates into (T + 1, N, .) buffers; the backward walks
     the steps in reverse and then forms the gradient of w_hh as ONE product over all
     steps, where separate per-step ops need T small products, T - 1 additions and 3T
     graph nodes. Time-major xz (time_axis 0) keeps every step's rows contiguous.
     """
 
-    def __init__(self, time_axis: int, has_h0: bool, has_c0: bool, reverse: bool = False) -> None:
+    def __init__(self, time_axis: int, has_b: bool, has_h0: bool, has_c0: bool,
+                 reverse: bool = False) -> None:
         super().__init__(time_axis, reverse)
-        self.has_h0, self.has_c0 = has_h0, has_c0
+        self.has_b, self.has_h0, self.has_c0 = has_b, has_h0, has_c0
 
-    def forward(self, xz: Any, w_hh: Any, *state: Any) -> tuple[Any, Any, Any]:
+    def forward(self, xz: Any, w_hh: Any, *rest: Any) -> tuple[Any, Any, Any]:
         xp = array_module(xz)
+        b, state = (rest[0], rest[1:]) if self.has_b else (None, rest)
         t_len, h_dim = xz.shape[self.time_axis], w_hh.shape[0]
         n = xz.shape[1 - self.time_axis]
         hs = scratch((t_len + 1, n, h_dim), xz.dtype, xp)  # h_0 .. h_T
@@ -103,7 +107,7 @@ class LSTMLayer(_Scan):
                 z[...] = 0
             else:
                 xp.matmul(hs[t], w_hh, out=z)
-            saved.append(lstm_cell_forward(z, cs[t], xz=self._step(xz, t),
+            saved.append(lstm_cell_forward(z, cs[t], xz=self._step(xz, t), b=b,
                                            out=(hs[t + 1], cs[t + 1], gates[t]))[2])
         if any(self.needs_input_grad):  # each step's saved holds views of these buffers
             self.hs, self.saved, self.w_hh = hs, saved, w_hh
@@ -116,7 +120,9 @@ class LSTMLayer(_Scan):
         dz_all = scratch((t_len, n, 4 * h_dim), self.hs.dtype, xp)  # step order
         dh = xp.empty((n, h_dim), dtype=dz_all.dtype)
         dcs = (xp.empty_like(dh), xp.empty_like(dh))  # alternate: never read and write one
-        need_h0 = self.has_h0 and self.needs_input_grad[2]
+        need = dict(zip(("xz", "w_hh") + ("b",) * self.has_b + ("h0",) * self.has_h0
+                        + ("c0",) * self.has_c0, self.needs_input_grad))
+        need_h0 = need.get("h0", False)
         dh[...] = g_h
         dc = g_c
         out_used = _used(g_out)
@@ -126,16 +132,11 @@ class LSTMLayer(_Scan):
             _, dc = lstm_cell_backward(self.saved[t], dh, dc, out=(dz_all[t], dcs[t % 2]))
             if t > 0 or need_h0:
                 xp.matmul(dz_all[t], w_hh_t, out=dh)
-        gxz = self._in_layout(dz_all) if self.needs_input_grad[0] else None
-        gw = None
-        if self.needs_input_grad[1]:
-            gw = _recurrent_weight_grad(self.hs, dz_all, self.has_h0)
-        grads = [gxz, gw]
-        if self.has_h0:
-            grads.append(dh if need_h0 else None)
-        if self.has_c0:
-            grads.append(dc if self.needs_input_grad[-1] else None)
-        return tuple(grads)
+        grads = {"xz": self._in_layout(dz_all) if need["xz"] else None,
+                 "w_hh": _recurrent_weight_grad(self.hs, dz_all, self.has_h0) if need["w_hh"] else None,
+                 "b": sum_rows(dz_all.reshape(-1, 4 * h_dim)) if need.get("b") else None,
+                 "h0": dh if need_h0 else None, "c0": dc if need.get("c0") else None}
+        return tuple(grads[name] for name in need)
 
 
 def _used(g_out: Any) -> bool:
@@ -208,29 +209,34 @@ class GRULayer(_Scan):
                 dh += dh_direct
         gxg = self._in_layout(dxg_all) if self.needs_input_grad[0] else None
         gw = _recurrent_weight_grad(self.hs, dhg_all, self.has_h0) if self.needs_input_grad[1] else None
-        gb = dhg_all.reshape(-1, 3 * h_dim).sum(axis=0) if self.needs_input_grad[2] else None
+        gb = sum_rows(dhg_all.reshape(-1, 3 * h_dim)) if self.needs_input_grad[2] else None
         grads = [gxg, gw, gb]
         if self.has_h0:
             grads.append(dh if need_h0 else None)
         return tuple(grads)
 
 
-def lstm_layer(xz: Any, w_hh: Any, h0: Any = None, c0: Any = None,
-               time_axis: int = 0, reverse: bool = False) -> tuple[Any, Any, Any]:
+def lstm_layer(xz: Any, w_hh: Any, h0: Any = None, c0: Any = None, time_axis: int = 0,
+               reverse: bool = False, bias: Any = None) -> tuple[Any, Any, Any]:
     """Run one LSTM layer over a sequence from precomputed input gates.
 
-    xz (T, N, 4H) (time_axis=0, the fast layout) or (N, T, 4H) (time_axis=1) = x @ W_ih + b;
-    w_hh (H, 4H); h0, c0 (N, H) or None (zeros). Returns (out, h_T, c_T): out in xz's
+    xz (T, N, 4H) (time_axis=0, the fast layout) or (N, T, 4H) (time_axis=1) = x @ W_ih,
+    plus the bias (4H,) when given here (the cells then add it as they read xz, with no
+    pass of its own over xz), else already in xz; w_hh (H, 4H); h0, c0 (N, H) or None
+    (zeros). Returns (out, h_T, c_T): out in xz's
     layout with H features (every step's h), h_T and c_T (N, H) the state after the last
     step read. `reverse`: read the steps from last to first (out stays in time order).
     """
     if time_axis not in (0, 1) or xz.ndim != 3 or w_hh.ndim != 2 or xz.shape[2] != w_hh.shape[1] \
-            or w_hh.shape[1] != 4 * w_hh.shape[0] or xz.shape[time_axis] == 0:
-        raise ValueError(f"lstm_layer: expected xz (T, N, 4H) or (N, T, 4H) with T >= 1 and "
-                         f"w_hh (H, 4H), got xz {tuple(xz.shape)}, w_hh {tuple(w_hh.shape)}, "
+            or w_hh.shape[1] != 4 * w_hh.shape[0] or xz.shape[time_axis] == 0 \
+            or (bias is not None and tuple(bias.shape) != (w_hh.shape[1],)):
+        raise ValueError(f"lstm_layer: expected xz (T, N, 4H) or (N, T, 4H) with T >= 1, "
+                         f"w_hh (H, 4H) and bias (4H,) or None, got xz {tuple(xz.shape)}, w_hh "
+                         f"{tuple(w_hh.shape)}, bias {None if bias is None else tuple(bias.shape)}, "
                          f"time_axis {time_axis}")
-    state = [s for s in (h0, c0) if s is not None]
-    return LSTMLayer(time_axis, h0 is not None, c0 is not None, bool(reverse))(xz, w_hh, *state)
+    rest = [a for a in (bias, h0, c0) if a is not None]
+    return LSTMLayer(time_axis, bias is not None, h0 is not None, c0 is not None,
+                     bool(reverse))(xz, w_hh, *rest)
 
 
 def gru_layer(xg: Any, w_hh: Any, b_hh: Any, h0: Any = None, time_axis: int = 0,

@@ -100,12 +100,13 @@ def test_reference_backward_with_no_gradient_is_zero():
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(n=st.integers(1, 5), h=st.integers(1, 9), seed=st.integers(0, 2**16),
        scale=st.sampled_from([0.5, 3.0, 30.0]), present=st.sampled_from(PRESENT),
-       with_xz=st.booleans())
-def test_cell_equals_reference(impl: Impl, dtype, n, h, seed, scale, present, with_xz):
+       with_xz=st.booleans(), with_b=st.booleans())
+def test_cell_equals_reference(impl: Impl, dtype, n, h, seed, scale, present, with_xz, with_b):
     z, c = rand((n, 4 * h), dtype, seed, scale), rand((n, h), dtype, seed + 1)
     xz = rand((n, 4 * h), dtype, seed + 4, scale) if with_xz else None  # the step's input gates
-    *got, saved = recurrent.lstm_cell_forward(impl.to(z), impl.to(c), xz=impl.to(xz))
-    *want, saved_ref = reference.lstm_cell_forward(z, c, xz)
+    b = rand((4 * h,), dtype, seed + 5, scale) if with_b else None
+    *got, saved = recurrent.lstm_cell_forward(impl.to(z), impl.to(c), xz=impl.to(xz), b=impl.to(b))
+    *want, saved_ref = reference.lstm_cell_forward(z, c, xz, b)
     for a, b in zip((*got, *saved), (*want, *saved_ref)):
         impl.assert_same(a, b, dtype)
     gh = rand((n, h), dtype, seed + 2) if present[0] else None
@@ -125,8 +126,9 @@ def test_cell_parallel_build_equals_reference(impl: Impl, dtype):
     if impl.name == "gpu-host":
         n, h = 6, 5  # the host emulation runs every thread in turn: a small grid suffices
     z, c, xz = rand((n, 4 * h), dtype, 0, 3.0), rand((n, h), dtype, 1), rand((n, 4 * h), dtype, 4)
-    *got, _ = recurrent.lstm_cell_forward(impl.to(z), impl.to(c), xz=impl.to(xz))
-    *want, saved = reference.lstm_cell_forward(z, c, xz)
+    b = rand((4 * h,), dtype, 5)
+    *got, _ = recurrent.lstm_cell_forward(impl.to(z), impl.to(c), xz=impl.to(xz), b=impl.to(b))
+    *want, saved = reference.lstm_cell_forward(z, c, xz, b)
     for a, b in zip(got, want):
         impl.assert_same(a, b, dtype)
     gh, gc = rand((n, h), dtype, 2), rand((n, h), dtype, 3)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import minidl as md
 import minidl.functional as F
-from minidl.ops.linear import Linear
+from minidl.ops.linear import Linear, sum_rows
 from tests.helpers import assert_close, rand_tensor
 from tests.strategies import shapes
 
@@ -103,3 +103,22 @@ def test_bad_shapes_raise_value_error_naming_the_op():
         F.linear(md.ones(2, 3), md.ones(3))
     with pytest.raises(ValueError, match=r"Linear: bias must have shape \(5,\)"):
         F.linear(md.ones(2, 3), md.ones(3, 5), md.ones(4))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int64])
+@pytest.mark.parametrize("shape", [(0, 3), (1, 5), (3200, 7), (33, 1024)])
+def test_sum_rows_is_the_sum_over_rows(dtype, shape):
+    """The bias gradient: a product with ones for the BLAS dtypes, a sum otherwise; the
+    same numbers as the float64 sum to float32 rounding, in the input's dtype."""
+    a = (np.random.default_rng(0).standard_normal(shape) * 4).astype(dtype)
+    got = sum_rows(a)
+    assert got.dtype == a.dtype and got.shape == shape[1:]
+    tol = {np.float16: 1e-2, np.float32: 1e-5}.get(dtype, 1e-12)
+    np.testing.assert_allclose(got, a.astype(np.float64).sum(axis=0), rtol=tol, atol=tol * shape[0])
+
+
+def test_sum_rows_propagates_nan_and_inf():
+    a = np.ones((4, 3), np.float32)
+    a[1, 0], a[2, 1] = np.nan, np.inf
+    got = sum_rows(a)
+    assert np.isnan(got[0]) and got[1] == np.inf and got[2] == 4

@@ -82,9 +82,9 @@ def test_unbind_rejects_bad_axis():
 
 # ---- the fused layer (one op for a whole sequence) ------------------------------------
 
-def _unrolled(xz, w_hh, h0, c0, time_axis, reverse=False):
+def _unrolled(xz, w_hh, h0, c0, time_axis, reverse=False, bias=None):
     """The same recurrence as separate per-step ops: the definition lstm_layer must equal."""
-    steps = unbind(xz, axis=time_axis)
+    steps = unbind(xz if bias is None else xz + bias, axis=time_axis)
     h_dim = w_hh.shape[0]
     h = h0
     c = c0 if c0 is not None else md.zeros(steps[0].shape[0], h_dim, dtype=xz.dtype, device=xz.device)
@@ -99,48 +99,49 @@ def _unrolled(xz, w_hh, h0, c0, time_axis, reverse=False):
 def layer_cases(draw):
     t, n, h = draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(1, 3))
     return (t, n, h, draw(st.sampled_from([0, 1])), draw(st.booleans()), draw(st.booleans()),
-            draw(st.booleans()))
+            draw(st.booleans()), draw(st.booleans()))
 
 
 def _layer_inputs(backend, case, seed):
-    t, n, h, axis, with_h0, with_c0, _ = case
+    """(xz, w, bias, h0, c0, time_axis); reverse is case[-1]."""
+    t, n, h, axis, with_b, with_h0, with_c0, _ = case
     xz_shape = (t, n, 4 * h) if axis == 0 else (n, t, 4 * h)
     xz = rand_tensor(xz_shape, backend, seed=seed, low=-2, high=2)
     w = rand_tensor((h, 4 * h), backend, seed=seed + 1)
     h0 = rand_tensor((n, h), backend, seed=seed + 2) if with_h0 else None
     c0 = rand_tensor((n, h), backend, seed=seed + 3) if with_c0 else None
-    return xz, w, h0, c0, axis
+    b = rand_tensor((4 * h,), backend, seed=seed + 4) if with_b else None
+    return xz, w, b, h0, c0, axis
 
 
 @given(case=layer_cases(), seed=st.integers(0, 2**16))
 def test_lstm_layer_gradcheck(backend, case, seed):
-    xz, w, h0, c0, axis = _layer_inputs(backend, case, seed)
+    xz, w, b, h0, c0, axis = _layer_inputs(backend, case, seed)
     reverse = case[-1]
-    state = [s for s in (h0, c0) if s is not None]
+    rest = [a for a in (b, h0, c0) if a is not None]
 
-    def f(xz, w, *state):
-        it = iter(state)
-        h0_ = next(it) if h0 is not None else None
-        c0_ = next(it) if c0 is not None else None
-        out, h, c = lstm_layer(xz, w, h0_, c0_, time_axis=axis, reverse=reverse)
+    def f(xz, w, *rest):
+        it = iter(rest)
+        b_, h0_, c0_ = (next(it) if a is not None else None for a in (b, h0, c0))
+        out, h, c = lstm_layer(xz, w, h0_, c0_, time_axis=axis, reverse=reverse, bias=b_)
         # every output used, with different weights
         return (out * out).sum() + (h * 3.0).sum() + (c * c * 2.0).sum()
 
-    assert md.gradcheck(f, xz, w, *state)
+    assert md.gradcheck(f, xz, w, *rest)
 
 
 @given(case=layer_cases(), seed=st.integers(0, 2**16))
 def test_lstm_layer_equals_the_unrolled_cells(backend, case, seed):
     """Same outputs and same gradients as the per-step graph it replaces."""
-    xz, w, h0, c0, axis = _layer_inputs(backend, case, seed)
+    xz, w, b, h0, c0, axis = _layer_inputs(backend, case, seed)
     reverse = case[-1]
-    leaves = [a for a in (xz, w, h0, c0) if a is not None]
+    leaves = [a for a in (xz, w, b, h0, c0) if a is not None]
     results = []
     for fn in (lstm_layer, _unrolled):
         for a in leaves:
             a.grad = None
-        out, h, c = (fn(xz, w, h0, c0, axis, reverse) if fn is _unrolled
-                     else fn(xz, w, h0, c0, time_axis=axis, reverse=reverse))
+        out, h, c = (fn(xz, w, h0, c0, axis, reverse, b) if fn is _unrolled
+                     else fn(xz, w, h0, c0, time_axis=axis, reverse=reverse, bias=b))
         (out.sum() * 0.5 + (h * h).sum() + c.sum()).backward()
         # with T = 1 and no h0 the unrolled graph never touches w_hh: no grad means zeros
         grads = [a.grad.numpy() if a.grad is not None else np.zeros(a.shape) for a in leaves]
@@ -161,6 +162,8 @@ def test_lstm_layer_rejects_bad_shapes():
         lstm_layer(md.zeros(2, 3, 8), md.zeros(3, 8))
     with pytest.raises(ValueError, match="T >= 1"):
         lstm_layer(md.zeros(0, 3, 8), md.zeros(2, 8))
+    with pytest.raises(ValueError, match=r"bias \(4H,\) or None, got .* bias \(4,\)"):
+        lstm_layer(md.zeros(2, 3, 8), md.zeros(2, 8), bias=md.zeros(4))
 
 
 # ---- the fused GRU layer ---------------------------------------------------------------

@@ -6,10 +6,10 @@ Shapes: N batch, H hidden size; z (N, 4H) the pre-activations x_t @ W_ih + h @ W
 in PyTorch's gate order i, f, g, o; c (N, H) the previous cell state.
 
 Contract (every implementation):
-- `lstm_cell_forward(z, c, out=None, xz=None) -> (h_new, c_new, saved)`: with z + xz
-  for z when xz (N, 4H) is given (the layer passes h @ W_hh and the step's input gates,
-  so that their sum costs no pass of its own), i, f, o = sigmoid and g = tanh of the
-  four quarters of z; c_new = f*c + i*g; h_new = o*tanh(c_new), each
+- `lstm_cell_forward(z, c, out=None, xz=None, b=None) -> (h_new, c_new, saved)`: with
+  z + (xz + b) for z when xz (N, 4H) or b (4H,) is given (the layer passes h @ W_hh,
+  the step's input gates x_t @ W_ih and the bias, so that their sum costs no pass of
+  its own), i, f, o = sigmoid and g = tanh of the four quarters of z; c_new = f*c + i*g; h_new = o*tanh(c_new), each
   (N, H). `saved` = (gates, c, c_new) with gates (N, 4H) the activated i, f, g, o.
 - `lstm_cell_backward(saved, gh, gc, out=None) -> (dz, dc)`: gh, gc (N, H) the
   gradients at h_new and c_new (either may be None: zero); dz (N, 4H), dc (N, H).
@@ -75,22 +75,25 @@ def _into(out: Any, results: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def lstm_cell_forward(z: Any, c: Any, out: tuple[Any, Any, Any] | None = None,
-                      xz: Any = None) -> tuple[Any, Any, tuple[Any, Any, Any]]:
+                      xz: Any = None, b: Any = None) -> tuple[Any, Any, tuple[Any, Any, Any]]:
     """One LSTM step from pre-activations: (h_new, c_new, saved), as the contract says."""
     z, c = _route.contiguous(z), _route.contiguous(c)
     shapes = (c.shape, c.shape, z.shape)
     _check_out("lstm", out, shapes)
     if xz is not None and tuple(xz.shape) != z.shape:
         raise ValueError(f"lstm cell: xz must have z's shape {z.shape}, got {tuple(xz.shape)}")
+    if b is not None and tuple(b.shape) != z.shape[-1:]:
+        raise ValueError(f"lstm cell: b must have shape {z.shape[-1:]}, got {tuple(b.shape)}")
     xp = array_module(z)
     addend = xp.zeros_like(z) if xz is None else _route.contiguous(xz)
-    fast = _fast(z, addend, c, *(out or ()))
+    bias = xp.zeros(z.shape[-1], z.dtype) if b is None else _route.contiguous(b)
+    fast = _fast(z, addend, bias, c, *(out or ()))
     if fast is None:
-        h_new, c_new, (gates, _, _) = reference.lstm_cell_forward(z, c, xz)
+        h_new, c_new, (gates, _, _) = reference.lstm_cell_forward(z, c, xz, b)
         h_new, c_new, gates = _into(out, (h_new, c_new, gates))
     else:
         h_new, c_new, gates = out or (xp.empty_like(c), xp.empty_like(c), xp.empty_like(z))
-        fast.lstm_cell_forward(z, addend, c, h_new, c_new, gates)
+        fast.lstm_cell_forward(z, addend, bias, c, h_new, c_new, gates)
     return h_new, c_new, (gates, c, c_new)
 
 

@@ -51,19 +51,19 @@ def _tanh_by_type(x):  # pragma: no cover - compiled
 
 
 @jit(inline="always")
-def _fwd_row(z, xz, c, h_new, c_new, gates, hd):  # pragma: no cover - compiled
+def _fwd_row(z, xz, b, c, h_new, c_new, gates, hd):  # pragma: no cover - compiled
     # loops with one store each: few enough pointers that LLVM proves them apart and
     # vectorises (one fused loop with five arrays stays scalar)
     one, half = z.dtype.type(1), z.dtype.type(0.5)
     for k in range(2 * hd):  # i, f
         u = np.uintp(k)
-        gates[u] = half * (_tanh(half * (z[u] + xz[u])) + one)
+        gates[u] = half * (_tanh(half * (z[u] + (xz[u] + b[u]))) + one)
     for k in range(2 * hd, 3 * hd):  # g
         u = np.uintp(k)
-        gates[u] = _tanh(z[u] + xz[u])
+        gates[u] = _tanh(z[u] + (xz[u] + b[u]))
     for k in range(3 * hd, 4 * hd):  # o
         u = np.uintp(k)
-        gates[u] = half * (_tanh(half * (z[u] + xz[u])) + one)
+        gates[u] = half * (_tanh(half * (z[u] + (xz[u] + b[u]))) + one)
     for k in range(hd):
         u = np.uintp(k)
         c_new[u] = gates[u + np.uintp(hd)] * c[u] + gates[u] * gates[u + np.uintp(2 * hd)]
@@ -73,10 +73,10 @@ def _fwd_row(z, xz, c, h_new, c_new, gates, hd):  # pragma: no cover - compiled
 
 
 @pjit(over=lambda z, *_: z.shape[0])
-def _forward(z, xz, c, h_new, c_new, gates):  # pragma: no cover - compiled
+def _forward(z, xz, b, c, h_new, c_new, gates):  # pragma: no cover - compiled
     hd = c.shape[1]
-    for b in prange(c.shape[0]):
-        _fwd_row(z[b], xz[b], c[b], h_new[b], c_new[b], gates[b], hd)
+    for n in prange(c.shape[0]):
+        _fwd_row(z[n], xz[n], b, c[n], h_new[n], c_new[n], gates[n], hd)
 
 
 @jit(inline="always")
@@ -124,10 +124,11 @@ def _backward(gh, gc, has_gh, has_gc, gates, c, c_new, dz, dc):  # pragma: no co
         _bwd_row(gh[b], gc[b], has_gh, has_gc, gates[b], c[b], c_new[b], dz[b], dc[b], hd)
 
 
-def lstm_cell_forward(z: np.ndarray, xz: np.ndarray, c: np.ndarray, h_new: np.ndarray,
-                      c_new: np.ndarray, gates: np.ndarray) -> None:
-    """Fill h_new, c_new (N, H) and gates (N, 4H) from z + xz (N, 4H) and c (N, H)."""
-    launch(_forward, z.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"), z, xz, c, h_new, c_new, gates)
+def lstm_cell_forward(z: np.ndarray, xz: np.ndarray, b: np.ndarray, c: np.ndarray,
+                      h_new: np.ndarray, c_new: np.ndarray, gates: np.ndarray) -> None:
+    """Fill h_new, c_new (N, H) and gates (N, 4H) from z + (xz + b) (z, xz (N, 4H), b (4H,))
+    and c (N, H)."""
+    launch(_forward, z.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"), z, xz, b, c, h_new, c_new, gates)
 
 
 def lstm_cell_backward(gh: Any, gc: Any, gates: np.ndarray, c: np.ndarray, c_new: np.ndarray,

@@ -16,13 +16,14 @@ from minidl.kernels import _cuda as build
 SOURCE = r"""
 __device__ __forceinline__ T sigm(T x) { return (T)0.5 * (tanh((T)0.5 * x) + (T)1); }
 
-extern "C" __global__ void lstm_forward(const T* z, const T* xz, const T* c, T* h_new, T* c_new,
-                                        T* gates, I total, I H) {
+extern "C" __global__ void lstm_forward(const T* z, const T* xz, const T* bias, const T* c,
+                                        T* h_new, T* c_new, T* gates, I total, I H) {
     for (I t = (I)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (I)blockDim.x * gridDim.x) {
         const I n = t / H, j = t - n * H;
         const I b = n * 4 * H + j;
-        const T i = sigm(z[b] + xz[b]), f = sigm(z[b + H] + xz[b + H]);
-        const T g = tanh(z[b + 2 * H] + xz[b + 2 * H]), o = sigm(z[b + 3 * H] + xz[b + 3 * H]);
+        const T i = sigm(z[b] + (xz[b] + bias[j])), f = sigm(z[b + H] + (xz[b + H] + bias[j + H]));
+        const T g = tanh(z[b + 2 * H] + (xz[b + 2 * H] + bias[j + 2 * H]));
+        const T o = sigm(z[b + 3 * H] + (xz[b + 3 * H] + bias[j + 3 * H]));
         gates[b] = i;
         gates[b + H] = f;
         gates[b + 2 * H] = g;
@@ -93,10 +94,11 @@ extern "C" __global__ void gru_backward(const T* gh, const T* gates, const T* hn
 """
 
 
-def lstm_cell_forward(z: Any, xz: Any, c: Any, h_new: Any, c_new: Any, gates: Any) -> None:
-    """Fill h_new, c_new (N, H) and gates (N, 4H) from z + xz (N, 4H) and c (N, H)."""
+def lstm_cell_forward(z: Any, xz: Any, b: Any, c: Any, h_new: Any, c_new: Any, gates: Any) -> None:
+    """Fill h_new, c_new (N, H) and gates (N, 4H) from z + (xz + b) (z, xz (N, 4H), b (4H,))
+    and c (N, H)."""
     index = build.index_dtype(z.size)
-    args = (z, xz, c, h_new, c_new, gates) + build.scalars(index, c.size, c.shape[1])
+    args = (z, xz, b, c, h_new, c_new, gates) + build.scalars(index, c.size, c.shape[1])
     build.launch(SOURCE, "lstm_forward", z.dtype, index, c.size, args)
 
 

@@ -14,12 +14,14 @@ def _sigmoid(xp: Any, x: Any) -> Any:
     return 0.5 * (xp.tanh(0.5 * x) + 1)
 
 
-def lstm_cell_forward(z: Any, c: Any, xz: Any = None) -> tuple[Any, Any, tuple[Any, Any, Any]]:
+def lstm_cell_forward(z: Any, c: Any, xz: Any = None, b: Any = None
+                      ) -> tuple[Any, Any, tuple[Any, Any, Any]]:
     """(h_new, c_new, saved) with saved = (gates, c, c_new), gates the activated i, f, g, o;
-    z + xz for z when xz is given."""
+    z + (xz + b) for z, xz and b each optional."""
     xp = array_module(z, c)
-    if xz is not None:
-        z = z + xz
+    addend = xz if b is None else (b if xz is None else xz + b)
+    if addend is not None:
+        z = z + addend
     H = c.shape[-1]
     gates = xp.empty_like(z)
     gates[:, : 2 * H] = _sigmoid(xp, z[:, : 2 * H])
