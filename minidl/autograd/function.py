@@ -49,6 +49,9 @@ class Function:
     # set by the engine before backward: which output gradients nothing else refers to
     # (made by a fresh_grads op or by the engine), so backward may write into them
     writable_grads: tuple[bool, ...] = ()
+    # set by the engine before backward: whether the graph is kept for another backward
+    # (retain_graph); when not, backward may spend what it saved (write results over it)
+    retained: bool = False
 
     @property
     def name(self) -> str:
@@ -298,6 +301,7 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
             raise RuntimeError(_FREED)
         fn.check_saved_versions()
         gys, fn.writable_grads = _output_grads(fn, pending)
+        fn.retained = retain_graph
         with using(fn.workspace):
             gxs = fn.backward(*gys)
         if not isinstance(gxs, tuple):

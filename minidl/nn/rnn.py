@@ -183,9 +183,10 @@ class LSTM(_Recurrent):
 
     def _run(self, suffix: str, x: Tensor, initial: tuple[Any, ...],
              reverse: bool) -> tuple[Tensor, tuple[Tensor, ...]]:
-        xz = self._input_gates(suffix, x, None)  # the cells add the bias as they read xz
+        # the cells add the bias as they read xz, and write their gates over it
+        xz = self._input_gates(suffix, x, None)
         out, h, c = lstm_layer(xz, getattr(self, f"weight_hh{suffix}"), *initial, time_axis=0,
-                               reverse=reverse, bias=getattr(self, f"bias{suffix}"))
+                               reverse=reverse, bias=getattr(self, f"bias{suffix}"), overwrite_xz=True)
         return out, (h, c)
 
 

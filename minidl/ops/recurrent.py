@@ -67,6 +67,11 @@ class _Scan(Function):
             steps = steps[::-1]
         return steps if self.time_axis == 0 else steps.transpose(1, 0, 2)
 
+    def _in_steps(self, a: Any) -> Any:
+        """A sequence in the input layout as a (T, N, F) view in step order."""
+        a = a if self.time_axis == 0 else a.transpose(1, 0, 2)
+        return a[::-1] if self.reverse else a
+
 
 class LSTMLayer(_Scan):
     """A whole LSTM layer over time as ONE graph node: (xz, w_hh[, b][, h0][, c0]) ->
@@ -83,12 +88,30 @@ class LSTMLayer(_Scan):
     the steps in reverse and then forms the gradient of w_hh as ONE product over all
     steps, where separate per-step ops need T small products, T - 1 additions and 3T
     graph nodes. Time-major xz (time_axis 0) keeps every step's rows contiguous.
+
+    The cells work in place (see minidl.kernels.recurrent): each step's gates are written
+    over its input gates, and in the backward its dz over its gates, in one (T, N, 4H)
+    array: xz itself when `overwrite_xz` (the caller gives xz up: nn.LSTM's own input
+    projection, which nothing else reads) and xz is time-major, C-contiguous and read
+    forward, else a copy. A backward that keeps the graph (retain_graph) writes dz into
+    an array of its own instead.
     """
 
     def __init__(self, time_axis: int, has_b: bool, has_h0: bool, has_c0: bool,
-                 reverse: bool = False) -> None:
+                 reverse: bool = False, overwrite_xz: bool = False) -> None:
         super().__init__(time_axis, reverse)
         self.has_b, self.has_h0, self.has_c0 = has_b, has_h0, has_c0
+        self.overwrite_xz = overwrite_xz
+
+    def _gate_buffer(self, xz: Any) -> Any:
+        """xz's values as a (T, N, 4H) C-contiguous array in step order that the cells may
+        write over: xz itself where the caller allows it and the layout fits, else a copy."""
+        if self.overwrite_xz and self.time_axis == 0 and not self.reverse and xz.flags.c_contiguous:
+            return xz
+        steps = self._in_steps(xz)
+        gates = scratch(steps.shape, xz.dtype, array_module(xz))
+        gates[...] = steps
+        return gates
 
     def forward(self, xz: Any, w_hh: Any, *rest: Any) -> tuple[Any, Any, Any]:
         xp = array_module(xz)
@@ -97,7 +120,9 @@ class LSTMLayer(_Scan):
         n = xz.shape[1 - self.time_axis]
         hs = scratch((t_len + 1, n, h_dim), xz.dtype, xp)  # h_0 .. h_T
         cs = scratch((t_len + 1, n, h_dim), xz.dtype, xp)  # c_0 .. c_T
-        gates = scratch((t_len, n, 4 * h_dim), xz.dtype, xp)
+        gates = self._gate_buffer(xz)  # step t's input gates, then its gates
+        # xz's gradient is then xz's own array: not one a leaf may take as its .grad
+        self.fresh_grads = gates is not xz
         hs[0] = state[0] if self.has_h0 else 0
         cs[0] = state[-1] if self.has_c0 else 0
         z = xp.empty((n, 4 * h_dim), dtype=xz.dtype)  # reused every step
@@ -107,17 +132,19 @@ class LSTMLayer(_Scan):
                 z[...] = 0
             else:
                 xp.matmul(hs[t], w_hh, out=z)
-            saved.append(lstm_cell_forward(z, cs[t], xz=self._step(xz, t), b=b,
-                                           out=(hs[t + 1], cs[t + 1], gates[t]))[2])
+            g = gates[t]
+            saved.append(lstm_cell_forward(z, cs[t], xz=g, b=b, out=(hs[t + 1], cs[t + 1], g))[2])
         if any(self.needs_input_grad):  # each step's saved holds views of these buffers
-            self.hs, self.saved, self.w_hh = hs, saved, w_hh
+            self.hs, self.saved, self.saved_gates, self.w_hh = hs, saved, gates, w_hh
         return self._in_layout(hs[1:]), hs[t_len], cs[t_len]
 
     def backward(self, g_out: Any, g_h: Any, g_c: Any) -> tuple[Any, ...]:
         xp = array_module(g_out)
         t_len, n, h_dim = len(self.saved), self.hs.shape[1], self.w_hh.shape[0]
         w_hh_t = xp.ascontiguousarray(self.w_hh.T)
-        dz_all = scratch((t_len, n, 4 * h_dim), self.hs.dtype, xp)  # step order
+        # step order; dz over the gates, unless the graph must stay for another backward
+        spend = not self.retained
+        dz_all = self.saved_gates if spend else scratch(self.saved_gates.shape, self.hs.dtype, xp)
         dh = xp.empty((n, h_dim), dtype=dz_all.dtype)
         dcs = (xp.empty_like(dh), xp.empty_like(dh))  # alternate: never read and write one
         need = dict(zip(("xz", "w_hh") + ("b",) * self.has_b + ("h0",) * self.has_h0
@@ -129,9 +156,10 @@ class LSTMLayer(_Scan):
         for t in reversed(range(t_len)):
             if out_used:
                 dh += self._step(g_out, t)
-            _, dc = lstm_cell_backward(self.saved[t], dh, dc, out=(dz_all[t], dcs[t % 2]))
+            dz = self.saved[t][0] if spend else dz_all[t]  # the saved gates' own view: no copy
+            _, dc = lstm_cell_backward(self.saved[t], dh, dc, out=(dz, dcs[t % 2]))
             if t > 0 or need_h0:
-                xp.matmul(dz_all[t], w_hh_t, out=dh)
+                xp.matmul(dz, w_hh_t, out=dh)
         grads = {"xz": self._in_layout(dz_all) if need["xz"] else None,
                  "w_hh": _recurrent_weight_grad(self.hs, dz_all, self.has_h0) if need["w_hh"] else None,
                  "b": sum_rows(dz_all.reshape(-1, 4 * h_dim)) if need.get("b") else None,
@@ -217,13 +245,16 @@ class GRULayer(_Scan):
 
 
 def lstm_layer(xz: Any, w_hh: Any, h0: Any = None, c0: Any = None, time_axis: int = 0,
-               reverse: bool = False, bias: Any = None) -> tuple[Any, Any, Any]:
+               reverse: bool = False, bias: Any = None,
+               overwrite_xz: bool = False) -> tuple[Any, Any, Any]:
     """Run one LSTM layer over a sequence from precomputed input gates.
 
     xz (T, N, 4H) (time_axis=0, the fast layout) or (N, T, 4H) (time_axis=1) = x @ W_ih,
     plus the bias (4H,) when given here (the cells then add it as they read xz, with no
     pass of its own over xz), else already in xz; w_hh (H, 4H); h0, c0 (N, H) or None
-    (zeros). Returns (out, h_T, c_T): out in xz's
+    (zeros). `overwrite_xz`: the layer may write its gates over xz's array (a caller's
+    own intermediate that nothing else reads; one pass less over memory per step).
+    Returns (out, h_T, c_T): out in xz's
     layout with H features (every step's h), h_T and c_T (N, H) the state after the last
     step read. `reverse`: read the steps from last to first (out stays in time order).
     """
@@ -236,7 +267,7 @@ def lstm_layer(xz: Any, w_hh: Any, h0: Any = None, c0: Any = None, time_axis: in
                          f"time_axis {time_axis}")
     rest = [a for a in (bias, h0, c0) if a is not None]
     return LSTMLayer(time_axis, bias is not None, h0 is not None, c0 is not None,
-                     bool(reverse))(xz, w_hh, *rest)
+                     bool(reverse), bool(overwrite_xz))(xz, w_hh, *rest)
 
 
 def gru_layer(xg: Any, w_hh: Any, b_hh: Any, h0: Any = None, time_axis: int = 0,

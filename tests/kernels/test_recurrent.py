@@ -167,6 +167,28 @@ def test_kernels_write_into_out_arrays(impl: Impl):
         impl.assert_same(a, b, "float64")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_kernels_work_in_place(impl: Impl, dtype):
+    """The sequence op's form: the gates written over the input gates they are read from,
+    and dz over the saved gates, with the numbers of separate arrays."""
+    n, h = 3, 5
+    z, c = rand((n, 4 * h), dtype, 0, 3.0), rand((n, h), dtype, 1)
+    xz, b = rand((n, 4 * h), dtype, 2, 3.0), rand((4 * h,), dtype, 3)
+    *want, saved_ref = reference.lstm_cell_forward(z, c, xz, b)
+    g = impl.to(xz.copy())
+    out = (impl.to(np.zeros((n, h), dtype)), impl.to(np.zeros((n, h), dtype)), g)
+    *got, saved = recurrent.lstm_cell_forward(impl.to(z), impl.to(c), xz=g, b=impl.to(b), out=out)
+    assert saved[0] is g
+    for a, b_ in zip((*got, g), (*want, saved_ref[0])):
+        impl.assert_same(a, b_, dtype)
+    gh, gc = rand((n, h), dtype, 4), rand((n, h), dtype, 5)
+    dc = impl.to(np.zeros((n, h), dtype))
+    got = recurrent.lstm_cell_backward(saved, impl.to(gh), impl.to(gc), out=(g, dc))
+    assert got[0] is g
+    for a, b_ in zip(got, reference.lstm_cell_backward(saved_ref, gh, gc)):
+        impl.assert_same(a, b_, dtype)
+
+
 def test_float32_tanh_is_accurate_and_bounded(impl: Impl):
     """Numba's rational float32 tanh: within 4e-7 relative of the exact value, never beyond +-1."""
     if impl.name != "cpu":

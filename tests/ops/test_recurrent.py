@@ -150,6 +150,53 @@ def test_lstm_layer_equals_the_unrolled_cells(backend, case, seed):
         assert_close(got, want, rtol=1e-10, atol=1e-12)
 
 
+@given(case=layer_cases(), seed=st.integers(0, 2**16))
+def test_lstm_layer_overwriting_xz_gives_the_same_numbers(case, seed):
+    """overwrite_xz lets the cells write over xz's array (when time-major and read
+    forward) and changes no output or gradient; without it xz is left as it was."""
+    xz, w, b, h0, c0, axis = _layer_inputs("numpy", case, seed)
+    reverse = case[-1]
+    leaves = [a for a in (xz, w, b, h0, c0) if a is not None]
+    results = []
+    for overwrite in (False, True):
+        for a in leaves:
+            a.grad = None
+        xz_mid = xz * 1.0  # an intermediate, as nn.LSTM's input projection
+        before = xz_mid.numpy().copy()
+        out, h, c = lstm_layer(xz_mid, w, h0, c0, time_axis=axis, reverse=reverse, bias=b,
+                               overwrite_xz=overwrite)
+        (out.sum() * 0.5 + (h * h).sum() + c.sum()).backward()
+        spent = not np.array_equal(xz_mid.numpy(), before)
+        assert spent == (overwrite and axis == 0 and not reverse)
+        results.append([out.numpy(), h.numpy(), c.numpy()] + [a.grad.numpy() for a in leaves])
+    for got, want in zip(*results):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_lstm_layer_overwriting_a_leaf_xz_keeps_its_grad_apart():
+    """The gradient of an overwritten xz is written in xz's array: a leaf gets a copy as
+    its .grad, not its own data."""
+    xz = rand_tensor((3, 2, 8), seed=1)
+    w = rand_tensor((2, 8), seed=2)
+    out, h, _ = lstm_layer(xz, w, overwrite_xz=True)
+    (out.sum() + h.sum()).backward()
+    assert not np.shares_memory(xz.grad.numpy(), xz.numpy())
+
+
+def test_lstm_layer_backward_twice_with_retain_graph():
+    """A kept graph keeps its gates: the second backward gives the first one's gradients."""
+    xz = rand_tensor((4, 2, 8), seed=3)
+    w = rand_tensor((2, 8), seed=4)
+    out, h, c = lstm_layer(xz * 1.0, w, overwrite_xz=True)
+    loss = (out * out).sum() + h.sum() + c.sum()
+    loss.backward(retain_graph=True)
+    first = [xz.grad.numpy().copy(), w.grad.numpy().copy()]
+    xz.grad = w.grad = None
+    loss.backward()
+    for got, want in zip((xz.grad.numpy(), w.grad.numpy()), first):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_lstm_layer_only_final_state_used():
     """The classifier case: the output sequence unused (its gradient arrives as zeros)."""
     xz = rand_tensor((4, 2, 8), seed=1)

@@ -51,107 +51,109 @@ def _tanh_by_type(x):  # pragma: no cover - compiled
 
 
 @jit(inline="always")
-def _fwd_row(z, xz, b, c, h_new, c_new, gates, hd):  # pragma: no cover - compiled
-    # loops with one store each: few enough pointers that LLVM proves them apart and
-    # vectorises (one fused loop with five arrays stays scalar)
+def _blocks(a, hd):  # pragma: no cover - compiled
+    # a row's gate blocks as separate views (the fourth empty in a GRU row): a loop that
+    # reads one block of an array and writes another through offsets from one pointer
+    # stays scalar (LLVM cannot prove them apart), while separate views get a runtime
+    # overlap check and vectorise
+    return a[:hd], a[hd:2 * hd], a[2 * hd:3 * hd], a[3 * hd:4 * hd]
+
+
+@jit(inline="always")
+def _fwd_row(z, b, c, h_new, c_new, gates, hd):  # pragma: no cover - compiled
+    # gates holds the step's input gates x_t @ W_ih on entry; each loop writes over the
+    # entries it reads. Loops with one store each: few enough pointers that LLVM proves
+    # them apart and vectorises (one fused loop with five arrays stays scalar)
     one, half = z.dtype.type(1), z.dtype.type(0.5)
     for k in range(2 * hd):  # i, f
         u = np.uintp(k)
-        gates[u] = half * (_tanh(half * (z[u] + (xz[u] + b[u]))) + one)
+        gates[u] = half * (_tanh(half * (z[u] + (gates[u] + b[u]))) + one)
     for k in range(2 * hd, 3 * hd):  # g
         u = np.uintp(k)
-        gates[u] = _tanh(z[u] + (xz[u] + b[u]))
+        gates[u] = _tanh(z[u] + (gates[u] + b[u]))
     for k in range(3 * hd, 4 * hd):  # o
         u = np.uintp(k)
-        gates[u] = half * (_tanh(half * (z[u] + (xz[u] + b[u]))) + one)
+        gates[u] = half * (_tanh(half * (z[u] + (gates[u] + b[u]))) + one)
+    i, f, g, o = _blocks(gates, hd)
     for k in range(hd):
         u = np.uintp(k)
-        c_new[u] = gates[u + np.uintp(hd)] * c[u] + gates[u] * gates[u + np.uintp(2 * hd)]
+        c_new[u] = f[u] * c[u] + i[u] * g[u]
     for k in range(hd):
         u = np.uintp(k)
-        h_new[u] = gates[u + np.uintp(3 * hd)] * _tanh(c_new[u])
+        h_new[u] = o[u] * _tanh(c_new[u])
 
 
 @pjit(over=lambda z, *_: z.shape[0])
-def _forward(z, xz, b, c, h_new, c_new, gates):  # pragma: no cover - compiled
+def _forward(z, b, c, h_new, c_new, gates):  # pragma: no cover - compiled
     hd = c.shape[1]
     for n in prange(c.shape[0]):
-        _fwd_row(z[n], xz[n], b, c[n], h_new[n], c_new[n], gates[n], hd)
+        _fwd_row(z[n], b, c[n], h_new[n], c_new[n], gates[n], hd)
 
 
 @jit(inline="always")
-def _bwd_row(gh, gc, has_gh, has_gc, gates, c, c_new, dz, dc, hd):  # pragma: no cover
+def _bwd_row(gh, gc, has_gh, has_gc, c, c_new, gd, dc, hd):  # pragma: no cover
+    # gd holds the activated gates on entry and dz on exit: each gate's block is written
+    # once, after the last read of it (i and g together: each needs the other)
     one = c.dtype.type(1)
-    H, H2, H3 = np.uintp(hd), np.uintp(2 * hd), np.uintp(3 * hd)
+    i, f, g, o = _blocks(gd, hd)
     # dc first holds the total gradient at c_new: directly (gc), and through
-    # h_new = o * tanh(c_new) (gh); one store per loop, as in the forward
+    # h_new = o * tanh(c_new) (gh)
     if has_gh:
         for k in range(hd):
             u = np.uintp(k)
-            tc, o = _tanh(c_new[u]), gates[u + H3]
-            dz[u + H3] = gh[u] * tc * o * (one - o)
+            tc = _tanh(c_new[u])
+            d = gh[u] * o[u] * (one - tc * tc)
+            dc[u] = gc[u] + d if has_gc else d
         for k in range(hd):
             u = np.uintp(k)
-            tc = _tanh(c_new[u])
-            d = gh[u] * gates[u + H3] * (one - tc * tc)
-            dc[u] = gc[u] + d if has_gc else d
+            tc, ok = _tanh(c_new[u]), o[u]
+            o[u] = gh[u] * tc * ok * (one - ok)
     else:
         for k in range(hd):
             u = np.uintp(k)
-            dz[u + H3] = 0
+            o[u] = 0
             dc[u] = gc[u] if has_gc else 0
     for k in range(hd):
         u = np.uintp(k)
-        i = gates[u]
-        dz[u] = dc[u] * gates[u + H2] * i * (one - i)
+        ik, gk, d = i[u], g[u], dc[u]
+        i[u] = d * gk * ik * (one - ik)
+        g[u] = d * ik * (one - gk * gk)
     for k in range(hd):
         u = np.uintp(k)
-        f = gates[u + H]
-        dz[u + H] = dc[u] * c[u] * f * (one - f)
-    for k in range(hd):
-        u = np.uintp(k)
-        g = gates[u + H2]
-        dz[u + H2] = dc[u] * gates[u] * (one - g * g)
-    for k in range(hd):
-        u = np.uintp(k)
-        dc[u] = dc[u] * gates[u + H]
+        fk, d = f[u], dc[u]
+        f[u] = d * c[u] * fk * (one - fk)
+        dc[u] = d * fk
 
 
-@pjit(over=lambda gh, gc, has_gh, has_gc, gates, *_: gates.shape[0])
-def _backward(gh, gc, has_gh, has_gc, gates, c, c_new, dz, dc):  # pragma: no cover
+@pjit(over=lambda gh, gc, has_gh, has_gc, c, *_: c.shape[0])
+def _backward(gh, gc, has_gh, has_gc, c, c_new, gd, dc):  # pragma: no cover
     hd = c.shape[1]
-    for b in prange(c.shape[0]):
-        _bwd_row(gh[b], gc[b], has_gh, has_gc, gates[b], c[b], c_new[b], dz[b], dc[b], hd)
+    for n in prange(c.shape[0]):
+        _bwd_row(gh[n], gc[n], has_gh, has_gc, c[n], c_new[n], gd[n], dc[n], hd)
 
 
-def lstm_cell_forward(z: np.ndarray, xz: np.ndarray, b: np.ndarray, c: np.ndarray,
-                      h_new: np.ndarray, c_new: np.ndarray, gates: np.ndarray) -> None:
-    """Fill h_new, c_new (N, H) and gates (N, 4H) from z + (xz + b) (z, xz (N, 4H), b (4H,))
-    and c (N, H)."""
-    launch(_forward, z.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"), z, xz, b, c, h_new, c_new, gates)
+def lstm_cell_forward(z: np.ndarray, b: np.ndarray, c: np.ndarray, h_new: np.ndarray,
+                      c_new: np.ndarray, gates: np.ndarray) -> None:
+    """Fill h_new, c_new (N, H) and gates (N, 4H) from z + (gates + b) (z, gates (N, 4H) on
+    entry the step's input gates, b (4H,)) and c (N, H)."""
+    launch(_forward, z.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"), z, b, c, h_new, c_new, gates)
 
 
-def lstm_cell_backward(gh: Any, gc: Any, gates: np.ndarray, c: np.ndarray, c_new: np.ndarray,
-                       dz: np.ndarray, dc: np.ndarray) -> None:
-    """Fill dz (N, 4H) and dc (N, H); gh, gc (N, H) or None (zero)."""
+def lstm_cell_backward(gh: Any, gc: Any, c: np.ndarray, c_new: np.ndarray, gd: np.ndarray,
+                       dc: np.ndarray) -> None:
+    """Turn gd (N, 4H) from the gates into dz, and fill dc (N, H); gh, gc (N, H) or None (zero)."""
     has_gh, has_gc = gh is not None, gc is not None
-    launch(_backward, gates.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"),
+    launch(_backward, gd.size, tuning("MINIDL_UPDATE_PARALLEL_MIN"),
            gh if has_gh else c, gc if has_gc else c,  # c: a stand-in, never read
-           has_gh, has_gc, gates, c, c_new, dz, dc)
+           has_gh, has_gc, c, c_new, gd, dc)
 
 
-@jit(inline="always")
-def _blocks(a, hd):  # pragma: no cover - compiled
-    # a GRU row's three gate blocks as separate views: a loop that reads one block of an
-    # array and writes another through offsets from one pointer stays scalar (LLVM cannot
-    # prove them apart), while separate views get a runtime overlap check and vectorise
-    return a[:hd], a[hd:2 * hd], a[2 * hd:3 * hd]
 
 
 @jit(inline="always")
 def _gru_fwd_row(xg, hg, b, h, h_new, gates, hn, hd):  # pragma: no cover - compiled
     one, half = xg.dtype.type(1), xg.dtype.type(0.5)
-    r, z, n = _blocks(gates, hd)
+    r, z, n, _ = _blocks(gates, hd)
     hg_n, b_n, xg_n = hg[2 * hd:], b[2 * hd:], xg[2 * hd:]
     for k in range(2 * hd):  # r, z
         u = np.uintp(k)
@@ -177,8 +179,8 @@ def _gru_forward(xg, hg, b, h, h_new, gates, hn):  # pragma: no cover - compiled
 @jit(inline="always")
 def _gru_bwd_row(gh, gates, hn, h, dxg, dhg, dh, hd):  # pragma: no cover - compiled
     one = h.dtype.type(1)
-    r, z, n = _blocks(gates, hd)
-    dr, dz, dn = _blocks(dxg, hd)
+    r, z, n, _ = _blocks(gates, hd)
+    dr, dz, dn, _ = _blocks(dxg, hd)
     dhg_n = dhg[2 * hd:]
     for k in range(hd):  # at n's pre-activation
         u = np.uintp(k)

@@ -16,14 +16,16 @@ from minidl.kernels import _cuda as build
 SOURCE = r"""
 __device__ __forceinline__ T sigm(T x) { return (T)0.5 * (tanh((T)0.5 * x) + (T)1); }
 
-extern "C" __global__ void lstm_forward(const T* z, const T* xz, const T* bias, const T* c,
-                                        T* h_new, T* c_new, T* gates, I total, I H) {
+// gates holds the step's input gates on entry: each thread reads its unit's four, then
+// writes the activated gates over them
+extern "C" __global__ void lstm_forward(const T* z, const T* bias, const T* c, T* h_new,
+                                        T* c_new, T* gates, I total, I H) {
     for (I t = (I)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (I)blockDim.x * gridDim.x) {
         const I n = t / H, j = t - n * H;
         const I b = n * 4 * H + j;
-        const T i = sigm(z[b] + (xz[b] + bias[j])), f = sigm(z[b + H] + (xz[b + H] + bias[j + H]));
-        const T g = tanh(z[b + 2 * H] + (xz[b + 2 * H] + bias[j + 2 * H]));
-        const T o = sigm(z[b + 3 * H] + (xz[b + 3 * H] + bias[j + 3 * H]));
+        const T i = sigm(z[b] + (gates[b] + bias[j])), f = sigm(z[b + H] + (gates[b + H] + bias[j + H]));
+        const T g = tanh(z[b + 2 * H] + (gates[b + 2 * H] + bias[j + 2 * H]));
+        const T o = sigm(z[b + 3 * H] + (gates[b + 3 * H] + bias[j + 3 * H]));
         gates[b] = i;
         gates[b + H] = f;
         gates[b + 2 * H] = g;
@@ -34,14 +36,14 @@ extern "C" __global__ void lstm_forward(const T* z, const T* xz, const T* bias, 
     }
 }
 
-// gh or gc may be absent (has_gh / has_gc = 0): their pointer is then never read
-extern "C" __global__ void lstm_backward(const T* gh, const T* gc, const T* gates, const T* c,
-                                         const T* c_new, T* dz, T* dc, I total, I H,
-                                         int has_gh, int has_gc) {
+// gd holds the gates on entry and dz on exit; gh or gc may be absent (has_gh / has_gc
+// = 0): their pointer is then never read
+extern "C" __global__ void lstm_backward(const T* gh, const T* gc, const T* c, const T* c_new,
+                                         T* gd, T* dc, I total, I H, int has_gh, int has_gc) {
     for (I t = (I)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (I)blockDim.x * gridDim.x) {
         const I n = t / H, j = t - n * H;
         const I b = n * 4 * H + j;
-        const T i = gates[b], f = gates[b + H], g = gates[b + 2 * H], o = gates[b + 3 * H];
+        const T i = gd[b], f = gd[b + H], g = gd[b + 2 * H], o = gd[b + 3 * H];
         T d = has_gc ? gc[t] : (T)0;  // the total gradient at c_new
         T dzo = 0;
         if (has_gh) {
@@ -49,10 +51,10 @@ extern "C" __global__ void lstm_backward(const T* gh, const T* gc, const T* gate
             d += gh[t] * o * ((T)1 - tc * tc);
             dzo = gh[t] * tc * o * ((T)1 - o);
         }
-        dz[b] = d * g * i * ((T)1 - i);
-        dz[b + H] = d * c[t] * f * ((T)1 - f);
-        dz[b + 2 * H] = d * i * ((T)1 - g * g);
-        dz[b + 3 * H] = dzo;
+        gd[b] = d * g * i * ((T)1 - i);
+        gd[b + H] = d * c[t] * f * ((T)1 - f);
+        gd[b + 2 * H] = d * i * ((T)1 - g * g);
+        gd[b + 3 * H] = dzo;
         dc[t] = d * f;
     }
 }
@@ -94,22 +96,22 @@ extern "C" __global__ void gru_backward(const T* gh, const T* gates, const T* hn
 """
 
 
-def lstm_cell_forward(z: Any, xz: Any, b: Any, c: Any, h_new: Any, c_new: Any, gates: Any) -> None:
-    """Fill h_new, c_new (N, H) and gates (N, 4H) from z + (xz + b) (z, xz (N, 4H), b (4H,))
-    and c (N, H)."""
+def lstm_cell_forward(z: Any, b: Any, c: Any, h_new: Any, c_new: Any, gates: Any) -> None:
+    """Fill h_new, c_new (N, H) and gates (N, 4H) from z + (gates + b) (z, gates (N, 4H) on
+    entry the step's input gates, b (4H,)) and c (N, H)."""
     index = build.index_dtype(z.size)
-    args = (z, xz, b, c, h_new, c_new, gates) + build.scalars(index, c.size, c.shape[1])
+    args = (z, b, c, h_new, c_new, gates) + build.scalars(index, c.size, c.shape[1])
     build.launch(SOURCE, "lstm_forward", z.dtype, index, c.size, args)
 
 
-def lstm_cell_backward(gh: Any, gc: Any, gates: Any, c: Any, c_new: Any, dz: Any, dc: Any) -> None:
-    """Fill dz (N, 4H) and dc (N, H); gh, gc (N, H) or None (zero)."""
-    index = build.index_dtype(gates.size)
+def lstm_cell_backward(gh: Any, gc: Any, c: Any, c_new: Any, gd: Any, dc: Any) -> None:
+    """Turn gd (N, 4H) from the gates into dz, and fill dc (N, H); gh, gc (N, H) or None (zero)."""
+    index = build.index_dtype(gd.size)
     # an absent gradient passes a stand-in pointer the kernel never reads
-    args = ((c if gh is None else gh, c if gc is None else gc, gates, c, c_new, dz, dc)
+    args = ((c if gh is None else gh, c if gc is None else gc, c, c_new, gd, dc)
             + build.scalars(index, c.size, c.shape[1])
             + build.scalars("int32", gh is not None, gc is not None))
-    build.launch(SOURCE, "lstm_backward", gates.dtype, index, c.size, args)
+    build.launch(SOURCE, "lstm_backward", gd.dtype, index, c.size, args)
 
 
 def gru_cell_forward(xg: Any, hg: Any, b_hh: Any, h: Any, h_new: Any, gates: Any, hn: Any) -> None:
