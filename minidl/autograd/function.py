@@ -52,6 +52,10 @@ class Function:
     # set by the engine before backward: whether the graph is kept for another backward
     # (retain_graph); when not, backward may spend what it saved (write results over it)
     retained: bool = False
+    # an output nobody used gets zeros as its gradient; an op that handles a None there
+    # itself sets this False (PyTorch's ctx.set_materialize_grads(False)), sparing the
+    # zeros and its own scan for them
+    materialize_grads: bool = True
 
     @property
     def name(self) -> str:
@@ -329,13 +333,15 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
 
 def _output_grads(fn: Function, pending: dict[int, tuple[Tensor, Any, bool]]
                   ) -> tuple[list[Any], tuple[bool, ...]]:
-    """The gradients of fn's outputs (zeros for an output nobody used), and which of them
-    fn may overwrite."""
+    """The gradients of fn's outputs (for an output nobody used zeros, or None where fn
+    does not materialize them), and which of them fn may overwrite."""
     gys, writable = [], []
     for ref, (shape, dtype) in zip(fn.outputs, fn.out_meta):
         out = ref()
         entry = pending.pop(id(out), None) if out is not None else None
-        if entry is None:
+        if entry is None and not fn.materialize_grads:
+            entry = (out, None, False)
+        elif entry is None:
             xp = B.array_module(fn.inputs[0].data)
             entry = (out, xp.zeros(shape, dtype=dtype), True)
         elif isinstance(entry[1], np.generic):

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from minidl.autograd.function import Function
 from minidl.backend import array_module
 from minidl.kernels._workspace import scratch
@@ -52,6 +50,9 @@ class _Scan(Function):
 
     # states' gradients are new arrays, the others products or views of workspace arrays
     fresh_grads = True
+    # an unused output's gradient arrives as None (a classifier on h_T: no zeros for the
+    # output sequence, and no T additions of them)
+    materialize_grads = False
 
     def __init__(self, time_axis: int, reverse: bool) -> None:
         self.time_axis, self.reverse = time_axis, reverse
@@ -139,7 +140,7 @@ class LSTMLayer(_Scan):
         return self._in_layout(hs[1:]), hs[t_len], cs[t_len]
 
     def backward(self, g_out: Any, g_h: Any, g_c: Any) -> tuple[Any, ...]:
-        xp = array_module(g_out)
+        xp = array_module(self.hs)
         t_len, n, h_dim = len(self.saved), self.hs.shape[1], self.w_hh.shape[0]
         w_hh_t = xp.ascontiguousarray(self.w_hh.T)
         # step order; dz over the gates, unless the graph must stay for another backward
@@ -150,11 +151,10 @@ class LSTMLayer(_Scan):
         need = dict(zip(("xz", "w_hh") + ("b",) * self.has_b + ("h0",) * self.has_h0
                         + ("c0",) * self.has_c0, self.needs_input_grad))
         need_h0 = need.get("h0", False)
-        dh[...] = g_h
-        dc = g_c
-        out_used = _used(g_out)
+        dh[...] = 0 if g_h is None else g_h
+        dc = g_c  # None: zero (the cell kernels take it so)
         for t in reversed(range(t_len)):
-            if out_used:
+            if g_out is not None:
                 dh += self._step(g_out, t)
             dz = self.saved[t][0] if spend else dz_all[t]  # the saved gates' own view: no copy
             _, dc = lstm_cell_backward(self.saved[t], dh, dc, out=(dz, dcs[t % 2]))
@@ -165,12 +165,6 @@ class LSTMLayer(_Scan):
                  "b": sum_rows(dz_all.reshape(-1, 4 * h_dim)) if need.get("b") else None,
                  "h0": dh if need_h0 else None, "c0": dc if need.get("c0") else None}
         return tuple(grads[name] for name in need)
-
-
-def _used(g_out: Any) -> bool:
-    """False when the output sequence's gradient is all zeros (a classifier on h_T: the
-    backward then skips T additions); asked on NumPy only (a GPU would have to sync)."""
-    return bool(g_out.any()) if array_module(g_out) is np else True
 
 
 def _recurrent_weight_grad(hs: Any, d_all: Any, has_h0: bool) -> Any:
@@ -218,7 +212,7 @@ class GRULayer(_Scan):
         return self._in_layout(hs[1:]), hs[t_len]
 
     def backward(self, g_out: Any, g_h: Any) -> tuple[Any, ...]:
-        xp = array_module(g_out)
+        xp = array_module(self.hs)
         t_len, n, h_dim = len(self.saved), self.hs.shape[1], self.w_hh.shape[0]
         w_hh_t = xp.ascontiguousarray(self.w_hh.T)
         dxg_all = scratch((t_len, n, 3 * h_dim), self.hs.dtype, xp)  # step order
@@ -226,10 +220,9 @@ class GRULayer(_Scan):
         dh = xp.empty((n, h_dim), dtype=dxg_all.dtype)
         dh_direct = xp.empty_like(dh)
         need_h0 = self.has_h0 and self.needs_input_grad[3]
-        dh[...] = g_h
-        out_used = _used(g_out)
+        dh[...] = 0 if g_h is None else g_h
         for t in reversed(range(t_len)):
-            if out_used:
+            if g_out is not None:
                 dh += self._step(g_out, t)
             gru_cell_backward(self.saved[t], dh, out=(dxg_all[t], dhg_all[t], dh_direct))
             if t > 0 or need_h0:

@@ -423,3 +423,42 @@ def test_backward_number_for_a_non_scalar_output_is_a_shape_error(backend):
     x = md.tensor([1.0, 2.0], dtype="float64", requires_grad=True, device=backend)
     with pytest.raises(ValueError, match=r"grad is a single number, expected shape \(2,\)"):
         (x * 3).backward(2.0)
+
+
+class SeesGrads(Function):
+    """SplitHalves that records the output gradients it receives and `retained`."""
+
+    materialize_grads = False
+    seen: list = []
+
+    def forward(self, x):
+        n = x.shape[-1] // 2
+        return x[..., :n] * 1.0, x[..., n:] * 1.0
+
+    def backward(self, g1, g2):
+        self.seen.append((g1, g2, self.retained))
+        xp = array_module(g1 if g1 is not None else g2)
+        zeros = xp.zeros_like(g1 if g1 is not None else g2)
+        return xp.concatenate([zeros if g1 is None else g1, zeros if g2 is None else g2], axis=-1)
+
+
+def test_unused_output_gradient_is_none_where_the_op_does_not_materialize_it():
+    """PyTorch's set_materialize_grads(False): no zeros made for an output nobody used."""
+    SeesGrads.seen = []
+    x = t64([1.0, 2.0, 3.0, 4.0], "numpy")
+    a, _ = SeesGrads()(x)
+    (a * 2.0).sum().backward()
+    (g1, g2, _), = SeesGrads.seen
+    assert g2 is None
+    assert_close(g1, [2.0, 2.0])
+    assert_close(x.grad, [2.0, 2.0, 0.0, 0.0])
+
+
+def test_backward_is_told_whether_the_graph_is_kept():
+    SeesGrads.seen = []
+    x = t64([1.0, 2.0], "numpy")
+    a, b = SeesGrads()(x)
+    loss = (a + b).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    assert [seen[2] for seen in SeesGrads.seen] == [True, False]

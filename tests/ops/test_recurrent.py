@@ -204,6 +204,28 @@ def test_lstm_layer_only_final_state_used():
     assert md.gradcheck(lambda xz, w: lstm_layer(xz, w)[1], xz, w)
 
 
+@pytest.mark.parametrize("used", [(0,), (1,), (2,), (0, 2)])
+def test_lstm_layer_with_unused_outputs(used):
+    """An output nobody used sends no gradient (None, not zeros): out, h_T and c_T each
+    alone, and out with c_T."""
+    xz = rand_tensor((4, 2, 8), seed=5)
+    w = rand_tensor((2, 8), seed=6)
+    c0 = rand_tensor((2, 2), seed=7)
+
+    def f(xz, w, c0):
+        outs = lstm_layer(xz, w, None, c0)
+        return sum((outs[k] * outs[k]).sum() for k in used)
+
+    assert md.gradcheck(f, xz, w, c0)
+
+
+@pytest.mark.parametrize("used", [(0,), (1,)])
+def test_gru_layer_with_unused_outputs(used):
+    xg = rand_tensor((4, 2, 6), seed=5)
+    w, b = rand_tensor((2, 6), seed=6), rand_tensor((6,), seed=7)
+    assert md.gradcheck(lambda xg, w, b: (gru_layer(xg, w, b)[used[0]] ** 2).sum(), xg, w, b)
+
+
 def test_lstm_layer_rejects_bad_shapes():
     with pytest.raises(ValueError, match=r"lstm_layer: expected xz .* got xz \(2, 3, 8\), w_hh \(3, 8\)"):
         lstm_layer(md.zeros(2, 3, 8), md.zeros(3, 8))
