@@ -7,11 +7,15 @@ MPI_Abort, which makes `mpiexec` kill every rank and exit non-zero.
 from __future__ import annotations
 
 import sys
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
+
+# seconds between printing a failing rank's traceback and aborting the job
+ABORT_GRACE_S = 0.5
 
 
 def report_and_abort(group: Any, exc_type: type[BaseException], exc: BaseException,
@@ -22,6 +26,10 @@ def report_and_abort(group: Any, exc_type: type[BaseException], exc: BaseExcepti
     sys.stderr.write(f"[minidl.distributed] rank {group.rank} of {group.world_size} raised; "
                      f"aborting the job:\n{text}")
     sys.stderr.flush()
+    # the launcher forwards a rank's output from its pipe on its own time, and MPI_Abort
+    # kills the job at once: give it a moment to read the traceback (its test once saw
+    # the job end with nothing printed at all, in a full test run; not reproduced alone)
+    time.sleep(ABORT_GRACE_S)
     group.abort(1)
 
 
