@@ -149,8 +149,9 @@ def _optim_cpu() -> Any:
 def _numba_lstm_forward(z: Any, c: Any, xz: Any) -> Any:
     from minidl.kernels.recurrent import cpu
 
-    h_new, c_new, gates = np.empty_like(c), np.empty_like(c), np.empty_like(z)
-    cpu.lstm_cell_forward(z, xz, c, h_new, c_new, gates)
+    # the kernel works in place: the gates array holds the input gates when it starts
+    h_new, c_new, gates = np.empty_like(c), np.empty_like(c), xz.copy()
+    cpu.lstm_cell_forward(z, np.zeros(z.shape[1], z.dtype), c, h_new, c_new, gates)
     return h_new, c_new, gates
 
 
@@ -158,8 +159,8 @@ def _numba_lstm_backward(saved: Any, gh: Any, gc: Any) -> Any:
     from minidl.kernels.recurrent import cpu
 
     gates, c, c_new = saved
-    dz, dc = np.empty_like(gates), np.empty_like(c)
-    cpu.lstm_cell_backward(gh, gc, gates, c, c_new, dz, dc)
+    dz, dc = gates.copy(), np.empty_like(c)  # turned from the gates into dz in place
+    cpu.lstm_cell_backward(gh, gc, c, c_new, dz, dc)
     return dz, dc
 
 
