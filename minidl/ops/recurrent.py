@@ -11,8 +11,9 @@ from typing import Any
 from minidl.autograd.function import Function
 from minidl.backend import array_module
 from minidl.kernels._workspace import scratch
+from minidl.kernels import _route
 from minidl.kernels.recurrent import (gru_cell_backward, gru_cell_forward, lstm_cell_backward,
-                                      lstm_cell_forward)
+                                      lstm_cell_forward, lstm_step_kernels)
 from minidl.ops.linear import sum_rows
 
 
@@ -127,39 +128,42 @@ class LSTMLayer(_Scan):
         hs[0] = state[0] if self.has_h0 else 0
         cs[0] = state[-1] if self.has_c0 else 0
         z = xp.empty((n, 4 * h_dim), dtype=xz.dtype)  # reused every step
-        saved = []
+        b = xp.zeros(4 * h_dim, xz.dtype) if b is None else _route.contiguous(b)
+        cell, _ = lstm_step_kernels(z, b, hs, cs, gates)  # routed once for every step
         for t in range(t_len):
             if t == 0 and not self.has_h0:  # a zero initial h contributes nothing
                 z[...] = 0
             else:
                 xp.matmul(hs[t], w_hh, out=z)
-            g = gates[t]
-            saved.append(lstm_cell_forward(z, cs[t], xz=g, b=b, out=(hs[t + 1], cs[t + 1], g))[2])
-        if any(self.needs_input_grad):  # each step's saved holds views of these buffers
-            self.hs, self.saved, self.saved_gates, self.w_hh = hs, saved, gates, w_hh
+            cell(z, b, cs[t], hs[t + 1], cs[t + 1], gates[t])
+        if any(self.needs_input_grad):
+            self.hs, self.cs, self.gates, self.w_hh = hs, cs, gates, w_hh
         return self._in_layout(hs[1:]), hs[t_len], cs[t_len]
 
     def backward(self, g_out: Any, g_h: Any, g_c: Any) -> tuple[Any, ...]:
         xp = array_module(self.hs)
-        t_len, n, h_dim = len(self.saved), self.hs.shape[1], self.w_hh.shape[0]
+        t_len, n, h_dim = self.gates.shape[0], self.hs.shape[1], self.w_hh.shape[0]
         w_hh_t = xp.ascontiguousarray(self.w_hh.T)
         # step order; dz over the gates, unless the graph must stay for another backward
-        spend = not self.retained
-        dz_all = self.saved_gates if spend else scratch(self.saved_gates.shape, self.hs.dtype, xp)
+        dz_all = self.gates
+        if self.retained:
+            dz_all = scratch(self.gates.shape, self.gates.dtype, xp)
+            dz_all[...] = self.gates
         dh = xp.empty((n, h_dim), dtype=dz_all.dtype)
         dcs = (xp.empty_like(dh), xp.empty_like(dh))  # alternate: never read and write one
         need = dict(zip(("xz", "w_hh") + ("b",) * self.has_b + ("h0",) * self.has_h0
                         + ("c0",) * self.has_c0, self.needs_input_grad))
         need_h0 = need.get("h0", False)
         dh[...] = 0 if g_h is None else g_h
-        dc = g_c  # None: zero (the cell kernels take it so)
+        dc = None if g_c is None else _route.contiguous(g_c)  # None: zero, as the cells take it
+        _, cell = lstm_step_kernels(dh, self.cs, dz_all, *dcs, *(() if dc is None else (dc,)))
         for t in reversed(range(t_len)):
             if g_out is not None:
                 dh += self._step(g_out, t)
-            dz = self.saved[t][0] if spend else dz_all[t]  # the saved gates' own view: no copy
-            _, dc = lstm_cell_backward(self.saved[t], dh, dc, out=(dz, dcs[t % 2]))
+            cell(dh, dc, self.cs[t], self.cs[t + 1], dz_all[t], dcs[t % 2])
+            dc = dcs[t % 2]
             if t > 0 or need_h0:
-                xp.matmul(dz, w_hh_t, out=dh)
+                xp.matmul(dz_all[t], w_hh_t, out=dh)
         grads = {"xz": self._in_layout(dz_all) if need["xz"] else None,
                  "w_hh": _recurrent_weight_grad(self.hs, dz_all, self.has_h0) if need["w_hh"] else None,
                  "b": sum_rows(dz_all.reshape(-1, 4 * h_dim)) if need.get("b") else None,

@@ -189,6 +189,26 @@ def test_kernels_work_in_place(impl: Impl, dtype):
         impl.assert_same(a, b_, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_step_kernels_of_a_sequence_equal_the_reference_steps(impl: Impl, dtype):
+    """lstm_step_kernels, routed once for a sequence op's buffers: the fused steps and the
+    reference's (what runs with fast kernels off) write the same numbers in place."""
+    n, h = 4, 3
+    z, c, xz, b = (rand((n, 4 * h), dtype, 0, 3.0), rand((n, h), dtype, 1),
+                   rand((n, 4 * h), dtype, 2, 3.0), rand((4 * h,), dtype, 3))
+    gh, gc = rand((n, h), dtype, 4), rand((n, h), dtype, 5)
+    results = []
+    for steps in (recurrent.lstm_step_kernels(*(impl.to(a) for a in (z, c, xz, b))),
+                  (recurrent._reference_forward_step, recurrent._reference_backward_step)):
+        gates, h_new, c_new, dc = impl.to(xz.copy()), *(impl.to(np.zeros((n, h), dtype)) for _ in range(3))
+        steps[0](impl.to(z), impl.to(b), impl.to(c), h_new, c_new, gates)
+        forward = [impl.back(a).copy() for a in (h_new, c_new, gates)]
+        steps[1](impl.to(gh), impl.to(gc), impl.to(c), c_new, gates, dc)
+        results.append(forward + [impl.back(gates), impl.back(dc)])
+    for a, b_ in zip(*results):
+        impl.assert_same(a, b_, dtype)
+
+
 def test_float32_tanh_is_accurate_and_bounded(impl: Impl):
     """Numba's rational float32 tanh: within 4e-7 relative of the exact value, never beyond +-1."""
     if impl.name != "cpu":

@@ -44,6 +44,7 @@ through memory each way instead of two: the text LSTM's step took 3 ms less.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -123,6 +124,28 @@ def lstm_cell_backward(saved: tuple[Any, Any, Any], gh: Any, gc: Any,
         dz[...] = gates
     fast.lstm_cell_backward(gh, gc, c, c_new, dz, dc)
     return dz, dc
+
+
+def lstm_step_kernels(*arrays: Any) -> tuple[Callable[..., None], Callable[..., None]]:
+    """The LSTM cell's in-place step functions for a sequence op, routed once for all its
+    steps: forward(z, b, c, h_new, c_new, gates) and backward(gh, gc, c, c_new, gd, dc),
+    with the fused kernels' signatures (gates holds the input gates when the forward
+    starts, gd the gates when the backward starts; gh, gc may be None). `arrays`: every
+    array the steps will pass (the op's own C-contiguous buffers and its bias); the
+    reference's steps, copying into the same arrays, where they route there."""
+    fast = _fast(*arrays)
+    if fast is not None:
+        return fast.lstm_cell_forward, fast.lstm_cell_backward
+    return _reference_forward_step, _reference_backward_step
+
+
+def _reference_forward_step(z: Any, b: Any, c: Any, h_new: Any, c_new: Any, gates: Any) -> None:
+    h, cn, (g, _, _) = reference.lstm_cell_forward(z, c, gates, b)
+    _into((h_new, c_new, gates), (h, cn, g))
+
+
+def _reference_backward_step(gh: Any, gc: Any, c: Any, c_new: Any, gd: Any, dc: Any) -> None:
+    _into((gd, dc), reference.lstm_cell_backward((gd, c, c_new), gh, gc))
 
 
 def gru_cell_forward(xg: Any, hg: Any, h: Any, out: tuple[Any, Any, Any] | None = None,
