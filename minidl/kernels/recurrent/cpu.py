@@ -148,8 +148,6 @@ def lstm_cell_backward(gh: Any, gc: Any, c: np.ndarray, c_new: np.ndarray, gd: n
            has_gh, has_gc, c, c_new, gd, dc)
 
 
-
-
 @jit(inline="always")
 def _gru_fwd_row(xg, hg, b, h, h_new, gates, hn, hd):  # pragma: no cover - compiled
     one, half = xg.dtype.type(1), xg.dtype.type(0.5)
