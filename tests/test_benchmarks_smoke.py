@@ -16,6 +16,7 @@ import pytest
 
 import minidl as md
 from benchmarks import compare, kernel_cases, models, workloads
+from minidl.kernels import _route
 from tests.conftest import GPU_REASON
 
 STEPS = 3
@@ -243,3 +244,39 @@ def test_blas_spin_times_both_loop_splits_and_restores_the_chunk_size():
     assert sorted(rows) == ["static", "tasks"]
     assert all(math.isfinite(float(v)) for row in rows.values() for v in row.split("|")[2:4])
     assert "ms" in lines[-1] and _numba.chunk_size is before
+
+
+@pytest.mark.skipif(not _route.numba_available(), reason="needs Numba (the kernels it compiles)")
+def test_compile_cost_times_each_kernel_of_a_group_from_an_empty_cache():
+    """benchmarks.compile_cost compiles a warmup group afresh in its own process and splits
+    the compile time over the kernels, nested compiles counted once (in their own row)."""
+    from benchmarks import compile_cost  # noqa: PLC0415
+
+    got = compile_cost.run_worker("lstm", opt=None)
+    kernels = got["kernels"]
+    assert {"_forward__serial", "_backward__serial"} <= set(kernels)  # the LSTM cells
+    assert all(s >= 0 for s in kernels.values())
+    assert got["compile_s"] == pytest.approx(sum(kernels.values()))
+    assert 0 < got["compile_s"] <= got["wall_s"]
+
+
+@pytest.mark.skipif(not _route.numba_available(), reason="needs Numba")
+def test_compile_cost_counts_a_helpers_compile_once():
+    """A kernel's own compile time leaves out its helper's, compiled inside it: the two add
+    up to no more than the time of the call that compiled both."""
+    import numba  # noqa: PLC0415
+
+    from benchmarks import compile_cost  # noqa: PLC0415
+
+    @numba.njit
+    def helper(x):
+        return x * 2.0 + 1.0
+
+    @numba.njit
+    def kernel(x):
+        return helper(x) - 1.0
+
+    got = compile_cost.timed_compiles(lambda: kernel(1.0))
+    mine = {k.rsplit(".", 1)[-1]: s for k, s in got["kernels"].items() if k.endswith(("helper", "kernel"))}
+    assert set(mine) == {"helper", "kernel"} and min(mine.values()) > 0
+    assert sum(mine.values()) <= got["wall_s"]
