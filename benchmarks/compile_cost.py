@@ -87,13 +87,6 @@ def run_worker(name: str, opt: int | None) -> dict[str, Any]:
     return json.loads(line[len("RESULT "):])
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def main(argv: list[str] | None = None) -> int:
     from minidl import warmup
 
@@ -107,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         print("RESULT " + json.dumps(measure_group(args.worker)), flush=True)
         return 0
     opt = "Numba's default" if args.opt is None else str(args.opt)
-    print(f"# {_cores()} cores, Python {sys.version.split()[0]}, NUMBA_OPT {opt}, median of {args.rounds}")
+    cores = warmup.usable_cores()
+    print(f"# {cores} cores, Python {sys.version.split()[0]}, NUMBA_OPT {opt}, median of {args.rounds}")
     print("| group | wall s | CPU s | compiling s | largest kernels, own compile s |")
     print("|---|---:|---:|---:|---|")
     measured: dict[str, dict[str, float]] = {}
@@ -127,9 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     for model, groups in warmup.MODELS.items():
         if all(g in measured for g in groups):
             cpu = sum(measured[g]["cpu_s"] for g in groups)
-            floor = max(cpu / _cores(), *(measured[g]["wall_s"] for g in groups))
+            floor = max(cpu / cores, *(measured[g]["wall_s"] for g in groups))
             print(f"{model} ({', '.join(groups)}): {cpu:.1f} s of CPU, so at least {floor:.1f} s of "
-                  f"wall time on {_cores()} cores (process starts and imports not counted)")
+                  f"wall time on {cores} cores (process starts and imports not counted)")
     return 0
 
 

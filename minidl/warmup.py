@@ -96,7 +96,8 @@ def _fast_kernels_on() -> bool:
     return _route.kernels_mode() != "reference" and _route.numba_available()
 
 
-def _cores() -> int:
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity): the warmup's default jobs."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -113,7 +114,7 @@ def warmup(models: Sequence[str] = tuple(MODELS), jobs: int | None = None) -> di
     if not _fast_kernels_on():
         return {}
     groups = list(dict.fromkeys(g for m in models for g in MODELS[m]))
-    jobs = max(1, min(jobs or _cores(), len(groups)))
+    jobs = max(1, min(jobs or usable_cores(), len(groups)))
     if jobs == 1:
         return dict(_run_group(g) for g in groups)
     # fork: the children start at once, with minidl imported and no thread running yet.
