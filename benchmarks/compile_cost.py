@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
+
+from benchmarks import compare
 
 SHOWN = 5  # kernels listed per group
 
@@ -73,18 +73,27 @@ def measure_group(name: str) -> dict[str, Any]:
 
 
 def run_worker(name: str, opt: int | None) -> dict[str, Any]:
-    """measure_group in a fresh process with an empty Numba cache."""
+    """measure_group in a fresh process with an empty Numba cache (fast kernels on)."""
+    from minidl import warmup
+
     with tempfile.TemporaryDirectory(prefix="minidl-compile-cost-") as cache:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-        env.pop("MINIDL_KERNELS", None)
+        env = {"NUMBA_CACHE_DIR": cache, "MINIDL_KERNELS": "auto"}
         if opt is not None:
             env["NUMBA_OPT"] = str(opt)
-        done = subprocess.run([sys.executable, "-m", "benchmarks.compile_cost", "--worker", name],
-                              env=env, capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        raise RuntimeError(f"compile_cost worker for group {name!r} failed:\n{done.stderr}")
-    line = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-    return json.loads(line[len("RESULT "):])
+        return compare.run_in_subprocess({"group": name, "threads": warmup.usable_cores()},
+                                         extra_env=env, module="benchmarks.compile_cost")
+
+
+def _row(name: str, runs: list[dict[str, Any]]) -> tuple[dict[str, float], str]:
+    """A group's medians over `runs` and its table row, with its SHOWN largest kernels."""
+    mid = {k: statistics.median(r[k] for r in runs) for k in ("wall_s", "cpu_s", "compile_s")}
+    kernels: dict[str, list[float]] = defaultdict(list)
+    for r in runs:
+        for kernel, s in r["kernels"].items():
+            kernels[kernel].append(s)
+    top = sorted(((statistics.median(s), k) for k, s in kernels.items()), reverse=True)[:SHOWN]
+    shown = ", ".join(f"`{k}` {s:.2f}" for s, k in top)
+    return mid, f"| {name} | {mid['wall_s']:.2f} | {mid['cpu_s']:.2f} | {mid['compile_s']:.2f} | {shown} |"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        print("RESULT " + json.dumps(measure_group(args.worker)), flush=True)
+        print("RESULT " + json.dumps(measure_group(json.loads(args.worker)["group"])), flush=True)
         return 0
     opt = "Numba's default" if args.opt is None else str(args.opt)
     cores = warmup.usable_cores()
@@ -106,17 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|---:|---|")
     measured: dict[str, dict[str, float]] = {}
     for name in args.groups:
-        runs = [run_worker(name, args.opt) for _ in range(args.rounds)]
-        mid = {k: statistics.median(r[k] for r in runs) for k in ("wall_s", "cpu_s", "compile_s")}
-        kernels: dict[str, list[float]] = defaultdict(list)
-        for r in runs:
-            for kernel, s in r["kernels"].items():
-                kernels[kernel].append(s)
-        top = sorted(((statistics.median(s), k) for k, s in kernels.items()), reverse=True)[:SHOWN]
-        shown = ", ".join(f"`{k}` {s:.2f}" for s, k in top)
-        print(f"| {name} | {mid['wall_s']:.2f} | {mid['cpu_s']:.2f} | {mid['compile_s']:.2f} | {shown} |",
-              flush=True)
-        measured[name] = mid
+        measured[name], row = _row(name, [run_worker(name, args.opt) for _ in range(args.rounds)])
+        print(row, flush=True)
     print()
     for model, groups in warmup.MODELS.items():
         if all(g in measured for g in groups):
