@@ -55,17 +55,16 @@ __all__ = ["relu_forward", "relu_backward", "relu_backward_from_output", "bias_r
            "gelu_forward", "gelu_backward"]
 
 
-def _implementation(*arrays: Any) -> Any:
+def _implementation(*arrays: Any, provides: str | None = None) -> Any:
+    """The module that runs for these arrays; the reference where that module has no
+    function named `provides` (gpu.py has no CUDA kernel for some: CuPy runs the reference)."""
     where = _route.route(*arrays)
+    impl: Any = reference
     if where == "cpu":
-        from minidl.kernels.activation import cpu  # noqa: PLC0415 - imports Numba (half a second)
-
-        return cpu
-    if where == "gpu":
-        from minidl.kernels.activation import gpu  # noqa: PLC0415
-
-        return gpu
-    return reference
+        from minidl.kernels.activation import cpu as impl  # noqa: PLC0415 - imports Numba (half a second)
+    elif where == "gpu":
+        from minidl.kernels.activation import gpu as impl  # noqa: PLC0415
+    return reference if provides is not None and not hasattr(impl, provides) else impl
 
 
 def relu_forward(x: Any, needs: Sequence[bool] = (True,), out: Any = None) -> tuple[Any, Any]:
@@ -91,26 +90,18 @@ def relu_backward_from_output(gy: Any, y: Any, out: Any = None) -> Any:
 def bias_relu_forward(y: Any, bias: Any, relu: bool) -> Any:
     """y (M, N) += bias (N,) or None, then max(y, 0) when `relu`, in place (C-contiguous y,
     bias of its dtype); returns y."""
-    impl = _implementation(y, bias)
-    if not hasattr(impl, "bias_relu_forward"):  # no CUDA kernel: CuPy runs the reference
-        impl = reference
-    return impl.bias_relu_forward(y, bias, relu)
+    return _implementation(y, bias, provides="bias_relu_forward").bias_relu_forward(y, bias, relu)
 
 
 def relu_bias_backward(gy: Any, y: Any, out: Any = None) -> tuple[Any, Any]:
     """(relu_backward_from_output(gy, y, out), its sum over rows) for gy, y (M, N)."""
-    impl = _implementation(gy, y)
-    if not hasattr(impl, "relu_bias_backward"):
-        impl = reference
-    return impl.relu_bias_backward(gy, y, out)
+    return _implementation(gy, y, provides="relu_bias_backward").relu_bias_backward(gy, y, out)
 
 
 def gelu_forward(x: Any, approximate: str) -> tuple[Any, Any]:
     """(gelu(x), saved for `gelu_backward`); Numba for float NumPy arrays (reference.py
     for the rest)."""
-    impl = _implementation(x)
-    if not hasattr(impl, "gelu_forward"):  # no CUDA kernel: CuPy runs the reference
-        impl = reference
+    impl = _implementation(x, provides="gelu_forward")
     y, saved = impl.gelu_forward(x, approximate)
     return y, (impl, saved)
 
