@@ -136,18 +136,24 @@ def test_lstm_layer_equals_the_unrolled_cells(backend, case, seed):
     xz, w, b, h0, c0, axis = _layer_inputs(backend, case, seed)
     reverse = case[-1]
     leaves = [a for a in (xz, w, b, h0, c0) if a is not None]
-    results = []
-    for fn in (lstm_layer, _unrolled):
-        for a in leaves:
-            a.grad = None
-        out, h, c = (fn(xz, w, h0, c0, axis, reverse, b) if fn is _unrolled
-                     else fn(xz, w, h0, c0, time_axis=axis, reverse=reverse, bias=b))
-        (out.sum() * 0.5 + (h * h).sum() + c.sum()).backward()
-        # with T = 1 and no h0 the unrolled graph never touches w_hh: no grad means zeros
-        grads = [a.grad.numpy() if a.grad is not None else np.zeros(a.shape) for a in leaves]
-        results.append([out.numpy(), h.numpy(), c.numpy()] + grads)
-    for got, want in zip(*results):
+    fused = _outputs_and_grads(leaves, lambda: lstm_layer(xz, w, h0, c0, time_axis=axis,
+                                                          reverse=reverse, bias=b))
+    # with T = 1 and no h0 the unrolled graph never touches w_hh: no grad means zeros
+    unrolled = _outputs_and_grads(leaves, lambda: _unrolled(xz, w, h0, c0, axis, reverse, b),
+                                  missing_as_zeros=True)
+    for got, want in zip(fused, unrolled):
         assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+def _outputs_and_grads(leaves: list, run, missing_as_zeros: bool = False) -> list:
+    """[out, h, c] of `run()` (an LSTM layer's three outputs) and the leaves' gradients of
+    one loss on all three, each leaf's gradient cleared first."""
+    for a in leaves:
+        a.grad = None
+    out, h, c = run()
+    (out.sum() * 0.5 + (h * h).sum() + c.sum()).backward()
+    grads = [np.zeros(a.shape) if a.grad is None and missing_as_zeros else a.grad.numpy() for a in leaves]
+    return [out.numpy(), h.numpy(), c.numpy()] + grads
 
 
 @given(case=layer_cases(), seed=st.integers(0, 2**16))
@@ -159,16 +165,12 @@ def test_lstm_layer_overwriting_xz_gives_the_same_numbers(case, seed):
     leaves = [a for a in (xz, w, b, h0, c0) if a is not None]
     results = []
     for overwrite in (False, True):
-        for a in leaves:
-            a.grad = None
         xz_mid = xz * 1.0  # an intermediate, as nn.LSTM's input projection
         before = xz_mid.numpy().copy()
-        out, h, c = lstm_layer(xz_mid, w, h0, c0, time_axis=axis, reverse=reverse, bias=b,
-                               overwrite_xz=overwrite)
-        (out.sum() * 0.5 + (h * h).sum() + c.sum()).backward()
+        results.append(_outputs_and_grads(leaves, lambda: lstm_layer(
+            xz_mid, w, h0, c0, time_axis=axis, reverse=reverse, bias=b, overwrite_xz=overwrite)))
         spent = not np.array_equal(xz_mid.numpy(), before)
         assert spent == (overwrite and axis == 0 and not reverse)
-        results.append([out.numpy(), h.numpy(), c.numpy()] + [a.grad.numpy() for a in leaves])
     for got, want in zip(*results):
         np.testing.assert_array_equal(got, want)
 
