@@ -99,7 +99,8 @@ def _row(name: str, runs: list[dict[str, Any]]) -> tuple[dict[str, float], str]:
 def main(argv: list[str] | None = None) -> int:
     from minidl import warmup
 
-    p = argparse.ArgumentParser(prog="python -m benchmarks.compile_cost", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.compile_cost",
+                                description=__doc__.split("\n\n")[0])
     p.add_argument("--groups", nargs="+", default=list(warmup.GROUPS), choices=list(warmup.GROUPS))
     p.add_argument("--opt", type=int, default=None, help="NUMBA_OPT for the workers (default: Numba's, 3)")
     p.add_argument("--rounds", type=int, default=2, help="fresh processes per group (medians)")

@@ -10,8 +10,8 @@ from typing import Any
 
 from minidl.autograd.function import Function
 from minidl.backend import array_module
-from minidl.kernels._workspace import scratch
 from minidl.kernels import _route
+from minidl.kernels._workspace import scratch
 from minidl.kernels.recurrent import (gru_cell_backward, gru_cell_forward, lstm_cell_backward,
                                       lstm_cell_forward, lstm_step_kernels)
 from minidl.ops.linear import sum_rows

@@ -10,7 +10,8 @@ Contract (every implementation):
   z + (xz + b) for z when xz (N, 4H) or b (4H,) is given (the layer passes h @ W_hh,
   the step's input gates x_t @ W_ih and the bias, so that their sum costs no pass of
   its own), i, f, o = sigmoid and g = tanh of the four quarters of z;
-  c_new = f*c + i*g; h_new = o*tanh(c_new), each (N, H). `saved` = (gates, c, c_new) with gates (N, 4H) the activated i, f, g, o.
+  c_new = f*c + i*g; h_new = o*tanh(c_new), each (N, H). `saved` = (gates, c, c_new)
+  with gates (N, 4H) the activated i, f, g, o.
   `out`'s gates may be xz itself: the gates are then written over the input gates.
 - `lstm_cell_backward(saved, gh, gc, out=None) -> (dz, dc)`: gh, gc (N, H) the
   gradients at h_new and c_new (either may be None: zero); dz (N, 4H), dc (N, H).
